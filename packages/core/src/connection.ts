@@ -1,0 +1,739 @@
+import {
+  BufferOverflowError,
+  ConcurrentReceiveError,
+  ConnectionClosedError,
+  HeartbeatTimeoutError,
+  JsonParseError,
+  MessageTooBigError,
+  ReceiveTimeoutError,
+  UnexpectedMessageError,
+  WebSocketError,
+} from './errors.js';
+import { APP_PING, APP_PONG } from './heartbeat.js';
+import {
+  type BinaryMessage,
+  binaryMessage,
+  CLOSED_MESSAGE,
+  CLOSING_MESSAGE,
+  type ControlMessage,
+  closeMessage,
+  controlMessage,
+  type DataMessage,
+  decodeUtf8,
+  errorMessage,
+  type TextMessage,
+  textMessage,
+  toBytes,
+  type WSMessage,
+} from './message.js';
+import {
+  type ConnectionOptions,
+  type ReceiveJsonOptions,
+  type ReceiveOptions,
+  type ResolvedOptions,
+  resolveOptions,
+  type SendJsonOptions,
+  type SendOptions,
+} from './options.js';
+import {
+  assertSendableClose,
+  isValidReceivedCloseCode,
+  utf8ByteLength,
+  WSCloseCode,
+  WSMsgType,
+} from './protocol.js';
+import type { PublishOptions, TopicBus } from './topics.js';
+import type { PreparedMessage, Transport, TransportSink } from './transport.js';
+
+/** Where a connection is in its life. */
+export type ConnectionState = 'connecting' | 'open' | 'closing' | 'closed';
+/** Which end of the connection this object is. */
+export type Side = 'client' | 'server';
+
+/** Everything an adapter hands over to build a connection. */
+export interface ConnectionInit<C> {
+  transport: Transport;
+  side: Side;
+  options?: ConnectionOptions | undefined;
+  /** Per-connection context, as chosen by the server's `upgrade` hook. */
+  context?: C;
+  /** Where `subscribe`/`publish` go; servers provide one. */
+  topics?: TopicBus | undefined;
+}
+
+/** Push-style listeners. */
+export interface ConnectionEvents {
+  /** A message arrived. With at least one listener, messages go here and not to `receive()`. */
+  message: (message: DataMessage | ControlMessage) => void;
+  /** The connection is closed; `code`/`reason` as in `closeCode`/`closeReason`. */
+  close: (code: number, reason: string) => void;
+  /** An error ended or is ending the connection. */
+  error: (error: Error) => void;
+}
+
+interface Waiter {
+  resolve: (message: WSMessage) => void;
+  reject: (error: Error) => void;
+  timer: ReturnType<typeof setTimeout> | undefined;
+}
+interface PendingPing {
+  start: number;
+  resolve: (rtt: number) => void;
+  reject: (error: Error) => void;
+}
+interface DrainWaiter {
+  resolve: () => void;
+  reject: (error: Error) => void;
+}
+
+const RESOLVED: Promise<void> = Promise.resolve();
+const EMPTY = new Uint8Array(0);
+const textEncoder = new TextEncoder();
+const now = (): number => performance.now();
+
+function messageSize(message: WSMessage): number {
+  if (message.type === WSMsgType.TEXT) return message.data.length;
+  if (message.type === WSMsgType.BINARY) return message.data.byteLength;
+  return 0;
+}
+
+/**
+ * The one connection object users hold, on every runtime and both sides.
+ *
+ * Pull style: `await conn.receive()`, or `for await (const msg of conn)`.
+ * Push style: `conn.on('message', fn)`. Sends return promises; awaiting them is backpressure.
+ */
+export class WebSocketConnection<C = unknown> implements AsyncIterable<DataMessage | ControlMessage | WSMessage> {
+  /** Which end this is. */
+  readonly side: Side;
+  /** The options in force, defaults filled in. */
+  readonly options: ResolvedOptions;
+  /** Per-connection context from the server's `upgrade` hook (undefined on clients unless set). */
+  context: C;
+
+  readonly #transport: Transport;
+  readonly #topics: TopicBus | undefined;
+  #state: ConnectionState = 'open';
+  #queue: (WSMessage | undefined)[] = [];
+  #head = 0;
+  #queuedBytes = 0;
+  #paused = false;
+  #waiter: Waiter | null = null;
+  #closeCode: number | null = null;
+  #closeReason: string | null = null;
+  #exception: Error | null = null;
+  /** The peer's close frame, once it came. */
+  #peerClose: { code: number; reason: string } | null = null;
+  /** True once this end has sent its close frame. */
+  #closeSent = false;
+  /** Set when this end ends the connection without the peer's say (heartbeat, terminate). */
+  #forcedCode: number | null = null;
+  #closeTimer: ReturnType<typeof setTimeout> | undefined;
+  #closedPromise: Promise<void>;
+  #resolveClosed!: () => void;
+  #pings: PendingPing[] = [];
+  #drainWaiters: DrainWaiter[] = [];
+  #heartbeatTimer: ReturnType<typeof setTimeout> | undefined;
+  #lastActivity = 0;
+  #heartbeatPingAt = -1;
+  #listeners: { [K in keyof ConnectionEvents]: Set<ConnectionEvents[K]> } = {
+    message: new Set(),
+    close: new Set(),
+    error: new Set(),
+  };
+
+  constructor(init: ConnectionInit<C>) {
+    this.side = init.side;
+    this.options = resolveOptions(init.options);
+    this.context = init.context as C;
+    this.#transport = init.transport;
+    this.#topics = init.topics;
+    this.#closedPromise = new Promise((resolve) => {
+      this.#resolveClosed = resolve;
+    });
+    init.transport.start(this.#sink);
+    this.#startHeartbeat();
+  }
+
+  // ---- state -------------------------------------------------------------------------
+
+  /** `connecting`, `open`, `closing` or `closed`. */
+  get state(): ConnectionState {
+    return this.#state;
+  }
+  /** True once the connection is closed. */
+  get closed(): boolean {
+    return this.#state === 'closed';
+  }
+  /** Resolves when the connection is closed, however that came about. */
+  get whenClosed(): Promise<void> {
+    return this.#closedPromise;
+  }
+  /** The URL the connection was opened with (client) or requested at (server). */
+  get url(): string {
+    return this.#transport.url;
+  }
+  /** The negotiated subprotocol, '' for none. */
+  get protocol(): string {
+    return this.#transport.protocol;
+  }
+  /** The negotiated extensions, '' for none. */
+  get extensions(): string {
+    return this.#transport.extensions;
+  }
+  /** Bytes handed on and not yet written to the network. */
+  get bufferedAmount(): number {
+    return this.#transport.bufferedAmount;
+  }
+  /** The close code once closed: the peer's (1005 if its frame had none), or 1006 without a close frame. */
+  get closeCode(): number | null {
+    return this.#closeCode;
+  }
+  /** The close reason once closed. */
+  get closeReason(): string | null {
+    return this.#closeReason;
+  }
+  /** The error that ended (or is ending) the connection, if any. */
+  exception(): Error | null {
+    return this.#exception;
+  }
+
+  /** Adds a push-style listener; returns the function that removes it. */
+  on<K extends keyof ConnectionEvents>(event: K, listener: ConnectionEvents[K]): () => void {
+    const set = this.#listeners[event] as Set<ConnectionEvents[K]>;
+    set.add(listener);
+    return () => set.delete(listener);
+  }
+
+  // ---- sending -----------------------------------------------------------------------
+
+  /** Sends a string as TEXT, or bytes (Uint8Array, ArrayBuffer, a view) as BINARY. */
+  send(data: string | Uint8Array | ArrayBuffer | ArrayBufferView, options?: SendOptions): Promise<void> {
+    if (typeof data === 'string') return this.sendText(data, options);
+    const bytes = toBytes(data);
+    if (bytes === undefined) {
+      return Promise.reject(new TypeError(`send() takes a string or bytes, got ${describe(data)}`));
+    }
+    return this.sendBytes(bytes, options);
+  }
+
+  /** Sends a TEXT message. A TypeError for anything but a string. */
+  sendText(data: string, options?: SendOptions): Promise<void> {
+    if (typeof data !== 'string') {
+      return Promise.reject(new TypeError(`sendText() takes a string, got ${describe(data)}`));
+    }
+    const rejected = this.#admit(data.length);
+    if (rejected) return rejected;
+    this.#transport.sendText(data, options?.compress);
+    return this.#afterSend();
+  }
+
+  /** Sends a BINARY message. A TypeError for anything but bytes. */
+  sendBytes(data: Uint8Array | ArrayBuffer | ArrayBufferView, options?: SendOptions): Promise<void> {
+    const bytes = toBytes(data);
+    if (bytes === undefined) {
+      return Promise.reject(new TypeError(`sendBytes() takes bytes, got ${describe(data)}`));
+    }
+    const rejected = this.#admit(bytes.byteLength);
+    if (rejected) return rejected;
+    this.#transport.sendBytes(bytes, options?.compress);
+    return this.#afterSend();
+  }
+
+  /** Sends `value` as JSON text. A TypeError when it does not serialise (undefined, a function). */
+  sendJson(value: unknown, options?: SendJsonOptions): Promise<void> {
+    let text: string | undefined;
+    try {
+      text = (options?.stringify ?? JSON.stringify)(value);
+    } catch (error) {
+      return Promise.reject(new TypeError(`sendJson(): value does not serialise: ${String(error)}`, { cause: error }));
+    }
+    if (typeof text !== 'string') {
+      return Promise.reject(new TypeError(`sendJson(): ${describe(value)} does not serialise to JSON text`));
+    }
+    return this.sendText(text, options);
+  }
+
+  /**
+   * Sends a message encoded once for many connections, without a promise: for topic buses.
+   * Returns false when it was not sent (closing, or over the bound, where the policy applies).
+   */
+  sendPrepared(message: PreparedMessage): boolean {
+    const rejected = this.#admit(message.size);
+    if (rejected) {
+      rejected.catch(ignore);
+      return false;
+    }
+    const t = this.#transport;
+    if (t.sendPrepared) t.sendPrepared(message);
+    else if (message.binary) t.sendBytes(message.data as Uint8Array, message.compress);
+    else t.sendText(message.data as string, message.compress);
+    return true;
+  }
+
+  /** Checks state and the outgoing bound; returns a rejected promise when the send may not go. */
+  #admit(size: number): Promise<void> | undefined {
+    if (this.#state !== 'open') {
+      return Promise.reject(new ConnectionClosedError(`cannot send: the connection is ${this.#state}`));
+    }
+    const t = this.#transport;
+    if (!t.capabilities.backpressure) return undefined;
+    const buffered = t.bufferedAmount;
+    const limit = this.options.maxBufferedAmount;
+    if (buffered + size <= limit) return undefined;
+    const error = new BufferOverflowError(buffered + size, limit);
+    if (this.options.slowConsumer === 'close') {
+      this.#exception ??= error;
+      this.#emit('error', error);
+      this.close(WSCloseCode.POLICY_VIOLATION, 'slow consumer: send buffer full');
+    }
+    return Promise.reject(error);
+  }
+
+  #afterSend(): Promise<void> {
+    const t = this.#transport;
+    if (!t.capabilities.backpressure || t.bufferedAmount <= this.options.highWaterMark) return RESOLVED;
+    return new Promise((resolve, reject) => this.#drainWaiters.push({ resolve, reject }));
+  }
+
+  /**
+   * Sends a ping and resolves with the round trip in ms when the pong comes. Uses a ping
+   * frame where the runtime has them, the application-level ping otherwise (no payload then).
+   */
+  ping(data?: string | Uint8Array): Promise<number> {
+    if (this.#state !== 'open') {
+      return Promise.reject(new ConnectionClosedError(`cannot ping: the connection is ${this.#state}`));
+    }
+    const payload = typeof data === 'string' ? textEncoder.encode(data) : (data ?? EMPTY);
+    if (payload.byteLength > 125) return Promise.reject(new RangeError('a ping carries at most 125 bytes'));
+    return new Promise((resolve, reject) => {
+      this.#pings.push({ start: now(), resolve, reject });
+      this.#sendPing(payload);
+    });
+  }
+
+  /** Sends an unsolicited pong (a ping frame's answer; the application-level pong without ping frames). */
+  pong(data?: string | Uint8Array): Promise<void> {
+    if (this.#state !== 'open') {
+      return Promise.reject(new ConnectionClosedError(`cannot pong: the connection is ${this.#state}`));
+    }
+    const payload = typeof data === 'string' ? textEncoder.encode(data) : (data ?? EMPTY);
+    if (payload.byteLength > 125) return Promise.reject(new RangeError('a pong carries at most 125 bytes'));
+    const t = this.#transport;
+    if (t.capabilities.pingFrames && t.pong) t.pong(payload);
+    else t.sendText(APP_PONG, false);
+    return RESOLVED;
+  }
+
+  #sendPing(payload: Uint8Array): void {
+    const t = this.#transport;
+    if (t.capabilities.pingFrames && t.ping) t.ping(payload);
+    else t.sendText(APP_PING, false);
+  }
+
+  // ---- closing -----------------------------------------------------------------------
+
+  /**
+   * Starts the closing handshake and resolves once the connection is closed: when the peer's
+   * close frame came, or after `closeTimeout` by terminating. Throws a RangeError at once for a
+   * code or reason that may not be sent. `close(WSCloseCode.NO_STATUS)` sends a frame with no body.
+   */
+  close(code: number = WSCloseCode.OK, reason = ''): Promise<void> {
+    assertSendableClose(code, reason);
+    if (this.#state === 'closed' || this.#closeSent) return this.#closedPromise;
+    this.#sendClose(code, reason);
+    return this.#closedPromise;
+  }
+
+  /** Drops the connection at once, without a closing handshake; `closeCode` becomes 1006. */
+  terminate(): void {
+    if (this.#state === 'closed') return;
+    this.#forcedCode = WSCloseCode.ABNORMAL_CLOSURE;
+    this.#transport.terminate();
+    this.#finish(WSCloseCode.ABNORMAL_CLOSURE, '');
+  }
+
+  #sendClose(code: number, reason: string): void {
+    this.#state = 'closing';
+    this.#closeSent = true;
+    this.#stopHeartbeat();
+    this.#transport.close(code === WSCloseCode.NO_STATUS ? undefined : code, reason);
+    if (this.#state !== 'closing') return; // the transport closed synchronously
+    const timeout = this.options.closeTimeout;
+    this.#closeTimer = setTimeout(() => {
+      this.#forcedCode = WSCloseCode.ABNORMAL_CLOSURE;
+      this.#transport.terminate();
+      this.#finish(WSCloseCode.ABNORMAL_CLOSURE, '');
+    }, timeout);
+  }
+
+  /** Ends the connection because of a fault found here: ERROR for the reader, then a close with `code`. */
+  #fail(error: Error, code: number, reason: string): void {
+    this.#exception ??= error;
+    this.#enqueue(errorMessage(error));
+    this.#emit('error', error);
+    if (this.#state === 'open' || (this.#state === 'closing' && !this.#closeSent)) {
+      this.#sendClose(code, reason);
+    }
+  }
+
+  /** The connection is gone: settle everything that waits on it. */
+  #finish(code: number, reason: string): void {
+    if (this.#state === 'closed') return;
+    this.#state = 'closed';
+    clearTimeout(this.#closeTimer);
+    this.#stopHeartbeat();
+    if (this.#forcedCode !== null) {
+      this.#closeCode = this.#forcedCode;
+      this.#closeReason = '';
+    } else if (this.#peerClose) {
+      this.#closeCode = this.#peerClose.code;
+      this.#closeReason = this.#peerClose.reason;
+    } else {
+      this.#closeCode = code;
+      this.#closeReason = reason;
+    }
+    const closedError = new ConnectionClosedError('the connection closed', this.#closeCode);
+    for (const ping of this.#pings.splice(0)) ping.reject(closedError);
+    for (const waiter of this.#drainWaiters.splice(0)) waiter.reject(closedError);
+    const waiter = this.#waiter;
+    if (waiter) {
+      this.#waiter = null;
+      clearTimeout(waiter.timer);
+      waiter.resolve(CLOSED_MESSAGE);
+    }
+    this.#topics?.unsubscribeAll(this);
+    for (const listener of this.#listeners.close) {
+      try {
+        listener(this.#closeCode, this.#closeReason ?? '');
+      } catch (error) {
+        this.#emit('error', toError(error));
+      }
+    }
+    this.#resolveClosed();
+  }
+
+  // ---- receiving ---------------------------------------------------------------------
+
+  /**
+   * The next message. TEXT and BINARY as they come; PING/PONG only with `autoping: false`;
+   * the peer's CLOSE once; ERROR when a fault ends the connection; then CLOSED for good.
+   * A second `receive()` while one waits rejects with `ConcurrentReceiveError`; running out
+   * of time rejects with `ReceiveTimeoutError` and leaves the connection open.
+   */
+  receive(options?: ReceiveOptions): Promise<WSMessage> {
+    if (this.#waiter) return Promise.reject(new ConcurrentReceiveError());
+    const queued = this.#dequeue();
+    if (queued) return Promise.resolve(queued);
+    if (this.#state === 'closed') return Promise.resolve(CLOSED_MESSAGE);
+    if (this.#state === 'closing' && this.#peerClose) return Promise.resolve(CLOSING_MESSAGE);
+    const timeout = options?.timeout === undefined ? this.options.receiveTimeout : options.timeout;
+    return new Promise((resolve, reject) => {
+      const waiter: Waiter = { resolve, reject, timer: undefined };
+      if (timeout != null) {
+        waiter.timer = setTimeout(() => {
+          if (this.#waiter === waiter) this.#waiter = null;
+          reject(new ReceiveTimeoutError(timeout));
+        }, timeout);
+      }
+      this.#waiter = waiter;
+    });
+  }
+
+  /** The next message, which must be TEXT: otherwise an `UnexpectedMessageError` holding it. */
+  async receiveText(options?: ReceiveOptions): Promise<string> {
+    const message = await this.receive(options);
+    if (message.type !== WSMsgType.TEXT) throw this.#unexpected('text', message);
+    return message.data;
+  }
+
+  /** The next message, which must be BINARY: otherwise an `UnexpectedMessageError` holding it. */
+  async receiveBytes(options?: ReceiveOptions): Promise<Uint8Array> {
+    const message = await this.receive(options);
+    if (message.type !== WSMsgType.BINARY) throw this.#unexpected('binary', message);
+    return message.data;
+  }
+
+  /**
+   * The next message parsed as JSON (TEXT, or BINARY as UTF-8). A `JsonParseError` when it
+   * does not parse, an `UnexpectedMessageError` for another type; the connection stays open.
+   */
+  async receiveJson<T = unknown>(options?: ReceiveJsonOptions): Promise<T> {
+    const message = await this.receive(options);
+    if (message.type !== WSMsgType.TEXT && message.type !== WSMsgType.BINARY) {
+      throw this.#unexpected('text or binary', message);
+    }
+    let text: string;
+    try {
+      text = message.type === WSMsgType.TEXT ? message.data : decodeUtf8(message.data);
+    } catch (error) {
+      throw new JsonParseError('', { cause: error });
+    }
+    try {
+      return (options?.parse ?? JSON.parse)(text) as T;
+    } catch (error) {
+      throw new JsonParseError(text, { cause: error });
+    }
+  }
+
+  #unexpected(expected: string, message: WSMessage): Error {
+    if (message.type === WSMsgType.CLOSED || message.type === WSMsgType.CLOSING) {
+      return new ConnectionClosedError(`expected a ${expected} message, but the connection is ${this.#state}`, this.#closeCode ?? undefined);
+    }
+    return new UnexpectedMessageError(expected, message);
+  }
+
+  /** Yields TEXT and BINARY (and PING/PONG, ERROR) messages until the connection closes. */
+  async *[Symbol.asyncIterator](): AsyncGenerator<DataMessage | ControlMessage | WSMessage, void, undefined> {
+    for (;;) {
+      const message = await this.receive();
+      const type = message.type;
+      if (type === WSMsgType.CLOSE || type === WSMsgType.CLOSING || type === WSMsgType.CLOSED) return;
+      yield message;
+    }
+  }
+
+  #dequeue(): WSMessage | undefined {
+    if (this.#head === this.#queue.length) return undefined;
+    const message = this.#queue[this.#head];
+    this.#queue[this.#head++] = undefined;
+    if (this.#head === this.#queue.length) {
+      this.#queue.length = 0;
+      this.#head = 0;
+    } else if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
+      this.#queue = this.#queue.slice(this.#head);
+      this.#head = 0;
+    }
+    if (message) {
+      this.#queuedBytes -= messageSize(message);
+      if (this.#paused && this.#queuedBytes <= this.options.receiveHighWaterMark / 2) {
+        this.#paused = false;
+        this.#transport.resume?.();
+      }
+    }
+    return message;
+  }
+
+  /** Hands a message to the waiting reader, or queues it. */
+  #enqueue(message: WSMessage): void {
+    const waiter = this.#waiter;
+    if (waiter && this.#head === this.#queue.length) {
+      this.#waiter = null;
+      clearTimeout(waiter.timer);
+      waiter.resolve(message);
+      return;
+    }
+    this.#queue.push(message);
+    this.#queuedBytes += messageSize(message);
+    if (
+      !this.#paused &&
+      this.#queuedBytes > this.options.receiveHighWaterMark &&
+      this.#transport.capabilities.pauseReading
+    ) {
+      this.#paused = true;
+      this.#transport.pause?.();
+    }
+  }
+
+  /** A data or control message: to push listeners when there are any, else to the reader. */
+  #deliver(message: TextMessage | BinaryMessage | ControlMessage): void {
+    const listeners = this.#listeners.message;
+    if (listeners.size === 0) {
+      this.#enqueue(message);
+      return;
+    }
+    for (const listener of listeners) {
+      try {
+        listener(message);
+      } catch (error) {
+        this.#emit('error', toError(error));
+      }
+    }
+  }
+
+  #emit(event: 'error', error: Error): void {
+    for (const listener of this.#listeners[event]) {
+      try {
+        listener(error);
+      } catch {
+        // A failing error listener has nowhere left to report to.
+      }
+    }
+  }
+
+  // ---- topics ------------------------------------------------------------------------
+
+  /** Subscribes this connection to `topic` (server side). */
+  subscribe(topic: string): void {
+    this.#requireTopics().subscribe(this, topic);
+  }
+  /** Unsubscribes this connection from `topic`. */
+  unsubscribe(topic: string): void {
+    this.#requireTopics().unsubscribe(this, topic);
+  }
+  /** The topics this connection is subscribed to. */
+  get topics(): readonly string[] {
+    return this.#topics ? this.#topics.topicsOf(this) : [];
+  }
+  /** Publishes to every subscriber of `topic` (this one included unless excluded); resolves with the count. */
+  publish(topic: string, data: string | Uint8Array, options?: PublishOptions): number {
+    return this.#requireTopics().publish(topic, data, options);
+  }
+  #requireTopics(): TopicBus {
+    if (!this.#topics) throw new WebSocketError('topics need a server: this connection has no topic bus');
+    return this.#topics;
+  }
+
+  // ---- heartbeat ---------------------------------------------------------------------
+
+  #startHeartbeat(): void {
+    const hb = this.options.heartbeat;
+    if (!hb) return;
+    this.#lastActivity = now();
+    this.#heartbeatTimer = setTimeout(this.#heartbeatTick, hb.interval);
+  }
+
+  #stopHeartbeat(): void {
+    clearTimeout(this.#heartbeatTimer);
+    this.#heartbeatTimer = undefined;
+  }
+
+  /** Pings after `interval` of silence; any traffic from the peer, not only the pong, proves it alive. */
+  #heartbeatTick = (): void => {
+    const hb = this.options.heartbeat;
+    if (!hb || this.#state !== 'open') return;
+    const t = now();
+    if (this.#heartbeatPingAt >= 0) {
+      if (this.#lastActivity < this.#heartbeatPingAt) {
+        this.#heartbeatTimer = undefined;
+        const error = new HeartbeatTimeoutError(hb.timeout);
+        this.#exception ??= error;
+        this.#enqueue(errorMessage(error));
+        this.#emit('error', error);
+        this.terminate();
+        return;
+      }
+      this.#heartbeatPingAt = -1;
+    }
+    const idle = t - this.#lastActivity;
+    if (idle < hb.interval) {
+      this.#heartbeatTimer = setTimeout(this.#heartbeatTick, hb.interval - idle);
+      return;
+    }
+    this.#heartbeatPingAt = t;
+    this.#sendPing(EMPTY);
+    this.#heartbeatTimer = setTimeout(this.#heartbeatTick, hb.timeout);
+  };
+
+  // ---- inbound events from the transport --------------------------------------------
+
+  #onPong(data: Uint8Array): void {
+    const ping = this.#pings.shift();
+    if (ping) ping.resolve(now() - ping.start);
+    if (!this.options.autoping) this.#deliver(controlMessage(WSMsgType.PONG, data));
+  }
+
+  #onPing(data: Uint8Array, appLevel: boolean): void {
+    const t = this.#transport;
+    if (this.options.autoping) {
+      if (this.#state === 'closed') return;
+      if (appLevel) t.sendText(APP_PONG, false);
+      else if (!t.capabilities.forcedAutoPong) t.pong?.(data);
+      return;
+    }
+    this.#deliver(controlMessage(WSMsgType.PING, data));
+  }
+
+  #checkSize(size: number): boolean {
+    if (size <= this.options.maxMessageSize || this.#transport.capabilities.enforcesMaxMessageSize) {
+      return true;
+    }
+    this.#fail(
+      new MessageTooBigError(size, this.options.maxMessageSize),
+      WSCloseCode.MESSAGE_TOO_BIG,
+      'message too big',
+    );
+    return false;
+  }
+
+  readonly #sink: TransportSink = {
+    text: (data) => {
+      if (this.#state === 'closed') return;
+      if (this.#heartbeatTimer !== undefined) this.#lastActivity = now();
+      if (data.length === APP_PING.length && data.charCodeAt(0) === 0) {
+        if (data === APP_PING) return this.#onPing(EMPTY, true);
+        if (data === APP_PONG) return this.#onPong(EMPTY);
+      }
+      const max = this.options.maxMessageSize;
+      if (data.length > max / 3 && !this.#checkSize(data.length > max ? data.length : utf8ByteLength(data))) return;
+      this.#deliver(textMessage(data));
+    },
+    binary: (data) => {
+      if (this.#state === 'closed') return;
+      if (this.#heartbeatTimer !== undefined) this.#lastActivity = now();
+      if (!this.#checkSize(data.byteLength)) return;
+      this.#deliver(binaryMessage(data));
+    },
+    ping: (data) => {
+      if (this.#heartbeatTimer !== undefined) this.#lastActivity = now();
+      this.#onPing(data, false);
+    },
+    pong: (data) => {
+      if (this.#heartbeatTimer !== undefined) this.#lastActivity = now();
+      this.#onPong(data);
+    },
+    closeFrame: (code, reason) => {
+      if (this.#state === 'closed' || this.#peerClose) return;
+      if (!this.#transport.capabilities.validatesCloseCodes && !isValidReceivedCloseCode(code)) {
+        this.#peerClose = { code: WSCloseCode.PROTOCOL_ERROR, reason: '' };
+        this.#fail(
+          new WebSocketError(`the peer sent an invalid close code ${String(code)}`),
+          WSCloseCode.PROTOCOL_ERROR,
+          'invalid close code',
+        );
+        return;
+      }
+      this.#peerClose = { code, reason };
+      if (this.#closeSent) return; // our close was first: this is the answer
+      this.#state = 'closing';
+      this.#stopHeartbeat();
+      this.#enqueue(closeMessage(code, reason));
+      if (this.options.autoclose) {
+        this.#sendClose(isValidReceivedCloseCode(code) && code !== WSCloseCode.NO_STATUS ? code : WSCloseCode.NO_STATUS, '');
+      }
+    },
+    closed: (code, reason) => {
+      if (this.#state === 'closed') return;
+      if (!this.#peerClose && !this.#closeSent && code !== WSCloseCode.ABNORMAL_CLOSURE) {
+        // The runtime answered the peer's close itself: the reader still sees CLOSE once.
+        this.#peerClose = { code, reason };
+        this.#enqueue(closeMessage(code, reason));
+      }
+      this.#finish(code, reason);
+    },
+    error: (error) => {
+      if (this.#state === 'closed') return;
+      this.#exception ??= error;
+      this.#enqueue(errorMessage(error));
+      this.#emit('error', error);
+    },
+    drain: () => {
+      const waiters = this.#drainWaiters;
+      if (waiters.length === 0 || this.#transport.bufferedAmount > this.options.highWaterMark) return;
+      this.#drainWaiters = [];
+      for (const waiter of waiters) waiter.resolve();
+    },
+  };
+}
+
+function ignore(): void {}
+
+function toError(value: unknown): Error {
+  return value instanceof Error ? value : new Error(String(value));
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value === 'object') return value.constructor?.name ?? 'object';
+  return typeof value;
+}

@@ -1,0 +1,16 @@
+/**
+ * The contract suite, for adapters: serve {@link contractRoutes} (see {@link contractRoute})
+ * in the runtime, then run {@link registerContractSuite} with a client of the runtime.
+ * @packageDocumentation
+ */
+export { memoryTarget } from './memory.js';
+export { contractRoute, contractRoutes, REPORT_TOPIC } from './routes.js';
+export {
+  type ContractCapabilities,
+  type ContractCase,
+  ContractAssertionError,
+  type ContractTarget,
+  contractCases,
+  type RegisterTest,
+  registerContractSuite,
+} from './suite.js';

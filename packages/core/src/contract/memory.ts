@@ -1,0 +1,82 @@
+import { WebSocketConnection } from '../connection.js';
+import { HandshakeError } from '../errors.js';
+import { decideUpgrade, runHandler } from '../handler.js';
+import type { ConnectionOptions } from '../options.js';
+import { MemoryTransport } from '../testing.js';
+import { LocalTopics } from '../topics.js';
+import type { TransportCapabilities } from '../transport.js';
+import { contractRoute } from './routes.js';
+import type { ContractCapabilities, ContractTarget } from './suite.js';
+
+const SILENT = '__silent';
+
+/**
+ * The contract suite's target over in-memory transports: core's own proof that the cases and
+ * the semantics agree before any runtime is involved. `capabilities` pretends a runtime's.
+ */
+export function memoryTarget(capabilities: Partial<TransportCapabilities> = {}): {
+  target: ContractTarget;
+  capabilities: ContractCapabilities;
+} {
+  const topics = new LocalTopics();
+  const base = 'ws://memory';
+
+  function link(url: string, protocol: string, clientOptions: ConnectionOptions | undefined) {
+    const clientTransport = new MemoryTransport(url, protocol, capabilities);
+    const serverTransport = new MemoryTransport(url, protocol, capabilities);
+    clientTransport.peer = serverTransport;
+    serverTransport.peer = clientTransport;
+    const client = new WebSocketConnection<unknown>({ transport: clientTransport, side: 'client', options: clientOptions });
+    return { client, serverTransport, clientTransport };
+  }
+
+  async function connect(url: string, options?: ConnectionOptions) {
+    return (await dial(url, options)).client;
+  }
+
+  async function dial(url: string, options?: ConnectionOptions, silent = false) {
+    const parsed = new URL(url);
+    if (parsed.pathname === `/${SILENT}`) {
+      const pair = link(url, '', options);
+      pair.serverTransport.pause();
+      return pair;
+    }
+    const handler = contractRoute(parsed.pathname);
+    if (!handler) throw new HandshakeError(`no route at ${parsed.pathname}`, 404);
+    const headers: Record<string, string> = { upgrade: 'websocket', connection: 'Upgrade' };
+    if (options?.protocols?.length) headers['sec-websocket-protocol'] = options.protocols.join(', ');
+    const request = new Request(url.replace(/^ws/, 'http'), { headers });
+    const decision = await decideUpgrade(handler, request);
+    if (!decision.accept) {
+      throw new HandshakeError(`server refused the upgrade with ${String(decision.response.status)}`, decision.response.status);
+    }
+    const pair = link(url, decision.protocol ?? '', options);
+    const serverTransport = pair.serverTransport;
+    // A reader that never reads: its transport stops delivering, so nothing is answered.
+    if (silent) pair.clientTransport.pause();
+    const server = new WebSocketConnection<unknown>({
+      transport: serverTransport,
+      side: 'server',
+      options: handler.options,
+      context: decision.context,
+      topics,
+    });
+    void runHandler(server, handler, request);
+    return pair;
+  }
+
+  const target: ContractTarget = {
+    baseUrl: base,
+    connect,
+    silentServerUrl: `${base}/${SILENT}`,
+    async openSilentClient(url) {
+      const { client } = await dial(url, undefined, true);
+      return { close: () => client.terminate() };
+    },
+  };
+  const caps: TransportCapabilities = new MemoryTransport('', '', capabilities).capabilities;
+  return {
+    target,
+    capabilities: { server: caps, client: caps, handshakeStatus: true, silentServer: true, silentClient: true },
+  };
+}

@@ -1,0 +1,195 @@
+import type { WebSocketConnection } from './connection.js';
+import type { DataMessage, ControlMessage } from './message.js';
+import type { ConnectionOptions } from './options.js';
+import { WSCloseCode } from './protocol.js';
+
+/** What the `upgrade` hook decides when it accepts. */
+export interface UpgradeAcceptance<C> {
+  /** The subprotocol to answer with; must be one the client offered. Default: the first of `options.protocols` the client offered. */
+  protocol?: string;
+  /** Per-connection context, found later as `conn.context`. */
+  context?: C;
+  /** Extra headers on the 101 response (where the runtime lets us set them). */
+  headers?: Record<string, string>;
+}
+
+/** `void` accepts; a `Response` refuses with it (401, 403, …); an object accepts with choices. */
+export type UpgradeResult<C> = void | undefined | Response | UpgradeAcceptance<C>;
+
+/**
+ * A server's handler, written once for every runtime. Either hooks (`open`, `message`,
+ * `close`, `error`: the style that survives Durable Object hibernation) or a `session`
+ * that pulls messages with `receive()`.
+ */
+export interface WebSocketHandler<C = unknown> {
+  /** Options of every connection this handler serves. */
+  options?: ConnectionOptions;
+  /** Before the upgrade: auth, origin check, subprotocol choice, context. Runs on plain HTTP. */
+  upgrade?(request: Request): UpgradeResult<C> | Promise<UpgradeResult<C>>;
+  open?(conn: WebSocketConnection<C>): void | Promise<void>;
+  message?(conn: WebSocketConnection<C>, message: DataMessage | ControlMessage): void | Promise<void>;
+  close?(conn: WebSocketConnection<C>, code: number, reason: string): void | Promise<void>;
+  error?(conn: WebSocketConnection<C>, error: Error): void | Promise<void>;
+  /** Pull style: owns the connection until it returns; then the connection is closed with 1000. */
+  session?(conn: WebSocketConnection<C>, request: Request): Promise<void>;
+}
+
+/** Typed identity, for inference of the context type. */
+export function defineHandler<C = unknown>(handler: WebSocketHandler<C>): WebSocketHandler<C> {
+  return handler;
+}
+
+/** The protocols a client offers in `Sec-WebSocket-Protocol`. */
+export function offeredProtocols(request: Request): string[] {
+  const header = request.headers.get('sec-websocket-protocol');
+  if (!header) return [];
+  return header
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p !== '');
+}
+
+const KEY_PATTERN = /^[A-Za-z0-9+/]{22}==$/;
+
+/**
+ * Checks an opening handshake (RFC 6455 §4.2.1) for runtimes that do not: returns the refusal
+ * to answer with, or null when it is a valid WebSocket upgrade.
+ */
+export function checkHandshake(request: Request): Response | null {
+  if (request.method !== 'GET') {
+    return new Response('WebSocket upgrade needs GET', { status: 405, headers: { allow: 'GET' } });
+  }
+  const upgrade = request.headers.get('upgrade') ?? '';
+  const connection = request.headers.get('connection') ?? '';
+  const hasUpgradeToken = connection
+    .toLowerCase()
+    .split(',')
+    .some((token) => token.trim() === 'upgrade');
+  if (upgrade.toLowerCase() !== 'websocket' || !hasUpgradeToken) {
+    return new Response('expected Upgrade: websocket and Connection: upgrade', {
+      status: 426,
+      headers: { upgrade: 'websocket', connection: 'upgrade' },
+    });
+  }
+  const version = request.headers.get('sec-websocket-version');
+  if (version !== '13') {
+    return new Response('unsupported Sec-WebSocket-Version', {
+      status: 426,
+      headers: { 'sec-websocket-version': '13' },
+    });
+  }
+  const key = request.headers.get('sec-websocket-key') ?? '';
+  if (!KEY_PATTERN.test(key.trim())) {
+    return new Response('missing or malformed Sec-WebSocket-Key', { status: 400 });
+  }
+  return null;
+}
+
+/** The answer of {@link canUpgrade}: aiohttp's `WebSocketReady`. */
+export interface UpgradeReadiness {
+  ok: boolean;
+  /** The subprotocol that would be chosen, or null. */
+  protocol: string | null;
+}
+
+/** Whether `request` is a WebSocket upgrade that `handler` could accept, without upgrading. */
+export function canUpgrade(request: Request, handler?: WebSocketHandler<unknown>): UpgradeReadiness {
+  if (checkHandshake(request) !== null) return { ok: false, protocol: null };
+  return { ok: true, protocol: chooseProtocol(offeredProtocols(request), handler?.options?.protocols) };
+}
+
+function chooseProtocol(offered: readonly string[], supported: readonly string[] | undefined): string | null {
+  if (!supported) return null;
+  for (const protocol of supported) if (offered.includes(protocol)) return protocol;
+  return null;
+}
+
+/** The outcome of running the `upgrade` hook. */
+export type UpgradeDecision<C> =
+  | { accept: false; response: Response }
+  | { accept: true; protocol: string | null; context: C; headers: Record<string, string> };
+
+/**
+ * Runs the handler's `upgrade` hook and picks the subprotocol. Every adapter calls it before
+ * upgrading, so auth and refusals behave the same everywhere. A hook that throws refuses with 500.
+ */
+export async function decideUpgrade<C>(
+  handler: WebSocketHandler<C>,
+  request: Request,
+): Promise<UpgradeDecision<C>> {
+  let result: UpgradeResult<C>;
+  try {
+    result = handler.upgrade ? await handler.upgrade(request) : undefined;
+  } catch {
+    return { accept: false, response: new Response('upgrade hook failed', { status: 500 }) };
+  }
+  if (result instanceof Response) return { accept: false, response: result };
+  const offered = offeredProtocols(request);
+  let protocol = chooseProtocol(offered, handler.options?.protocols);
+  if (result?.protocol !== undefined) {
+    if (!offered.includes(result.protocol)) {
+      return {
+        accept: false,
+        response: new Response(`subprotocol ${result.protocol} was not offered`, { status: 500 }),
+      };
+    }
+    protocol = result.protocol;
+  }
+  return { accept: true, protocol, context: result?.context as C, headers: result?.headers ?? {} };
+}
+
+/**
+ * Drives a connection with a handler: the `session` function, or the hooks. Resolves when the
+ * connection is closed. A hook or session that throws ends the connection with 1011.
+ */
+export async function runHandler<C>(
+  conn: WebSocketConnection<C>,
+  handler: WebSocketHandler<C>,
+  request: Request,
+): Promise<void> {
+  const fail = (error: unknown): void => {
+    const err = error instanceof Error ? error : new Error(String(error));
+    if (handler.error) {
+      try {
+        void Promise.resolve(handler.error(conn, err)).catch(() => undefined);
+      } catch {
+        // The error hook failing too leaves nothing to report to.
+      }
+    }
+    if (conn.state === 'open') conn.close(WSCloseCode.INTERNAL_ERROR, 'internal error').catch(() => undefined);
+  };
+  const call = (fn: () => void | Promise<void>): void => {
+    try {
+      const result = fn();
+      if (result instanceof Promise) result.catch(fail);
+    } catch (error) {
+      fail(error);
+    }
+  };
+  if (handler.close) {
+    const close = handler.close;
+    conn.on('close', (code, reason) => call(() => close.call(handler, conn, code, reason)));
+  }
+  if (handler.session) {
+    try {
+      await handler.session(conn, request);
+      if (conn.state === 'open') await conn.close(WSCloseCode.OK);
+    } catch (error) {
+      fail(error);
+    }
+    return conn.whenClosed;
+  }
+  if (handler.error) {
+    const onError = handler.error;
+    conn.on('error', (error) => call(() => onError.call(handler, conn, error)));
+  }
+  if (handler.message) {
+    const onMessage = handler.message;
+    conn.on('message', (message) => call(() => onMessage.call(handler, conn, message)));
+  }
+  if (handler.open) {
+    const open = handler.open;
+    call(() => open.call(handler, conn));
+  }
+  return conn.whenClosed;
+}

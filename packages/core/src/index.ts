@@ -1,0 +1,80 @@
+/**
+ * @anyws/core: the WebSocket contract shared by every anyws runtime adapter.
+ * @packageDocumentation
+ */
+export {
+  type ConnectionEvents,
+  type ConnectionInit,
+  type ConnectionState,
+  type Side,
+  WebSocketConnection,
+} from './connection.js';
+export {
+  BufferOverflowError,
+  ConcurrentReceiveError,
+  ConnectionClosedError,
+  HandshakeError,
+  HeartbeatTimeoutError,
+  JsonParseError,
+  MessageTooBigError,
+  ReceiveTimeoutError,
+  UnexpectedMessageError,
+  WebSocketError,
+} from './errors.js';
+export {
+  canUpgrade,
+  checkHandshake,
+  decideUpgrade,
+  defineHandler,
+  offeredProtocols,
+  runHandler,
+  type UpgradeAcceptance,
+  type UpgradeDecision,
+  type UpgradeReadiness,
+  type UpgradeResult,
+  type WebSocketHandler,
+} from './handler.js';
+export { APP_PING, APP_PONG } from './heartbeat.js';
+export {
+  type BinaryMessage,
+  binaryMessage,
+  CLOSED_MESSAGE,
+  CLOSING_MESSAGE,
+  type CloseMessage,
+  type ControlMessage,
+  closeMessage,
+  type DataMessage,
+  decodeUtf8,
+  type ErrorMessage,
+  errorMessage,
+  type JsonParser,
+  type StateMessage,
+  type TextMessage,
+  textMessage,
+  toBytes,
+  type WSMessage,
+} from './message.js';
+export { type AggregateOptions, aggregate, mux } from './mux.js';
+export {
+  type ConnectionOptions,
+  DEFAULT_OPTIONS,
+  type HeartbeatOptions,
+  type ReceiveJsonOptions,
+  type ReceiveOptions,
+  type ResolvedOptions,
+  resolveOptions,
+  type SendJsonOptions,
+  type SendOptions,
+  type SlowConsumerPolicy,
+} from './options.js';
+export {
+  assertSendableClose,
+  isSendableCloseCode,
+  isValidReceivedCloseCode,
+  MAX_CLOSE_REASON_BYTES,
+  utf8ByteLength,
+  WSCloseCode,
+  WSMsgType,
+} from './protocol.js';
+export { LocalTopics, type PublishOptions, prepare, type TopicBus } from './topics.js';
+export { PreparedMessage, type Transport, type TransportCapabilities, type TransportSink } from './transport.js';

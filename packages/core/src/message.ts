@@ -1,0 +1,111 @@
+import { WSMsgType } from './protocol.js';
+
+const decoder = new TextDecoder('utf-8', { fatal: true });
+
+/** Parses a JSON payload: a string as it is, bytes as UTF-8. */
+export type JsonParser = (text: string) => unknown;
+
+interface MessageBase {
+  /** For CLOSE: the close reason. Empty for every other type. */
+  readonly extra: string;
+}
+/** A text message. */
+export interface TextMessage extends MessageBase {
+  readonly type: typeof WSMsgType.TEXT;
+  readonly data: string;
+  /** Parses `data` as JSON. */
+  json<T = unknown>(parse?: JsonParser): T;
+}
+/** A binary message. */
+export interface BinaryMessage extends MessageBase {
+  readonly type: typeof WSMsgType.BINARY;
+  readonly data: Uint8Array;
+  /** Decodes `data` as UTF-8 and parses it as JSON. */
+  json<T = unknown>(parse?: JsonParser): T;
+}
+/** A ping or pong, seen only with `autoping: false`. */
+export interface ControlMessage extends MessageBase {
+  readonly type: typeof WSMsgType.PING | typeof WSMsgType.PONG;
+  readonly data: Uint8Array;
+}
+/** The peer's close frame: `data` is its code (1005 when it had none), `extra` its reason. */
+export interface CloseMessage extends MessageBase {
+  readonly type: typeof WSMsgType.CLOSE;
+  readonly data: number;
+}
+/** The connection is closing (CLOSING) or closed (CLOSED). */
+export interface StateMessage extends MessageBase {
+  readonly type: typeof WSMsgType.CLOSING | typeof WSMsgType.CLOSED;
+  readonly data: null;
+}
+/** Something went wrong; the connection is ending. */
+export interface ErrorMessage extends MessageBase {
+  readonly type: typeof WSMsgType.ERROR;
+  readonly data: Error;
+}
+/** What `receive()` returns: a union discriminated on `type`. */
+export type WSMessage =
+  | TextMessage
+  | BinaryMessage
+  | ControlMessage
+  | CloseMessage
+  | StateMessage
+  | ErrorMessage;
+/** The messages that carry application data. */
+export type DataMessage = TextMessage | BinaryMessage;
+
+function parseText<T>(this: TextMessage, parse: JsonParser = JSON.parse): T {
+  return parse(this.data) as T;
+}
+function parseBinary<T>(this: BinaryMessage, parse: JsonParser = JSON.parse): T {
+  return parse(decoder.decode(this.data)) as T;
+}
+
+/** Builds a TEXT message. */
+export function textMessage(data: string): TextMessage {
+  return { type: WSMsgType.TEXT, data, extra: '', json: parseText };
+}
+/** Builds a BINARY message. */
+export function binaryMessage(data: Uint8Array): BinaryMessage {
+  return { type: WSMsgType.BINARY, data, extra: '', json: parseBinary };
+}
+/** Builds a PING or PONG message. */
+export function controlMessage(
+  type: typeof WSMsgType.PING | typeof WSMsgType.PONG,
+  data: Uint8Array,
+): ControlMessage {
+  return { type, data, extra: '' };
+}
+/** Builds a CLOSE message. */
+export function closeMessage(code: number, reason: string): CloseMessage {
+  return { type: WSMsgType.CLOSE, data: code, extra: reason };
+}
+/** Builds an ERROR message. */
+export function errorMessage(error: Error): ErrorMessage {
+  return { type: WSMsgType.ERROR, data: error, extra: '' };
+}
+/** The one CLOSING message. */
+export const CLOSING_MESSAGE: StateMessage = Object.freeze({
+  type: WSMsgType.CLOSING,
+  data: null,
+  extra: '',
+});
+/** The one CLOSED message. */
+export const CLOSED_MESSAGE: StateMessage = Object.freeze({
+  type: WSMsgType.CLOSED,
+  data: null,
+  extra: '',
+});
+
+/** Decodes UTF-8 strictly: throws a TypeError on invalid input. */
+export function decodeUtf8(bytes: Uint8Array): string {
+  return decoder.decode(bytes);
+}
+
+/** Views any binary payload users may pass as a Uint8Array, without copying. */
+export function toBytes(data: unknown): Uint8Array | undefined {
+  if (data instanceof Uint8Array) return data;
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  return undefined;
+}

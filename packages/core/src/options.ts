@@ -1,0 +1,144 @@
+import type { JsonParser } from './message.js';
+
+/** Keepalive: a ping every `interval` ms of silence; no pong within `timeout` ms ends the connection. */
+export interface HeartbeatOptions {
+  /** Milliseconds of silence before a ping is sent. */
+  interval: number;
+  /** Milliseconds to wait for the pong. Default: half of `interval`, as aiohttp. */
+  timeout?: number;
+}
+
+/** What happens when a send would take the outgoing buffer past `maxBufferedAmount`. */
+export type SlowConsumerPolicy =
+  /** Close the connection with 1008 (POLICY_VIOLATION) and reject the send. The default. */
+  | 'close'
+  /** Reject that send with a `BufferOverflowError`; the connection stays open. */
+  | 'reject';
+
+/**
+ * Options of a connection, on every runtime and both sides. Every default is in
+ * {@link DEFAULT_OPTIONS}; an option left out takes it.
+ */
+export interface ConnectionOptions {
+  /** Subprotocols: offered by a client, accepted in this order of preference by a server. */
+  protocols?: readonly string[];
+  /** Answer pings with pongs by itself and keep PING/PONG out of `receive()`. Default true. */
+  autoping?: boolean;
+  /** Answer the peer's close frame by itself. Default true. With false, `receive()` returns the CLOSE message and the application calls `close()`. */
+  autoclose?: boolean;
+  /** Keepalive with dead-peer detection; a number is the interval. Default off. */
+  heartbeat?: number | HeartbeatOptions | null;
+  /** Default timeout of `receive()`, in ms. Default none. */
+  receiveTimeout?: number | null;
+  /** How long `close()` waits for the peer's close frame before it terminates, in ms. Default 10,000. */
+  closeTimeout?: number;
+  /** Largest message accepted, in bytes; a larger one closes the connection with 1009. Default 4 MiB. */
+  maxMessageSize?: number;
+  /** Ask for permessage-deflate (where the runtime offers it). Default false. */
+  compress?: boolean;
+  /** Sends resolve once the outgoing buffer is at or below this many bytes. Default 64 KiB. */
+  highWaterMark?: number;
+  /** Bound on bytes buffered for sending; past it `slowConsumer` applies. Default 16 MiB. */
+  maxBufferedAmount?: number;
+  /** Policy at `maxBufferedAmount`. Default `'close'` (1008). */
+  slowConsumer?: SlowConsumerPolicy;
+  /** Received messages held for a reader before the runtime is asked to stop reading. Default 1 MiB. */
+  receiveHighWaterMark?: number;
+}
+
+/** Options with every default filled in. */
+export interface ResolvedOptions {
+  readonly protocols: readonly string[];
+  readonly autoping: boolean;
+  readonly autoclose: boolean;
+  readonly heartbeat: Required<HeartbeatOptions> | null;
+  readonly receiveTimeout: number | null;
+  readonly closeTimeout: number;
+  readonly maxMessageSize: number;
+  readonly compress: boolean;
+  readonly highWaterMark: number;
+  readonly maxBufferedAmount: number;
+  readonly slowConsumer: SlowConsumerPolicy;
+  readonly receiveHighWaterMark: number;
+}
+
+/** The defaults, in one place. */
+export const DEFAULT_OPTIONS: ResolvedOptions = Object.freeze({
+  protocols: [],
+  autoping: true,
+  autoclose: true,
+  heartbeat: null,
+  receiveTimeout: null,
+  closeTimeout: 10_000,
+  maxMessageSize: 4 * 1024 * 1024,
+  compress: false,
+  highWaterMark: 64 * 1024,
+  maxBufferedAmount: 16 * 1024 * 1024,
+  slowConsumer: 'close',
+  receiveHighWaterMark: 1024 * 1024,
+});
+
+function positive(name: string, value: number, allowZero = false): number {
+  if (typeof value !== 'number' || Number.isNaN(value) || value < 0 || (!allowZero && value === 0)) {
+    throw new RangeError(`${name} must be a positive number of ${name.endsWith('Size') || name.includes('Amount') || name.includes('Mark') ? 'bytes' : 'ms'}, got ${String(value)}`);
+  }
+  return value;
+}
+
+/** Fills in defaults and checks every value: a bad option is a RangeError or TypeError at once. */
+export function resolveOptions(options: ConnectionOptions = {}): ResolvedOptions {
+  const d = DEFAULT_OPTIONS;
+  let heartbeat: Required<HeartbeatOptions> | null = null;
+  if (options.heartbeat != null) {
+    const hb = typeof options.heartbeat === 'number' ? { interval: options.heartbeat } : options.heartbeat;
+    const interval = positive('heartbeat.interval', hb.interval);
+    heartbeat = { interval, timeout: positive('heartbeat.timeout', hb.timeout ?? interval / 2) };
+  }
+  const protocols = options.protocols ?? d.protocols;
+  if (!Array.isArray(protocols) || protocols.some((p) => typeof p !== 'string' || p === '')) {
+    throw new TypeError('protocols must be an array of non-empty strings');
+  }
+  const slowConsumer = options.slowConsumer ?? d.slowConsumer;
+  if (slowConsumer !== 'close' && slowConsumer !== 'reject') {
+    throw new TypeError(`slowConsumer must be 'close' or 'reject', got ${String(slowConsumer)}`);
+  }
+  return {
+    protocols,
+    autoping: options.autoping ?? d.autoping,
+    autoclose: options.autoclose ?? d.autoclose,
+    heartbeat,
+    receiveTimeout:
+      options.receiveTimeout == null ? null : positive('receiveTimeout', options.receiveTimeout),
+    closeTimeout: positive('closeTimeout', options.closeTimeout ?? d.closeTimeout, true),
+    maxMessageSize: positive('maxMessageSize', options.maxMessageSize ?? d.maxMessageSize),
+    compress: options.compress ?? d.compress,
+    highWaterMark: positive('highWaterMark', options.highWaterMark ?? d.highWaterMark, true),
+    maxBufferedAmount: positive('maxBufferedAmount', options.maxBufferedAmount ?? d.maxBufferedAmount),
+    slowConsumer,
+    receiveHighWaterMark: positive(
+      'receiveHighWaterMark',
+      options.receiveHighWaterMark ?? d.receiveHighWaterMark,
+    ),
+  };
+}
+
+/** Options of `sendJson`. */
+export interface SendJsonOptions extends SendOptions {
+  /** Turns the value into text. Default `JSON.stringify`. */
+  stringify?: (value: unknown) => string | undefined;
+}
+/** Options of `receiveJson`. */
+export interface ReceiveJsonOptions extends ReceiveOptions {
+  /** Parses the text. Default `JSON.parse`. */
+  parse?: JsonParser;
+}
+/** Options of a send. */
+export interface SendOptions {
+  /** Compress this message (true), never (false), or as the connection does (left out). */
+  compress?: boolean;
+}
+/** Options of a receive. */
+export interface ReceiveOptions {
+  /** Milliseconds to wait; overrides `receiveTimeout`. `null` waits without limit. */
+  timeout?: number | null;
+}

@@ -1,0 +1,200 @@
+/**
+ * In-memory connections for tests: `createPair()` gives two connected `WebSocketConnection`s
+ * whose transport behaves like a socket (ordered delivery, a closing handshake, bufferedAmount
+ * that grows while the reader is paused), so every semantic can be exercised without a network.
+ */
+import { WebSocketConnection } from './connection.js';
+import type { ConnectionOptions } from './options.js';
+import { WSCloseCode } from './protocol.js';
+import type { TopicBus } from './topics.js';
+import type { Transport, TransportCapabilities, TransportSink } from './transport.js';
+
+type Frame =
+  | { kind: 'text'; data: string }
+  | { kind: 'binary'; data: Uint8Array }
+  | { kind: 'ping' | 'pong'; data: Uint8Array }
+  | { kind: 'close'; code: number | undefined; reason: string };
+
+const MEMORY_CAPABILITIES: TransportCapabilities = Object.freeze({
+  pingFrames: true,
+  forcedAutoPong: false,
+  forcedCloseReply: false,
+  validatesCloseCodes: false,
+  enforcesMaxMessageSize: false,
+  backpressure: true,
+  pauseReading: true,
+});
+
+function frameSize(frame: Frame): number {
+  if (frame.kind === 'text') return frame.data.length;
+  if (frame.kind === 'close') return 2 + frame.reason.length;
+  return frame.data.byteLength;
+}
+
+/** One end of an in-memory socket. `pause()` makes it a reader that never reads. */
+export class MemoryTransport implements Transport {
+  readonly capabilities: TransportCapabilities;
+  peer!: MemoryTransport;
+  /** Every frame this end sent, for assertions on the wire. */
+  readonly sent: Frame[] = [];
+  #sink: TransportSink | undefined;
+  #inbox: Frame[] = [];
+  #inboxBytes = 0;
+  #paused = false;
+  #scheduled = false;
+  #down = false;
+  #sentClose = false;
+  #peerClose: { code: number; reason: string } | null = null;
+
+  constructor(
+    readonly url: string,
+    readonly protocol: string,
+    capabilities: Partial<TransportCapabilities>,
+  ) {
+    this.capabilities = { ...MEMORY_CAPABILITIES, ...capabilities };
+  }
+  readonly extensions = '';
+
+  get bufferedAmount(): number {
+    return this.peer.#inboxBytes;
+  }
+  start(sink: TransportSink): void {
+    this.#sink = sink;
+    this.#schedule();
+  }
+  sendText(data: string): void {
+    this.#send({ kind: 'text', data });
+  }
+  sendBytes(data: Uint8Array): void {
+    this.#send({ kind: 'binary', data: data.slice() });
+  }
+  ping(data: Uint8Array): void {
+    this.#send({ kind: 'ping', data: data.slice() });
+  }
+  pong(data: Uint8Array): void {
+    this.#send({ kind: 'pong', data: data.slice() });
+  }
+  close(code: number | undefined, reason: string): void {
+    if (this.#sentClose || this.#down) return;
+    this.#send({ kind: 'close', code, reason });
+    this.#sentClose = true;
+    if (this.#peerClose) this.#end(this.#peerClose.code, this.#peerClose.reason);
+  }
+  terminate(): void {
+    if (this.#down) return;
+    this.#down = true;
+    this.#inbox = [];
+    this.#inboxBytes = 0;
+    const peer = this.peer;
+    if (!peer.#down) {
+      peer.#inbox.length = 0;
+      peer.#inboxBytes = 0;
+      queueMicrotask(() => peer.#end(WSCloseCode.ABNORMAL_CLOSURE, ''));
+    }
+  }
+  pause(): void {
+    this.#paused = true;
+  }
+  resume(): void {
+    this.#paused = false;
+    this.#schedule();
+  }
+
+  #send(frame: Frame): void {
+    if (this.#down || this.#sentClose) return;
+    this.sent.push(frame);
+    const peer = this.peer;
+    if (peer.#down) return;
+    peer.#inbox.push(frame);
+    peer.#inboxBytes += frameSize(frame);
+    peer.#schedule();
+  }
+
+  #schedule(): void {
+    if (this.#scheduled || this.#paused || !this.#sink || this.#inbox.length === 0) return;
+    this.#scheduled = true;
+    queueMicrotask(() => this.#flush());
+  }
+
+  #flush(): void {
+    this.#scheduled = false;
+    const sink = this.#sink;
+    if (!sink) return;
+    let delivered = false;
+    while (!this.#paused && !this.#down && this.#inbox.length > 0) {
+      const frame = this.#inbox.shift()!;
+      this.#inboxBytes -= frameSize(frame);
+      delivered = true;
+      switch (frame.kind) {
+        case 'text':
+          sink.text(frame.data);
+          break;
+        case 'binary':
+          sink.binary(frame.data);
+          break;
+        case 'ping':
+          sink.ping(frame.data);
+          break;
+        case 'pong':
+          sink.pong(frame.data);
+          break;
+        case 'close': {
+          const code = frame.code ?? WSCloseCode.NO_STATUS;
+          this.#peerClose = { code, reason: frame.reason };
+          sink.closeFrame(code, frame.reason);
+          if (this.#sentClose) this.#end(code, frame.reason);
+          break;
+        }
+      }
+    }
+    if (delivered) this.peer.#sink?.drain();
+  }
+
+  #end(code: number, reason: string): void {
+    if (this.#down && this.#sink === undefined) return;
+    this.#down = true;
+    const sink = this.#sink;
+    this.#sink = undefined;
+    sink?.closed(code, reason);
+  }
+}
+
+/** Options of {@link createPair}. */
+export interface PairOptions {
+  client?: ConnectionOptions;
+  server?: ConnectionOptions;
+  /** The negotiated subprotocol on both ends. */
+  protocol?: string;
+  url?: string;
+  /** Capabilities to pretend, e.g. `{ pingFrames: false }` to exercise the application-level heartbeat. */
+  capabilities?: Partial<TransportCapabilities>;
+  /** Topic bus for the server end. */
+  topics?: TopicBus;
+}
+
+/** Two connected in-memory connections and their transports. */
+export interface Pair {
+  client: WebSocketConnection<unknown>;
+  server: WebSocketConnection<unknown>;
+  clientTransport: MemoryTransport;
+  serverTransport: MemoryTransport;
+}
+
+/** Two connected in-memory connections: every semantic of core, without a socket. */
+export function createPair(options: PairOptions = {}): Pair {
+  const url = options.url ?? 'ws://memory/';
+  const protocol = options.protocol ?? '';
+  const caps = options.capabilities ?? {};
+  const clientTransport = new MemoryTransport(url, protocol, caps);
+  const serverTransport = new MemoryTransport(url, protocol, caps);
+  clientTransport.peer = serverTransport;
+  serverTransport.peer = clientTransport;
+  const client = new WebSocketConnection({ transport: clientTransport, side: 'client', options: options.client });
+  const server = new WebSocketConnection({
+    transport: serverTransport,
+    side: 'server',
+    options: options.server,
+    topics: options.topics,
+  });
+  return { client, server, clientTransport, serverTransport };
+}

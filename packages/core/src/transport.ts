@@ -1,0 +1,100 @@
+/**
+ * What an adapter implements: a thin translation of one runtime's socket. Every semantic
+ * (timeouts, close rules, heartbeat, limits, queueing) lives in the connection, once.
+ */
+
+/** What the runtime under a transport does by itself; core adds the rest or a test skips the case. */
+export interface TransportCapabilities {
+  /** It sends protocol ping frames and reports pongs. Without it core uses the application-level heartbeat. */
+  readonly pingFrames: boolean;
+  /** It answers protocol pings by itself and this cannot be turned off (so `autoping: false` cannot hold pongs back). */
+  readonly forcedAutoPong: boolean;
+  /** It answers the peer's close frame by itself (so `autoclose: false` cannot hold the answer back). */
+  readonly forcedCloseReply: boolean;
+  /** It closes with 1002 on an invalid close code from the peer; otherwise core does. */
+  readonly validatesCloseCodes: boolean;
+  /** It refuses messages over `maxMessageSize` with 1009 before buffering them; otherwise core checks. */
+  readonly enforcesMaxMessageSize: boolean;
+  /** `bufferedAmount` is real and `drain` is reported: sends can push back. */
+  readonly backpressure: boolean;
+  /** It can stop and resume reading from the network (`pause`/`resume`). */
+  readonly pauseReading: boolean;
+}
+
+/** The events a transport reports to its connection. */
+export interface TransportSink {
+  /** A text message arrived, whole. */
+  text(data: string): void;
+  /** A binary message arrived, whole. */
+  binary(data: Uint8Array): void;
+  /** A protocol ping arrived (whether or not the runtime already answered it). */
+  ping(data: Uint8Array): void;
+  /** A protocol pong arrived. */
+  pong(data: Uint8Array): void;
+  /**
+   * The peer's close frame arrived and the runtime has not answered it
+   * (only transports without `forcedCloseReply`). Core answers with `close()`.
+   */
+  closeFrame(code: number, reason: string): void;
+  /** The connection is gone. `code`/`reason` are the peer's close frame, or 1006 when none came. */
+  closed(code: number, reason: string): void;
+  /** The runtime reported an error; `closed` follows. */
+  error(error: Error): void;
+  /** `bufferedAmount` went down (at the latest when it reaches 0). */
+  drain(): void;
+}
+
+/** A socket of one runtime, as core sees it. */
+export interface Transport {
+  readonly capabilities: TransportCapabilities;
+  /** The URL the connection was opened with (client) or requested at (server). */
+  readonly url: string;
+  /** The negotiated subprotocol, or '' for none. */
+  readonly protocol: string;
+  /** The negotiated extensions, as in `Sec-WebSocket-Extensions`; '' for none. */
+  readonly extensions: string;
+  /** Bytes handed to the transport and not yet written to the network (0 without backpressure). */
+  readonly bufferedAmount: number;
+  /** Starts delivering events to `sink`. Called once, by the connection. */
+  start(sink: TransportSink): void;
+  sendText(data: string, compress: boolean | undefined): void;
+  sendBytes(data: Uint8Array, compress: boolean | undefined): void;
+  /** Sends a message that was encoded once for many sockets (topics). Optional. */
+  sendPrepared?(message: PreparedMessage): void;
+  /** Only with `capabilities.pingFrames`. */
+  ping?(data: Uint8Array): void;
+  /** Only with `capabilities.pingFrames`. */
+  pong?(data: Uint8Array): void;
+  /** Sends a close frame; `code` undefined sends one with no body (1005). */
+  close(code: number | undefined, reason: string): void;
+  /** Drops the connection without a closing handshake. */
+  terminate(): void;
+  /** Only with `capabilities.pauseReading`. */
+  pause?(): void;
+  resume?(): void;
+}
+
+/**
+ * A message to be sent to many connections, encoded at most once per runtime encoder:
+ * a transport keeps its own wire form in the cache under a key it owns.
+ */
+export class PreparedMessage {
+  #cache: Map<object, unknown> | undefined;
+  constructor(
+    readonly data: string | Uint8Array,
+    readonly binary: boolean,
+    readonly compress: boolean | undefined,
+  ) {}
+  /** The value cached under `key`, made by `make` on first use. */
+  cached<T>(key: object, make: () => T): T {
+    this.#cache ??= new Map();
+    if (this.#cache.has(key)) return this.#cache.get(key) as T;
+    const value = make();
+    this.#cache.set(key, value);
+    return value;
+  }
+  /** Bytes on the wire before framing. */
+  get size(): number {
+    return typeof this.data === 'string' ? this.data.length : this.data.byteLength;
+  }
+}

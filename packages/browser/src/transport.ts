@@ -1,0 +1,166 @@
+import {
+  type ConnectionOptions,
+  HandshakeError,
+  resolveOptions,
+  type Transport,
+  type TransportCapabilities,
+  type TransportSink,
+  WebSocketConnection,
+  WebSocketError,
+} from '@anyws/core';
+
+/**
+ * What the browser's WebSocket does by itself. It hides ping frames (answering them itself),
+ * answers close frames itself, fails the connection on an invalid close code, has no message
+ * size limit and no way to stop reading; `bufferedAmount` is real but nothing reports a drain.
+ */
+export const BROWSER_CAPABILITIES: TransportCapabilities = Object.freeze({
+  pingFrames: false,
+  forcedAutoPong: true,
+  forcedCloseReply: true,
+  validatesCloseCodes: true,
+  enforcesMaxMessageSize: false,
+  backpressure: true,
+  pauseReading: false,
+});
+
+/** How often `bufferedAmount` is polled while it is above 0: the browser has no drain event. */
+const DRAIN_POLL_MS = 10;
+
+/** A browser `WebSocket` that is already open, as core sees it. */
+export class BrowserTransport implements Transport {
+  readonly capabilities = BROWSER_CAPABILITIES;
+  #sink: TransportSink | undefined;
+  #poll: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(readonly socket: WebSocket) {}
+
+  get url(): string {
+    return this.socket.url;
+  }
+  get protocol(): string {
+    return this.socket.protocol;
+  }
+  get extensions(): string {
+    return this.socket.extensions;
+  }
+  get bufferedAmount(): number {
+    return this.socket.bufferedAmount;
+  }
+
+  start(sink: TransportSink): void {
+    const ws = this.socket;
+    this.#sink = sink;
+    ws.onmessage = (event: MessageEvent<string | ArrayBuffer>) => {
+      const data = event.data;
+      if (typeof data === 'string') sink.text(data);
+      else sink.binary(new Uint8Array(data));
+    };
+    // The browser gives no detail; a close event always follows.
+    ws.onerror = () => sink.error(new WebSocketError('the browser reported a WebSocket error'));
+    ws.onclose = (event) => {
+      clearTimeout(this.#poll);
+      sink.closed(event.code, event.reason);
+    };
+  }
+
+  sendText(data: string): void {
+    this.socket.send(data);
+    this.#watch();
+  }
+
+  sendBytes(data: Uint8Array): void {
+    this.socket.send(data);
+    this.#watch();
+  }
+
+  close(code: number | undefined, reason: string): void {
+    const ws = this.socket;
+    try {
+      if (code === undefined) ws.close();
+      else ws.close(code, reason);
+    } catch {
+      // Browsers may send only 1000 and 3000–4999: any other code leaves without a body (1005).
+      ws.close();
+    }
+  }
+
+  /**
+   * A page cannot drop a TCP connection: the socket is detached (no event reaches core any
+   * more) and asked to close; the browser lets it go after its own closing timeout.
+   */
+  terminate(): void {
+    const ws = this.socket;
+    clearTimeout(this.#poll);
+    ws.onmessage = ws.onerror = ws.onclose = null;
+    ws.close();
+  }
+
+  /** Polls `bufferedAmount` while data waits, reporting every decrease as a drain. */
+  #watch(): void {
+    const ws = this.socket;
+    if (this.#poll !== undefined || ws.bufferedAmount === 0) return;
+    let last = ws.bufferedAmount;
+    const tick = (): void => {
+      const buffered = ws.bufferedAmount;
+      this.#poll =
+        buffered > 0 && ws.readyState === 1 ? setTimeout(tick, DRAIN_POLL_MS) : undefined;
+      if (buffered < last) this.#sink?.drain();
+      last = buffered;
+    };
+    this.#poll = setTimeout(tick, DRAIN_POLL_MS);
+  }
+}
+
+/** Options of {@link connect}: core's connection options, and how long the opening may take. */
+export interface ConnectOptions extends ConnectionOptions {
+  /** Milliseconds the opening handshake may take before it counts as failed. Default 10,000. */
+  openTimeout?: number;
+}
+
+/**
+ * Opens a socket and builds the connection inside the `open` event, so that no message can
+ * arrive before core listens. Resolves with the connection and its socket.
+ * @internal
+ */
+export function open(
+  url: string | URL,
+  options: ConnectOptions = {},
+): Promise<[WebSocketConnection, WebSocket]> {
+  resolveOptions(options);
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, [...(options.protocols ?? [])]);
+    ws.binaryType = 'arraybuffer';
+    const done = (): void => {
+      clearTimeout(timer);
+      ws.onopen = ws.onclose = null;
+    };
+    const fail = (why: string): void => {
+      done();
+      ws.close();
+      // Browsers never show the HTTP status of a refused handshake, so there is none to give.
+      reject(new HandshakeError(`could not open ${String(url)}: ${why}`));
+    };
+    const timer = setTimeout(fail, options.openTimeout ?? 10_000, 'the handshake timed out');
+    ws.onclose = (event) => fail(`refused or unreachable (${String(event.code)})`);
+    ws.onopen = () => {
+      done();
+      resolve([
+        new WebSocketConnection({ transport: new BrowserTransport(ws), side: 'client', options }),
+        ws,
+      ]);
+    };
+  });
+}
+
+/**
+ * Opens one WebSocket connection from the browser: core's `WebSocketConnection`, with the
+ * application-level heartbeat (browsers have no ping frames). Rejects with a `HandshakeError`
+ * (without `status`: browsers hide it) when the server refuses or cannot be reached.
+ */
+export async function connect(
+  url: string | URL,
+  options?: ConnectOptions,
+): Promise<WebSocketConnection> {
+  return (await open(url, options))[0];
+}

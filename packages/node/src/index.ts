@@ -1,0 +1,17 @@
+/**
+ * @anyws/node: anyws on Node.js, on `ws`. `serve` and `attach` on the server side, `connect`
+ * on the client side, `WsTransport` for wiring a ws socket by hand. The Hono helper for
+ * `@hono/node-server` is in `@anyws/node/hono`.
+ * @packageDocumentation
+ */
+export { type ConnectOptions, connect } from './client.js';
+export {
+  type Attachment,
+  type AttachOptions,
+  attach,
+  type HandlerSource,
+  type RunningServer,
+  type ServeOptions,
+  serve,
+} from './server.js';
+export { MAX_ENFORCEABLE_PAYLOAD, WsTransport, type WsTransportOptions } from './transport.js';

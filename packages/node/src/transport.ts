@@ -1,0 +1,326 @@
+/**
+ * The `Transport` over a `ws` WebSocket, for both sides. It only translates: ws events go to
+ * the sink, sends go to ws. Two Node-specific things live here because they concern the
+ * socket and not the protocol: write coalescing (one write per socket per tick) and framing a
+ * published message once for every subscriber.
+ */
+import type { Socket } from 'node:net';
+import {
+  MessageTooBigError,
+  type PreparedMessage,
+  type Transport,
+  type TransportCapabilities,
+  type TransportSink,
+  WebSocketError,
+} from '@anyws/core';
+import WebSocket, * as wsModule from 'ws';
+
+/** ws's framing function; `@types/ws` does not declare the `Sender` class, ws does export it. */
+interface FrameOptions {
+  fin: boolean;
+  opcode: number;
+  mask: boolean;
+  readOnly: boolean;
+  rsv1: boolean;
+}
+interface SenderStatic {
+  frame(data: Uint8Array, options: FrameOptions): Uint8Array[];
+}
+/** The fields of ws's objects this adapter reads; typed here because ws keeps them private. */
+interface WsInternals {
+  _socket: Socket | null;
+  _sender: { _queue: unknown[] } | null;
+  _receiver: { _totalPayloadLength?: unknown } | null;
+  _isServer: boolean;
+}
+
+/** ws's `Sender` class (its ESM entry exports it); `Sender.frame` is looked up at each use. */
+export const Sender: SenderStatic = (wsModule as unknown as { Sender: SenderStatic }).Sender;
+
+const OPEN = WebSocket.OPEN;
+const EMPTY = Buffer.alloc(0);
+/** The key under which a `PreparedMessage` keeps its unmasked, uncompressed frame. */
+const FRAME_KEY = {};
+
+const TEXT = { binary: false } as const;
+const TEXT_COMPRESS = { binary: false, compress: true } as const;
+const TEXT_PLAIN = { binary: false, compress: false } as const;
+const BINARY = { binary: true } as const;
+const BINARY_COMPRESS = { binary: true, compress: true } as const;
+const BINARY_PLAIN = { binary: true, compress: false } as const;
+
+/** The close code ws sends when it fails a connection itself, by its error code. */
+const FAIL_CODES: Record<string, number> = {
+  WS_ERR_UNSUPPORTED_MESSAGE_LENGTH: 1009,
+  WS_ERR_UNSUPPORTED_DATA_PAYLOAD_LENGTH: 1009,
+  WS_ERR_INVALID_UTF8: 1007,
+  WS_ERR_TOO_MANY_BUFFERED_PARTS: 1008,
+};
+
+/** The largest `maxPayload` ws can enforce: it reads the option as a 32-bit integer. */
+export const MAX_ENFORCEABLE_PAYLOAD = 0x7fffffff;
+
+/** How a {@link WsTransport} was set up. */
+export interface WsTransportOptions {
+  /** The URL reported as `conn.url`; default `ws.url` (set on clients). */
+  url?: string;
+  /**
+   * Frames sent to this socket in one tick leave in one write (cork until `process.nextTick`).
+   * Default true; false writes each frame at once, as ws does.
+   */
+  coalesce?: boolean;
+  /** The `maxPayload` ws was created with, when it equals the connection's `maxMessageSize`. */
+  maxPayload?: number;
+  /** ws was created with `autoPong: true` (then `autoping: false` cannot hold pongs back). */
+  autoPong?: boolean;
+}
+
+/** Transports corked in this tick, uncorked together by one `process.nextTick`. */
+let dirty: WsTransport[] = [];
+let flushScheduled = false;
+
+function flushAll(): void {
+  const list = dirty;
+  dirty = [];
+  flushScheduled = false;
+  for (const transport of list) transport.flush();
+}
+
+function view(data: Buffer): Uint8Array {
+  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+}
+
+function frameOnce(message: PreparedMessage): Uint8Array {
+  const data = message.data;
+  const payload = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+  const parts = Sender.frame(payload, {
+    fin: true,
+    opcode: message.binary ? 2 : 1,
+    mask: false,
+    readOnly: false,
+    rsv1: false,
+  });
+  return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+}
+
+/**
+ * A ws `WebSocket` (already open) as a core `Transport`. Create it and hand it to
+ * `new WebSocketConnection({ transport, ... })` in the same tick.
+ */
+export class WsTransport implements Transport {
+  readonly capabilities: TransportCapabilities;
+  readonly url: string;
+  readonly protocol: string;
+  readonly extensions: string;
+
+  readonly #ws: WebSocket;
+  readonly #socket: Socket;
+  readonly #coalesce: boolean;
+  readonly #maxPayload: number;
+  /** Frames written straight to the socket are valid: server side, no permessage-deflate. */
+  readonly #direct: boolean;
+  readonly #deflate: boolean;
+  #sink: TransportSink | undefined;
+  /** Events that came before `start`, replayed in order. */
+  #early: ((sink: TransportSink) => void)[] | undefined = [];
+  #corked = false;
+  #watching = false;
+  /** The close code ws sent when it failed the connection itself (1002, 1007, 1008, 1009). */
+  #failCode = 0;
+
+  constructor(ws: WebSocket, options: WsTransportOptions = {}) {
+    const internals = ws as unknown as WsInternals;
+    if (!internals._socket || ws.readyState !== OPEN)
+      throw new TypeError('WsTransport needs an open ws WebSocket');
+    this.#ws = ws;
+    this.#socket = internals._socket;
+    this.#coalesce = options.coalesce ?? true;
+    this.#maxPayload = options.maxPayload ?? 0;
+    this.url = options.url ?? ws.url ?? '';
+    this.protocol = ws.protocol;
+    this.extensions = ws.extensions;
+    this.#deflate = this.extensions.includes('permessage-deflate');
+    this.#direct = !this.#deflate && internals._isServer === true;
+    this.capabilities = Object.freeze({
+      pingFrames: true,
+      forcedAutoPong: options.autoPong ?? false,
+      forcedCloseReply: true,
+      validatesCloseCodes: true,
+      enforcesMaxMessageSize: this.#maxPayload > 0 && this.#maxPayload <= MAX_ENFORCEABLE_PAYLOAD,
+      backpressure: true,
+      pauseReading: true,
+    });
+    ws.binaryType = 'nodebuffer';
+    ws.on('message', this.#onMessage);
+    ws.on('ping', (data: Buffer) => this.#emit((sink) => sink.ping(view(data))));
+    ws.on('pong', (data: Buffer) => this.#emit((sink) => sink.pong(view(data))));
+    ws.on('error', this.#onError);
+    ws.on('close', this.#onClose);
+    this.#socket.on('drain', () => this.#sink?.drain());
+  }
+
+  get bufferedAmount(): number {
+    return this.#ws.bufferedAmount;
+  }
+
+  start(sink: TransportSink): void {
+    if (this.#sink) throw new Error('WsTransport.start() was called twice');
+    this.#sink = sink;
+    const early = this.#early;
+    this.#early = undefined;
+    if (early) for (const event of early) event(sink);
+  }
+
+  sendText(data: string, compress: boolean | undefined): void {
+    if (this.#ws.readyState !== OPEN) return;
+    this.#beforeWrite();
+    const options = compress === undefined ? TEXT : compress ? TEXT_COMPRESS : TEXT_PLAIN;
+    this.#ws.send(data, options, this.#deflate ? this.#afterDeflate : undefined);
+  }
+
+  sendBytes(data: Uint8Array, compress: boolean | undefined): void {
+    if (this.#ws.readyState !== OPEN) return;
+    this.#beforeWrite();
+    const options = compress === undefined ? BINARY : compress ? BINARY_COMPRESS : BINARY_PLAIN;
+    this.#ws.send(data, options, this.#deflate ? this.#afterDeflate : undefined);
+  }
+
+  /**
+   * Writes the frame the message was given once for all sockets. Only where those bytes are
+   * exactly what ws would send: a server socket (no mask) without permessage-deflate and with
+   * nothing waiting in ws's sender; otherwise ws frames it for this socket.
+   */
+  sendPrepared(message: PreparedMessage): void {
+    const ws = this.#ws;
+    if (ws.readyState !== OPEN) return;
+    const sender = (ws as unknown as WsInternals)._sender;
+    if (!this.#direct || (sender !== null && sender._queue.length > 0)) {
+      if (message.binary) this.sendBytes(message.data as Uint8Array, message.compress);
+      else this.sendText(message.data as string, message.compress);
+      return;
+    }
+    const frame = message.cached(FRAME_KEY, () => frameOnce(message));
+    this.#beforeWrite();
+    this.#socket.write(frame);
+  }
+
+  ping(data: Uint8Array): void {
+    if (this.#ws.readyState !== OPEN) return;
+    this.#beforeWrite();
+    this.#ws.ping(data);
+  }
+
+  pong(data: Uint8Array): void {
+    if (this.#ws.readyState !== OPEN) return;
+    this.#beforeWrite();
+    this.#ws.pong(data);
+  }
+
+  close(code: number | undefined, reason: string): void {
+    const ws = this.#ws;
+    if (ws.readyState !== OPEN) return;
+    this.#beforeWrite();
+    if (code === undefined) ws.close();
+    else ws.close(code, reason);
+  }
+
+  terminate(): void {
+    this.#ws.terminate();
+  }
+
+  pause(): void {
+    this.#ws.pause();
+  }
+
+  resume(): void {
+    this.#ws.resume();
+  }
+
+  /** Ends the tick's cork, then makes sure a `drain` will be reported once the buffer empties. */
+  flush(): void {
+    const socket = this.#socket;
+    if (this.#corked) {
+      this.#corked = false;
+      socket.uncork();
+    }
+    // The socket emits 'drain' only after a write returned false; below its own high-water
+    // mark a buffer can still be over the connection's, so an empty write reports the flush.
+    if (
+      this.#watching ||
+      socket.destroyed ||
+      socket.writableLength === 0 ||
+      socket.writableNeedDrain
+    )
+      return;
+    this.#watching = true;
+    socket.write(EMPTY, this.#afterFlush);
+  }
+
+  #beforeWrite(): void {
+    if (this.#coalesce && !this.#corked) {
+      this.#corked = true;
+      this.#socket.cork();
+    }
+    if (dirty.length === 0 || dirty[dirty.length - 1] !== this) dirty.push(this);
+    if (!flushScheduled) {
+      flushScheduled = true;
+      process.nextTick(flushAll);
+    }
+  }
+
+  readonly #afterFlush = (): void => {
+    this.#watching = false;
+    this.#sink?.drain();
+    this.flush();
+  };
+
+  /** Compressed frames leave ws's queue later, outside any write we watch. */
+  readonly #afterDeflate = (): void => {
+    this.#sink?.drain();
+  };
+
+  #emit(event: (sink: TransportSink) => void): void {
+    const sink = this.#sink;
+    if (sink) event(sink);
+    else this.#early?.push(event);
+  }
+
+  readonly #onMessage = (data: Buffer, isBinary: boolean): void => {
+    const sink = this.#sink;
+    if (sink) {
+      if (isBinary) sink.binary(view(data));
+      else sink.text(data.toString('utf8'));
+      return;
+    }
+    const text = isBinary ? undefined : data.toString('utf8');
+    this.#early?.push((s) => (text === undefined ? s.binary(view(data)) : s.text(text)));
+  };
+
+  readonly #onError = (error: Error): void => {
+    const code = (error as Error & { code?: unknown }).code;
+    let reported = error;
+    if (typeof code === 'string' && code.startsWith('WS_ERR_')) {
+      this.#failCode = FAIL_CODES[code] ?? 1002;
+      if (this.#failCode === 1009) {
+        const seen = (this.#ws as unknown as WsInternals)._receiver?._totalPayloadLength;
+        const limit = this.#maxPayload;
+        // ws stops at the frame header that takes the message past the limit: the size it saw.
+        reported = new MessageTooBigError(
+          typeof seen === 'number' && seen > limit ? seen : limit + 1,
+          limit,
+        );
+      } else {
+        reported = new WebSocketError(error.message, { cause: error });
+      }
+    }
+    this.#emit((sink) => sink.error(reported));
+  };
+
+  readonly #onClose = (code: number, reason: Buffer): void => {
+    // ws sent the close frame of a failure itself and stopped reading, so the peer's answer is
+    // never parsed: the connection's close code is the failure's, as when core fails one.
+    const closeCode = code === 1006 && this.#failCode !== 0 ? this.#failCode : code;
+    const text = reason.length === 0 ? '' : reason.toString('utf8');
+    this.#emit((sink) => sink.closed(closeCode, text));
+  };
+}

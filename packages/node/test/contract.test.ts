@@ -1,0 +1,60 @@
+import type { Server } from 'node:http';
+import { type ContractTarget, contractRoute, registerContractSuite } from '@anyws/core/contract';
+import { afterAll, beforeAll, describe, it } from 'vitest';
+import { connect, type RunningServer, serve, type WsTransport } from '../src/index.js';
+import { silentClient, silentServer } from './raw.js';
+
+const register = (name: string, run: () => Promise<void>, skip: string | null) =>
+  skip ? it.skip(name, run) : it(name, run, 20_000);
+
+// The capabilities of a WsTransport as the server and the client create it.
+const capabilities = {
+  pingFrames: true,
+  forcedAutoPong: false,
+  forcedCloseReply: true,
+  validatesCloseCodes: true,
+  enforcesMaxMessageSize: true,
+  backpressure: true,
+  pauseReading: true,
+} satisfies WsTransport['capabilities'];
+
+for (const coalesce of [true, false]) {
+  describe(`contract suite: @anyws/node server and client (coalesce: ${String(coalesce)})`, () => {
+    let server: RunningServer;
+    let silent: Awaited<ReturnType<typeof silentServer>>;
+    let target: ContractTarget;
+
+    beforeAll(async () => {
+      server = await serve({
+        hostname: '127.0.0.1',
+        coalesce,
+        handler: (request) => contractRoute(new URL(request.url).pathname),
+      });
+      silent = await silentServer();
+      target = {
+        baseUrl: server.url,
+        connect: (url, options) => connect(url, { ...options, coalesce }),
+        silentServerUrl: silent.url,
+        openSilentClient: silentClient,
+      };
+    });
+    afterAll(async () => {
+      await server?.close();
+      await silent?.close();
+    });
+
+    registerContractSuite(
+      register,
+      {
+        server: capabilities,
+        client: capabilities,
+        handshakeStatus: true,
+        silentServer: true,
+        silentClient: true,
+      },
+      () => target,
+    );
+  });
+}
+
+export type { Server };

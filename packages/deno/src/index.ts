@@ -1,0 +1,16 @@
+/**
+ * @anyws/deno: anyws on Deno. `upgrade` inside any `Deno.serve` handler and `serve` for a
+ * standalone server on the server side, `connect` on the client side, `DenoTransport` for
+ * wiring a Deno WebSocket by hand. The Hono helper is in `@anyws/deno/hono`.
+ * @packageDocumentation
+ */
+export { type ConnectOptions, connect } from './client.ts';
+export {
+  type HandlerSource,
+  type RunningServer,
+  type ServeOptions,
+  serve,
+  type UpgradeOptions,
+  upgrade,
+} from './server.ts';
+export { DENO_CAPABILITIES, type DenoSocketRole, DenoTransport } from './transport.ts';

@@ -1,0 +1,217 @@
+/**
+ * `DenoTransport`: Deno's WebSocket (server sockets from `Deno.upgradeWebSocket`, client
+ * sockets from `new WebSocket`) as a core `Transport`. It only translates events; every
+ * semantic (close rules, heartbeat, limits, backpressure bound) is core's.
+ */
+import type { Transport, TransportCapabilities, TransportSink } from '@anyws/core';
+
+/**
+ * What Deno's WebSocket does by itself, measured on Deno 2.9 (test/runtime.test.ts proves
+ * each line against raw TCP peers). The same for server and client sockets.
+ */
+export const DENO_CAPABILITIES: TransportCapabilities = Object.freeze({
+  // No ping() in the WebSocket API and pongs are not reported: core's application-level heartbeat.
+  pingFrames: false,
+  // Deno answers protocol pings itself, with their payload.
+  forcedAutoPong: true,
+  // Deno echoes the peer's close frame itself before the 'close' event.
+  forcedCloseReply: true,
+  // Deno answers an invalid close code with 1002 and reports an error.
+  validatesCloseCodes: true,
+  // Deno has no maximum message size: core checks and closes with 1009.
+  enforcesMaxMessageSize: false,
+  // `bufferedAmount` counts bytes not yet written to the socket; drain is found by polling it.
+  backpressure: true,
+  // The WebSocket API cannot stop reading.
+  pauseReading: false,
+});
+
+const OPEN = 1;
+const ABNORMAL_CLOSURE = 1006;
+/** Longest pause between two looks at `bufferedAmount` while it does not go down. */
+const MAX_POLL_MS = 20;
+
+/** Which end a socket is: Deno lets a client send only 1000 and 3000–4999. */
+export type DenoSocketRole = 'server' | 'client';
+
+/**
+ * A Deno WebSocket as a core transport. Listens from construction and replays what came
+ * before `start()`, so no event between the socket's `open` and the connection is lost.
+ */
+export class DenoTransport implements Transport {
+  readonly capabilities: TransportCapabilities = DENO_CAPABILITIES;
+  /** Deno negotiates no extensions (no permessage-deflate). */
+  readonly extensions = '';
+  readonly #ws: WebSocket;
+  readonly #role: DenoSocketRole;
+  #sink: TransportSink | undefined;
+  /** Events that came before `start()`, in order. */
+  #early: ((sink: TransportSink) => void)[] | null = [];
+  /** After `terminate()` nothing more is reported. */
+  #detached = false;
+  #pollTimer: ReturnType<typeof setTimeout> | undefined;
+  #pollDelay = 0;
+  #lastBuffered = 0;
+
+  /**
+   * @param ws an open (client) or just upgraded (server) Deno WebSocket
+   * @param url the URL the connection was opened with or requested at
+   * @param protocol the negotiated subprotocol, '' for none
+   * @param role which end this socket is
+   */
+  constructor(
+    ws: WebSocket,
+    readonly url: string,
+    readonly protocol: string,
+    role: DenoSocketRole,
+  ) {
+    this.#ws = ws;
+    this.#role = role;
+    ws.binaryType = 'arraybuffer';
+    ws.addEventListener('message', this.#onMessage);
+    ws.addEventListener('error', this.#onError);
+    ws.addEventListener('close', this.#onClose);
+  }
+
+  get bufferedAmount(): number {
+    return this.#ws.bufferedAmount;
+  }
+
+  start(sink: TransportSink): void {
+    this.#sink = sink;
+    const early = this.#early;
+    this.#early = null;
+    if (early) for (const replay of early) replay(sink);
+  }
+
+  sendText(data: string): void {
+    this.#ws.send(data);
+    this.#watchBuffer();
+  }
+
+  sendBytes(data: Uint8Array): void {
+    // Deno copies the bytes before `send` returns, so the caller's buffer may be reused.
+    this.#ws.send(data);
+    this.#watchBuffer();
+  }
+
+  close(code: number | undefined, reason: string): void {
+    const ws = this.#ws;
+    if (ws.readyState !== OPEN) return;
+    // With no argument Deno sends a close frame without a body; `close(1005)` would put 1005 on the wire.
+    if (code === undefined) ws.close();
+    else if (this.#role === 'client' && !isClientApiCode(code))
+      closeWithProtocolCode(ws, code, reason);
+    else ws.close(code, reason);
+  }
+
+  /**
+   * Deno has no way to drop a WebSocket without its closing handshake (neither the socket
+   * nor the TCP connection underneath is reachable). The nearest it allows: a close frame
+   * without a body, and nothing more reported. Deno releases the socket when the peer
+   * answers, sends anything else (server sockets), or goes away.
+   */
+  terminate(): void {
+    if (this.#detached) return;
+    this.#detached = true;
+    this.#stopPolling();
+    if (this.#ws.readyState === OPEN) this.#ws.close();
+  }
+
+  #deliver(event: (sink: TransportSink) => void): void {
+    if (this.#detached) return;
+    const sink = this.#sink;
+    if (sink) event(sink);
+    else this.#early?.push(event);
+  }
+
+  #onMessage = (event: MessageEvent): void => {
+    const data: unknown = event.data;
+    if (typeof data === 'string') this.#deliver((sink) => sink.text(data));
+    else if (data instanceof ArrayBuffer) {
+      const bytes = new Uint8Array(data);
+      this.#deliver((sink) => sink.binary(bytes));
+    }
+  };
+
+  #onError = (event: Event): void => {
+    const detail = event as ErrorEvent;
+    const error =
+      detail.error instanceof Error ? detail.error : new Error(detail.message || 'WebSocket error');
+    this.#deliver((sink) => sink.error(error));
+  };
+
+  #onClose = (event: CloseEvent): void => {
+    this.#stopPolling();
+    // Deno reports its own endings (an error, a dropped connection, its idle timeout) as unclean,
+    // with code 0 or its own 1001: none of them carries a close frame from the peer.
+    const fromPeer = event.wasClean && event.code !== 0;
+    const code = fromPeer ? event.code : ABNORMAL_CLOSURE;
+    const reason = fromPeer ? event.reason : '';
+    this.#deliver((sink) => sink.closed(code, reason));
+  };
+
+  /**
+   * Deno has no drain event: while bytes wait to be written, look at `bufferedAmount` on the
+   * next turns of the event loop (backing off while it stays put) and report each decrease.
+   */
+  #watchBuffer(): void {
+    if (this.#pollTimer !== undefined || this.#detached) return;
+    const buffered = this.#ws.bufferedAmount;
+    if (buffered === 0) return;
+    this.#lastBuffered = buffered;
+    this.#pollDelay = 0;
+    this.#pollTimer = setTimeout(this.#poll, 0);
+  }
+
+  #poll = (): void => {
+    this.#pollTimer = undefined;
+    if (this.#detached) return;
+    const buffered = this.#ws.bufferedAmount;
+    if (buffered < this.#lastBuffered) {
+      this.#pollDelay = 0;
+      this.#lastBuffered = buffered;
+      this.#sink?.drain();
+    } else {
+      this.#pollDelay = Math.min(MAX_POLL_MS, this.#pollDelay * 2 || 1);
+    }
+    if (buffered > 0 && this.#pollTimer === undefined) {
+      this.#pollTimer = setTimeout(this.#poll, this.#pollDelay);
+    }
+  };
+
+  #stopPolling(): void {
+    clearTimeout(this.#pollTimer);
+    this.#pollTimer = undefined;
+  }
+}
+
+/** The codes the WHATWG `close()` lets a client send. */
+function isClientApiCode(code: number): boolean {
+  return code === 1000 || (code >= 3000 && code <= 4999);
+}
+
+/**
+ * Sends a close code that RFC 6455 allows a client (1001–1003, 1007–1014: e.g. 1009 when a
+ * message is too big) but the WHATWG `close()` refuses. Deno's socket checks the code only
+ * for its client role, kept under an internal symbol: the check is passed by taking the
+ * server role for the duration of the call. If that internal ever changes, the code that
+ * goes on the wire falls back to 1000, with the reason kept.
+ */
+function closeWithProtocolCode(ws: WebSocket, code: number, reason: string): void {
+  const roleKey = Object.getOwnPropertySymbols(ws).find((s) => s.description === '[[role]]');
+  const slots = ws as unknown as Record<symbol, unknown>;
+  if (roleKey !== undefined && typeof slots[roleKey] === 'number') {
+    const role = slots[roleKey];
+    slots[roleKey] = 0;
+    try {
+      ws.close(code, reason);
+      return;
+    } catch {
+      // The internal changed: fall through to what the public API allows.
+    } finally {
+      slots[roleKey] = role;
+    }
+  }
+  if (ws.readyState === OPEN) ws.close(1000, reason);
+}

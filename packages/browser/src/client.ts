@@ -135,6 +135,8 @@ export class ReconnectingClient implements AsyncIterable<WSMessage> {
   #socket: WebSocket | null = null;
   #attempt = 0;
   #dialing = false;
+  /** The browser said `offline` and not `online` since (events only: `navigator.onLine` lies in some containers). */
+  #offline = false;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #queue: Pending[] = [];
   #queuedBytes = 0;
@@ -169,8 +171,8 @@ export class ReconnectingClient implements AsyncIterable<WSMessage> {
       );
     }
     this.policy = policy;
-    globalThis.addEventListener?.('online', this.#online);
-    globalThis.addEventListener?.('offline', this.#offline);
+    globalThis.addEventListener?.('online', this.#onOnline);
+    globalThis.addEventListener?.('offline', this.#onOffline);
     globalThis.document?.addEventListener('visibilitychange', this.#visible);
     this.#dial();
   }
@@ -390,7 +392,11 @@ export class ReconnectingClient implements AsyncIterable<WSMessage> {
     this.#timer = undefined;
     if (this.#dialing || this.#state === 'closed') return;
     this.#dialing = true;
-    if (this.#state !== 'connecting') this.#set('reconnecting');
+    // Every attempt but the very first is a retry.
+    if (this.#state !== 'connecting') {
+      this.#attempt++;
+      this.#set('reconnecting');
+    }
     open(this.url, this.options).then(
       ([conn, socket]) => {
         this.#dialing = false;
@@ -417,7 +423,7 @@ export class ReconnectingClient implements AsyncIterable<WSMessage> {
         this.#dialing = false;
         if (this.#state === 'closed') return;
         this.#emit('error', error);
-        this.#retry(1006, '', ++this.#attempt);
+        this.#retry(1006, '', this.#attempt);
       },
     );
   };
@@ -431,7 +437,7 @@ export class ReconnectingClient implements AsyncIterable<WSMessage> {
       this.#emit('close', code, reason, null);
       this.#end();
     } else {
-      this.#retry(code, reason, 0);
+      this.#retry(code, reason, this.#attempt);
     }
   }
 
@@ -440,7 +446,9 @@ export class ReconnectingClient implements AsyncIterable<WSMessage> {
     this.#emit('close', code, reason, delay);
     if (delay === null) {
       this.#end();
-    } else if (this.#state !== 'offline') {
+    } else if (this.#offline) {
+      this.#set('offline');
+    } else {
       this.#set('reconnecting');
       this.#timer = setTimeout(this.#dial, delay);
     }
@@ -449,8 +457,8 @@ export class ReconnectingClient implements AsyncIterable<WSMessage> {
   /** Ends the client for good: nothing waits any more, nothing queued is left unanswered. */
   #end(): void {
     clearTimeout(this.#timer);
-    globalThis.removeEventListener?.('online', this.#online);
-    globalThis.removeEventListener?.('offline', this.#offline);
+    globalThis.removeEventListener?.('online', this.#onOnline);
+    globalThis.removeEventListener?.('offline', this.#onOffline);
     globalThis.document?.removeEventListener('visibilitychange', this.#visible);
     const error = new ConnectionClosedError('the client closed before the send could go');
     for (const p of this.#queue.splice(0)) p.reject(error);
@@ -458,14 +466,16 @@ export class ReconnectingClient implements AsyncIterable<WSMessage> {
     this.#set('closed');
   }
 
-  #online = (): void => {
+  #onOnline = (): void => {
+    this.#offline = false;
     if (this.#state === 'offline' || this.#state === 'reconnecting') {
       this.#attempt = 0;
       this.#dial();
     }
   };
 
-  #offline = (): void => {
+  #onOffline = (): void => {
+    this.#offline = true;
     if (this.connection) {
       this.#check();
     } else if (this.#state === 'reconnecting' && !this.#dialing) {

@@ -14,4 +14,9 @@ export {
   type ServeOptions,
   serve,
 } from './server.js';
-export { MAX_ENFORCEABLE_PAYLOAD, WsTransport, type WsTransportOptions } from './transport.js';
+export {
+  MAX_ENFORCEABLE_PAYLOAD,
+  WS_CAPABILITIES,
+  WsTransport,
+  type WsTransportOptions,
+} from './transport.js';

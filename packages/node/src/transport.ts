@@ -60,6 +60,21 @@ const FAIL_CODES: Record<string, number> = {
 /** The largest `maxPayload` ws can enforce: it reads the option as a 32-bit integer. */
 export const MAX_ENFORCEABLE_PAYLOAD = 0x7fffffff;
 
+/**
+ * The capabilities of the transports `serve`, `attach` and `connect` make: ws sends ping
+ * frames and reports pongs, answers close frames and validates them itself, refuses messages
+ * over `maxPayload` before buffering, reports `bufferedAmount` and can pause reading.
+ */
+export const WS_CAPABILITIES: TransportCapabilities = Object.freeze({
+  pingFrames: true,
+  forcedAutoPong: false,
+  forcedCloseReply: true,
+  validatesCloseCodes: true,
+  enforcesMaxMessageSize: true,
+  backpressure: true,
+  pauseReading: true,
+});
+
 /** How a {@link WsTransport} was set up. */
 export interface WsTransportOptions {
   /** The URL reported as `conn.url`; default `ws.url` (set on clients). */
@@ -69,8 +84,13 @@ export interface WsTransportOptions {
    * Default true; false writes each frame at once, as ws does.
    */
   coalesce?: boolean;
-  /** The `maxPayload` ws was created with, when it equals the connection's `maxMessageSize`. */
+  /** The `maxPayload` ws was created with (0: none). */
   maxPayload?: number;
+  /**
+   * ws's `maxPayload` is the connection's `maxMessageSize`, so ws refuses larger messages
+   * before buffering them. Default: `maxPayload` is set and within what ws can enforce.
+   */
+  enforcesMaxMessageSize?: boolean;
   /** ws was created with `autoPong: true` (then `autoping: false` cannot hold pongs back). */
   autoPong?: boolean;
 }
@@ -142,13 +162,11 @@ export class WsTransport implements Transport {
     this.#deflate = this.extensions.includes('permessage-deflate');
     this.#direct = !this.#deflate && internals._isServer === true;
     this.capabilities = Object.freeze({
-      pingFrames: true,
+      ...WS_CAPABILITIES,
       forcedAutoPong: options.autoPong ?? false,
-      forcedCloseReply: true,
-      validatesCloseCodes: true,
-      enforcesMaxMessageSize: this.#maxPayload > 0 && this.#maxPayload <= MAX_ENFORCEABLE_PAYLOAD,
-      backpressure: true,
-      pauseReading: true,
+      enforcesMaxMessageSize:
+        options.enforcesMaxMessageSize ??
+        (this.#maxPayload > 0 && this.#maxPayload <= MAX_ENFORCEABLE_PAYLOAD),
     });
     ws.binaryType = 'nodebuffer';
     ws.on('message', this.#onMessage);
@@ -243,15 +261,13 @@ export class WsTransport implements Transport {
       this.#corked = false;
       socket.uncork();
     }
+    if (socket.writableLength === 0) {
+      this.#sink?.drain();
+      return;
+    }
     // The socket emits 'drain' only after a write returned false; below its own high-water
     // mark a buffer can still be over the connection's, so an empty write reports the flush.
-    if (
-      this.#watching ||
-      socket.destroyed ||
-      socket.writableLength === 0 ||
-      socket.writableNeedDrain
-    )
-      return;
+    if (this.#watching || socket.destroyed || socket.writableNeedDrain) return;
     this.#watching = true;
     socket.write(EMPTY, this.#afterFlush);
   }

@@ -1,22 +1,12 @@
-import type { Server } from 'node:http';
 import { type ContractTarget, contractRoute, registerContractSuite } from '@anyws/core/contract';
 import { afterAll, beforeAll, describe, it } from 'vitest';
-import { connect, type RunningServer, serve, type WsTransport } from '../src/index.js';
+import { connect, type RunningServer, serve, WS_CAPABILITIES } from '../src/index.js';
 import { silentClient, silentServer } from './raw.js';
 
 const register = (name: string, run: () => Promise<void>, skip: string | null) =>
   skip ? it.skip(name, run) : it(name, run, 20_000);
 
-// The capabilities of a WsTransport as the server and the client create it.
-const capabilities = {
-  pingFrames: true,
-  forcedAutoPong: false,
-  forcedCloseReply: true,
-  validatesCloseCodes: true,
-  enforcesMaxMessageSize: true,
-  backpressure: true,
-  pauseReading: true,
-} satisfies WsTransport['capabilities'];
+const capabilities = WS_CAPABILITIES;
 
 for (const coalesce of [true, false]) {
   describe(`contract suite: @anyws/node server and client (coalesce: ${String(coalesce)})`, () => {
@@ -56,5 +46,3 @@ for (const coalesce of [true, false]) {
     );
   });
 }
-
-export type { Server };

@@ -73,8 +73,11 @@ export async function silentServer(): Promise<{ url: string; close(): Promise<vo
   };
 }
 
-/** A raw client after a successful handshake at `url` (ws://127.0.0.1:port/path). */
-export async function rawClient(url: string): Promise<{ socket: Socket; rest: Buffer }> {
+/** Sends a WebSocket opening handshake by hand; resolves with the answer's HTTP head, whatever it is. */
+export async function handshake(
+  url: string,
+  extraHeaders = '',
+): Promise<{ socket: Socket; head: string; rest: Buffer; key: string }> {
   const target = new URL(url);
   const socket = netConnect(Number(target.port), target.hostname);
   socket.on('error', () => undefined);
@@ -84,9 +87,15 @@ export async function rawClient(url: string): Promise<{ socket: Socket; rest: Bu
   });
   const key = randomBytes(16).toString('base64');
   socket.write(
-    `GET ${target.pathname}${target.search} HTTP/1.1\r\nHost: ${target.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+    `GET ${target.pathname}${target.search} HTTP/1.1\r\nHost: ${target.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n${extraHeaders}\r\n`,
   );
   const { head, rest } = await readHead(socket);
+  return { socket, head, rest, key };
+}
+
+/** A raw client after a successful handshake at `url` (ws://127.0.0.1:port/path). */
+export async function rawClient(url: string): Promise<{ socket: Socket; rest: Buffer }> {
+  const { socket, head, rest, key } = await handshake(url);
   if (!head.startsWith('HTTP/1.1 101')) {
     socket.destroy();
     throw new Error(`handshake refused: ${head.split('\r\n')[0] ?? ''}`);

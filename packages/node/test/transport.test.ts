@@ -1,0 +1,206 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import {
+  LocalTopics,
+  type WebSocketConnection,
+  type WebSocketHandler,
+  WSMsgType,
+} from '@anyws/core';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { attach, connect, WsTransport } from '../src/index.js';
+import { Sender } from '../src/transport.js';
+import { countWrites, sleep, texts } from './helpers.js';
+
+let http: Server;
+let base: string;
+/** The server side socket of each upgrade, in order. */
+const sockets: Socket[] = [];
+/** The server side connections, in order. */
+const serverConns: WebSocketConnection<unknown>[] = [];
+const topics = new LocalTopics();
+
+const burst: WebSocketHandler = {
+  open(conn) {
+    serverConns.push(conn);
+    for (let i = 0; i < 10; i++) conn.sendText(`m${String(i)}`).catch(() => undefined);
+  },
+};
+const subscriber: WebSocketHandler = {
+  open(conn) {
+    serverConns.push(conn);
+    conn.subscribe('t');
+    conn.sendText('subscribed').catch(() => undefined);
+  },
+};
+
+beforeAll(async () => {
+  http = createServer();
+  // Sees each upgrade's socket before anyws does.
+  http.prependListener('upgrade', (_req, socket: Duplex) => sockets.push(socket as Socket));
+  attach(http, { path: '/burst', handler: burst });
+  attach(http, { path: '/burst-plain', handler: burst, coalesce: false });
+  attach(http, { path: '/sub', handler: subscriber, topics });
+  attach(http, {
+    path: '/sub-deflate',
+    handler: { ...subscriber, options: { compress: true } },
+    topics,
+  });
+  attach(http, {
+    path: '/slow-drain',
+    handler: {
+      options: { highWaterMark: 0 },
+      async session(conn) {
+        const chunk = 'x'.repeat(1024);
+        for (let i = 0; i < 50; i++) await conn.sendText(chunk);
+        await conn.sendText('done');
+      },
+    },
+  });
+  attach(http, {
+    path: '/lazy-reader',
+    handler: {
+      options: { receiveHighWaterMark: 1024 },
+      async session(conn) {
+        await sleep(300);
+        const seen: string[] = [];
+        for (let i = 0; i < 100; i++)
+          seen.push((await conn.receiveText({ timeout: 5000 })).slice(0, 8));
+        await conn.sendText(
+          seen.every((s, i) => s === `n${String(i).padStart(7, '0')}`)
+            ? 'in order'
+            : 'out of order',
+        );
+      },
+    },
+  });
+  attach(http, {
+    path: '/manual-pong',
+    handler: {
+      options: { autoping: false },
+      async session(conn) {
+        const ping = await conn.receive({ timeout: 5000 });
+        await conn.sendText(ping.type === WSMsgType.PING ? 'got ping' : `got ${String(ping.type)}`);
+        await conn.pong(ping.data as Uint8Array);
+        for await (const _ of conn) break;
+      },
+    },
+  });
+  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+  base = `ws://127.0.0.1:${String((http.address() as AddressInfo).port)}`;
+});
+afterAll(async () => {
+  http.closeAllConnections();
+  await new Promise((resolve) => http.close(resolve));
+});
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
+async function burstWrites(path: string): Promise<number> {
+  const before = sockets.length;
+  let counter: { readonly count: number } | undefined;
+  http.prependOnceListener('upgrade', (_req, socket: Duplex) => {
+    // Counted from the 101 response on, which is a write of its own.
+    counter = countWrites(socket as Socket);
+  });
+  const conn = await connect(`${base}${path}`);
+  expect(await texts(conn, 10)).toEqual(Array.from({ length: 10 }, (_, i) => `m${String(i)}`));
+  expect(sockets.length).toBe(before + 1);
+  const count = counter?.count ?? -1;
+  await conn.close();
+  return count;
+}
+
+describe('WsTransport', () => {
+  it('coalesces: ten frames sent in one tick leave in one write (after the 101)', async () => {
+    expect(await burstWrites('/burst')).toBe(2);
+  });
+
+  it('coalesce: false writes each frame on its own, as ws does', async () => {
+    expect(await burstWrites('/burst-plain')).toBe(11);
+  });
+
+  it('publish frames a message once and writes the same bytes to every subscriber', async () => {
+    const clients = await Promise.all([1, 2, 3].map(() => connect(`${base}/sub`)));
+    for (const client of clients)
+      expect(await client.receiveText({ timeout: 5000 })).toBe('subscribed');
+    const frame = vi.spyOn(Sender, 'frame');
+    const written: unknown[] = [];
+    const subs = serverConns.slice(-3);
+    expect(subs.every((conn) => conn.topics.includes('t'))).toBe(true);
+    for (const socket of sockets.slice(-3)) {
+      const write = socket.write.bind(socket);
+      vi.spyOn(socket, 'write').mockImplementation(((chunk: unknown, ...rest: never[]) => {
+        written.push(chunk);
+        return write(chunk as Buffer, ...rest);
+      }) as Socket['write']);
+    }
+    expect(topics.publish('t', 'hello, all')).toBe(3);
+    expect(topics.publish('t', new Uint8Array([1, 2, 3]))).toBe(3);
+    expect(frame).toHaveBeenCalledTimes(2);
+    frame.mockRestore();
+    expect(written).toHaveLength(6);
+    expect(written[0]).toBe(written[1]);
+    expect(written[1]).toBe(written[2]);
+    expect(written[3]).toBe(written[5]);
+    for (const client of clients) {
+      expect(await client.receiveText({ timeout: 5000 })).toBe('hello, all');
+      expect([...(await client.receiveBytes({ timeout: 5000 }))]).toEqual([1, 2, 3]);
+    }
+    await Promise.all(clients.map((client) => client.close()));
+  });
+
+  it('falls back to ws framing per socket where permessage-deflate was negotiated', async () => {
+    const clients = await Promise.all(
+      [1, 2].map(() => connect(`${base}/sub-deflate`, { compress: true })),
+    );
+    for (const client of clients) {
+      expect(client.extensions).toContain('permessage-deflate');
+      expect(await client.receiveText({ timeout: 5000 })).toBe('subscribed');
+    }
+    const frame = vi.spyOn(Sender, 'frame');
+    const text = 'compressible '.repeat(200);
+    expect(topics.publish('t', text, { compress: true })).toBe(2);
+    for (const client of clients) expect(await client.receiveText({ timeout: 5000 })).toBe(text);
+    // One frame per socket, each made by ws after deflating.
+    expect(frame.mock.calls.filter((call) => (call[1] as { rsv1: boolean }).rsv1)).toHaveLength(2);
+    frame.mockRestore();
+    await Promise.all(clients.map((client) => client.close()));
+  });
+
+  it('reports drain when the buffer empties, even under the socket high-water mark', async () => {
+    const conn = await connect(`${base}/slow-drain`);
+    const seen = await texts(conn, 51);
+    expect(seen.at(-1)).toBe('done');
+    await conn.close();
+  });
+
+  it('pauses reading while the reader lags and loses nothing on resume', async () => {
+    const pause = vi.spyOn(WsTransport.prototype, 'pause');
+    const resume = vi.spyOn(WsTransport.prototype, 'resume');
+    const conn = await connect(`${base}/lazy-reader`);
+    for (let i = 0; i < 100; i++)
+      conn.sendText(`n${String(i).padStart(7, '0')}${'.'.repeat(1016)}`).catch(() => undefined);
+    expect(await conn.receiveText({ timeout: 5000 })).toBe('in order');
+    expect(pause.mock.calls.length).toBeGreaterThan(0);
+    expect(resume.mock.calls.length).toBeGreaterThan(0);
+    await conn.close();
+  });
+
+  it('autoping false on the server: the PING reaches the session, which answers by hand', async () => {
+    const conn = await connect(`${base}/manual-pong`);
+    const rtt = conn.ping('hi');
+    expect(await conn.receiveText({ timeout: 5000 })).toBe('got ping');
+    expect(await rtt).toBeGreaterThanOrEqual(0);
+    await conn.close();
+  });
+
+  it('refuses a ws socket that is not open', async () => {
+    const { WebSocket } = await import('ws');
+    const ws = new WebSocket(`${base}/burst`);
+    expect(() => new WsTransport(ws)).toThrow(TypeError);
+    await new Promise((resolve) => ws.once('open', resolve));
+    ws.terminate();
+  });
+});

@@ -217,14 +217,14 @@ export function handshakeLines(
 }
 
 /**
- * A raw client that completed the handshake at `path` (asserted 101 with the right accept).
- * It reads nothing more unless told to (`start()`, `readFrame()`).
+ * A raw client that completed the handshake at `path` (asserted: 101 with the right accept),
+ * and the response head. It reads nothing more unless told to (`start()`, `readFrame()`).
  */
-export async function rawClient(
+export async function rawHandshake(
   port: number,
   path: string,
   extra: string[] = [],
-): Promise<RawPeer> {
+): Promise<{ peer: RawPeer; head: Head }> {
   const key = randomKey();
   const peer = await rawRequest(port, handshakeLines(port, path, extra, key));
   // Read a byte at a time up to the end of the head, so that nothing after it is consumed.
@@ -233,11 +233,85 @@ export async function rawClient(
   if (head.headers.get('sec-websocket-accept') !== (await acceptFor(key))) {
     throw new Error('wrong Sec-WebSocket-Accept');
   }
-  return peer;
+  return { peer, head };
+}
+
+/** {@link rawHandshake}'s peer alone. */
+export async function rawClient(
+  port: number,
+  path: string,
+  extra: string[] = [],
+): Promise<RawPeer> {
+  return (await rawHandshake(port, path, extra)).peer;
+}
+
+/**
+ * A TCP server that answers each WebSocket handshake by hand (101 with the accept, or what
+ * `answer` says) and hands the connection over without reading any further: a peer that
+ * nobody reads from is a silent server.
+ */
+export class RawServer {
+  readonly #listener: Deno.Listener;
+  readonly #peers = new Set<RawPeer>();
+  readonly #waiting: ((accepted: { peer: RawPeer; request: Head }) => void)[] = [];
+  readonly #ready: { peer: RawPeer; request: Head }[] = [];
+  readonly port: number;
+
+  /** @param answer the response head lines for a request; default: 101 with the accept. */
+  constructor(readonly answer?: (request: Head, accept: string) => string[]) {
+    this.#listener = Deno.listen({ hostname: '127.0.0.1', port: 0 });
+    this.port = (this.#listener.addr as Deno.NetAddr).port;
+    void this.#accept();
+  }
+
+  async #accept(): Promise<void> {
+    try {
+      for await (const conn of this.#listener) void this.#handshake(new RawPeer(conn));
+    } catch {
+      // The listener was closed.
+    }
+  }
+
+  async #handshake(peer: RawPeer): Promise<void> {
+    this.#peers.add(peer);
+    const request = await readHeadOnly(peer.conn).catch(() => undefined);
+    if (!request) return;
+    const accept = await acceptFor(request.headers.get('sec-websocket-key') ?? '');
+    const lines = this.answer?.(request, accept) ?? [
+      'HTTP/1.1 101 Switching Protocols',
+      'Upgrade: websocket',
+      'Connection: Upgrade',
+      `Sec-WebSocket-Accept: ${accept}`,
+    ];
+    await peer.write(encoder.encode(`${lines.join('\r\n')}\r\n\r\n`)).catch(() => 0);
+    const accepted = { peer, request };
+    const waiter = this.#waiting.shift();
+    if (waiter) waiter(accepted);
+    else this.#ready.push(accepted);
+  }
+
+  /** The next connection whose handshake was answered, and its request head. */
+  accepted(timeout = 3000): Promise<{ peer: RawPeer; request: Head }> {
+    const ready = this.#ready.shift();
+    if (ready) return Promise.resolve(ready);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('no connection came')), timeout);
+      this.#waiting.push((accepted) => {
+        clearTimeout(timer);
+        resolve(accepted);
+      });
+    });
+  }
+
+  close(): void {
+    this.#listener.close();
+    for (const peer of this.#peers) peer.close();
+    this.#peers.clear();
+  }
 }
 
 /** Reads exactly up to the end of an HTTP head, a byte at a time (handshakes are short). */
-async function readHeadOnly(conn: Deno.Conn): Promise<Head> {
+export async function readHeadOnly(conn: Deno.Conn): Promise<Head> {
   const bytes: number[] = [];
   const one = new Uint8Array(1);
   const deadline = performance.now() + 3000;
@@ -268,6 +342,7 @@ export interface Head {
 
 function parseHead(text: string): Head {
   const lines = text.trimEnd().split('\r\n');
+  // A response's status; 0 for a request head.
   const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(lines[0] ?? '')?.[1] ?? 0);
   const headers = new Headers();
   for (const line of lines.slice(1)) {

@@ -55,6 +55,27 @@ describe('serve', () => {
     await server.close();
   });
 
+  it('puts the upgrade hook headers and chosen subprotocol on the 101', async () => {
+    const server = await serve({
+      hostname: '127.0.0.1',
+      handler: {
+        ...echo,
+        upgrade: () => ({ protocol: 'b', headers: { 'x-room': 'blue', 'set-cookie': 'seen=1' } }),
+      },
+    });
+    const { socket, head } = await handshake(`${server.url}/`, 'Sec-WebSocket-Protocol: a, b\r\n');
+    socket.destroy();
+    const lower = head.toLowerCase();
+    expect(head).toMatch(/^HTTP\/1\.1 101 /);
+    expect(lower).toContain('sec-websocket-protocol: b');
+    expect(lower).toContain('x-room: blue');
+    expect(lower).toContain('set-cookie: seen=1');
+    const conn = await connect(`${server.url}/`, { protocols: ['a', 'b'] });
+    expect(conn.protocol).toBe('b');
+    await conn.close();
+    await server.close();
+  });
+
   it('answers 404 when the handler function has no handler for the request', async () => {
     const server = await serve({
       hostname: '127.0.0.1',

@@ -28,6 +28,7 @@ import {
 } from './message.js';
 import {
   type ConnectionOptions,
+  checkDelay,
   type ReceiveJsonOptions,
   type ReceiveOptions,
   type ResolvedOptions,
@@ -86,6 +87,24 @@ interface DrainWaiter {
   reject: (error: Error) => void;
 }
 
+/**
+ * What `mux` needs of a connection beyond its public API. Package-internal: not exported
+ * from the package's entry points.
+ */
+export interface ReaderHooks {
+  /**
+   * Makes `deliver` the connection's one reader: it is called once, synchronously, with the
+   * message `receive()` would have returned (at once when one is ready). Returns a function
+   * that withdraws the reader if it was not called yet. Throws `ConcurrentReceiveError`
+   * while another reader waits.
+   */
+  listen(conn: WebSocketConnection<unknown>, deliver: (message: WSMessage) => void): () => void;
+  /** Puts a message that was delivered but not used back at the head of the queue. */
+  unshift(conn: WebSocketConnection<unknown>, message: WSMessage): void;
+}
+// Assigned by the class's static block, the one place with access to its private fields.
+export let readerHooks: ReaderHooks;
+
 const RESOLVED: Promise<void> = Promise.resolve();
 const EMPTY = new Uint8Array(0);
 const textEncoder = new TextEncoder();
@@ -103,7 +122,9 @@ function messageSize(message: WSMessage): number {
  * Pull style: `await conn.receive()`, or `for await (const msg of conn)`.
  * Push style: `conn.on('message', fn)`. Sends return promises; awaiting them is backpressure.
  */
-export class WebSocketConnection<C = unknown> implements AsyncIterable<DataMessage | ControlMessage | WSMessage> {
+export class WebSocketConnection<C = unknown>
+  implements AsyncIterable<DataMessage | ControlMessage | WSMessage>
+{
   /** Which end this is. */
   readonly side: Side;
   /** The options in force, defaults filled in. */
@@ -136,11 +157,35 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<DataMessa
   #heartbeatTimer: ReturnType<typeof setTimeout> | undefined;
   #lastActivity = 0;
   #heartbeatPingAt = -1;
+  #heartbeatPing: PendingPing | null = null;
   #listeners: { [K in keyof ConnectionEvents]: Set<ConnectionEvents[K]> } = {
     message: new Set(),
     close: new Set(),
     error: new Set(),
   };
+
+  static {
+    readerHooks = {
+      listen(conn, deliver) {
+        if (conn.#waiter) throw new ConcurrentReceiveError();
+        const ready = conn.#immediate();
+        if (ready) {
+          deliver(ready);
+          return ignore;
+        }
+        const waiter: Waiter = { resolve: deliver, reject: ignore, timer: undefined };
+        conn.#waiter = waiter;
+        return () => {
+          if (conn.#waiter === waiter) conn.#waiter = null;
+        };
+      },
+      unshift(conn, message) {
+        // CLOSING and CLOSED are states, not messages: receive() reports them again by itself.
+        if (message.type === WSMsgType.CLOSING || message.type === WSMsgType.CLOSED) return;
+        conn.#unshift(message);
+      },
+    };
+  }
 
   constructor(init: ConnectionInit<C>) {
     this.side = init.side;
@@ -208,7 +253,10 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<DataMessa
   // ---- sending -----------------------------------------------------------------------
 
   /** Sends a string as TEXT, or bytes (Uint8Array, ArrayBuffer, a view) as BINARY. */
-  send(data: string | Uint8Array | ArrayBuffer | ArrayBufferView, options?: SendOptions): Promise<void> {
+  send(
+    data: string | Uint8Array | ArrayBuffer | ArrayBufferView,
+    options?: SendOptions,
+  ): Promise<void> {
     if (typeof data === 'string') return this.sendText(data, options);
     const bytes = toBytes(data);
     if (bytes === undefined) {
@@ -229,7 +277,10 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<DataMessa
   }
 
   /** Sends a BINARY message. A TypeError for anything but bytes. */
-  sendBytes(data: Uint8Array | ArrayBuffer | ArrayBufferView, options?: SendOptions): Promise<void> {
+  sendBytes(
+    data: Uint8Array | ArrayBuffer | ArrayBufferView,
+    options?: SendOptions,
+  ): Promise<void> {
     const bytes = toBytes(data);
     if (bytes === undefined) {
       return Promise.reject(new TypeError(`sendBytes() takes bytes, got ${describe(data)}`));
@@ -246,10 +297,14 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<DataMessa
     try {
       text = (options?.stringify ?? JSON.stringify)(value);
     } catch (error) {
-      return Promise.reject(new TypeError(`sendJson(): value does not serialise: ${String(error)}`, { cause: error }));
+      return Promise.reject(
+        new TypeError(`sendJson(): value does not serialise: ${String(error)}`, { cause: error }),
+      );
     }
     if (typeof text !== 'string') {
-      return Promise.reject(new TypeError(`sendJson(): ${describe(value)} does not serialise to JSON text`));
+      return Promise.reject(
+        new TypeError(`sendJson(): ${describe(value)} does not serialise to JSON text`),
+      );
     }
     return this.sendText(text, options);
   }
@@ -274,7 +329,9 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<DataMessa
   /** Checks state and the outgoing bound; returns a rejected promise when the send may not go. */
   #admit(size: number): Promise<void> | undefined {
     if (this.#state !== 'open') {
-      return Promise.reject(new ConnectionClosedError(`cannot send: the connection is ${this.#state}`));
+      return Promise.reject(
+        new ConnectionClosedError(`cannot send: the connection is ${this.#state}`),
+      );
     }
     const t = this.#transport;
     if (!t.capabilities.backpressure) return undefined;
@@ -292,7 +349,8 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<DataMessa
 
   #afterSend(): Promise<void> {
     const t = this.#transport;
-    if (!t.capabilities.backpressure || t.bufferedAmount <= this.options.highWaterMark) return RESOLVED;
+    if (!t.capabilities.backpressure || t.bufferedAmount <= this.options.highWaterMark)
+      return RESOLVED;
     return new Promise((resolve, reject) => this.#drainWaiters.push({ resolve, reject }));
   }
 
@@ -302,10 +360,13 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<DataMessa
    */
   ping(data?: string | Uint8Array): Promise<number> {
     if (this.#state !== 'open') {
-      return Promise.reject(new ConnectionClosedError(`cannot ping: the connection is ${this.#state}`));
+      return Promise.reject(
+        new ConnectionClosedError(`cannot ping: the connection is ${this.#state}`),
+      );
     }
     const payload = typeof data === 'string' ? textEncoder.encode(data) : (data ?? EMPTY);
-    if (payload.byteLength > 125) return Promise.reject(new RangeError('a ping carries at most 125 bytes'));
+    if (payload.byteLength > 125)
+      return Promise.reject(new RangeError('a ping carries at most 125 bytes'));
     return new Promise((resolve, reject) => {
       this.#pings.push({ start: now(), resolve, reject });
       this.#sendPing(payload);
@@ -315,10 +376,13 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<DataMessa
   /** Sends an unsolicited pong (a ping frame's answer; the application-level pong without ping frames). */
   pong(data?: string | Uint8Array): Promise<void> {
     if (this.#state !== 'open') {
-      return Promise.reject(new ConnectionClosedError(`cannot pong: the connection is ${this.#state}`));
+      return Promise.reject(
+        new ConnectionClosedError(`cannot pong: the connection is ${this.#state}`),
+      );
     }
     const payload = typeof data === 'string' ? textEncoder.encode(data) : (data ?? EMPTY);
-    if (payload.byteLength > 125) return Promise.reject(new RangeError('a pong carries at most 125 bytes'));
+    if (payload.byteLength > 125)
+      return Promise.reject(new RangeError('a pong carries at most 125 bytes'));
     const t = this.#transport;
     if (t.capabilities.pingFrames && t.pong) t.pong(payload);
     else t.sendText(APP_PONG, false);
@@ -361,7 +425,9 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<DataMessa
     if (this.#state !== 'closing') return; // the transport closed synchronously
     const timeout = this.options.closeTimeout;
     this.#closeTimer = setTimeout(() => {
-      this.#forcedCode = WSCloseCode.ABNORMAL_CLOSURE;
+      // With the peer's close frame in, the handshake is complete: only the runtime's end is late,
+      // and closeCode stays the peer's. Without it the end is abnormal.
+      if (!this.#peerClose) this.#forcedCode = WSCloseCode.ABNORMAL_CLOSURE;
       this.#transport.terminate();
       this.#finish(WSCloseCode.ABNORMAL_CLOSURE, '');
     }, timeout);
@@ -422,12 +488,17 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<DataMessa
    * of time rejects with `ReceiveTimeoutError` and leaves the connection open.
    */
   receive(options?: ReceiveOptions): Promise<WSMessage> {
-    if (this.#waiter) return Promise.reject(new ConcurrentReceiveError());
-    const queued = this.#dequeue();
-    if (queued) return Promise.resolve(queued);
-    if (this.#state === 'closed') return Promise.resolve(CLOSED_MESSAGE);
-    if (this.#state === 'closing' && this.#peerClose) return Promise.resolve(CLOSING_MESSAGE);
     const timeout = options?.timeout === undefined ? this.options.receiveTimeout : options.timeout;
+    if (timeout != null) {
+      try {
+        checkDelay('timeout', timeout);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
+    if (this.#waiter) return Promise.reject(new ConcurrentReceiveError());
+    const ready = this.#immediate();
+    if (ready) return Promise.resolve(ready);
     return new Promise((resolve, reject) => {
       const waiter: Waiter = { resolve, reject, timer: undefined };
       if (timeout != null) {
@@ -478,19 +549,36 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<DataMessa
 
   #unexpected(expected: string, message: WSMessage): Error {
     if (message.type === WSMsgType.CLOSED || message.type === WSMsgType.CLOSING) {
-      return new ConnectionClosedError(`expected a ${expected} message, but the connection is ${this.#state}`, this.#closeCode ?? undefined);
+      return new ConnectionClosedError(
+        `expected a ${expected} message, but the connection is ${this.#state}`,
+        this.#closeCode ?? undefined,
+      );
     }
     return new UnexpectedMessageError(expected, message);
   }
 
   /** Yields TEXT and BINARY (and PING/PONG, ERROR) messages until the connection closes. */
-  async *[Symbol.asyncIterator](): AsyncGenerator<DataMessage | ControlMessage | WSMessage, void, undefined> {
+  async *[Symbol.asyncIterator](): AsyncGenerator<
+    DataMessage | ControlMessage | WSMessage,
+    void,
+    undefined
+  > {
     for (;;) {
       const message = await this.receive();
       const type = message.type;
-      if (type === WSMsgType.CLOSE || type === WSMsgType.CLOSING || type === WSMsgType.CLOSED) return;
+      if (type === WSMsgType.CLOSE || type === WSMsgType.CLOSING || type === WSMsgType.CLOSED)
+        return;
       yield message;
     }
+  }
+
+  /** What `receive()` returns without waiting, if anything. */
+  #immediate(): WSMessage | undefined {
+    const queued = this.#dequeue();
+    if (queued) return queued;
+    if (this.#state === 'closed') return CLOSED_MESSAGE;
+    if (this.#state === 'closing' && this.#peerClose) return CLOSING_MESSAGE;
+    return undefined;
   }
 
   #dequeue(): WSMessage | undefined {
@@ -508,6 +596,7 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<DataMessa
       this.#queuedBytes -= messageSize(message);
       if (this.#paused && this.#queuedBytes <= this.options.receiveHighWaterMark / 2) {
         this.#paused = false;
+        if (this.#heartbeatTimer !== undefined) this.#lastActivity = now();
         this.#transport.resume?.();
       }
     }
@@ -516,14 +605,31 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<DataMessa
 
   /** Hands a message to the waiting reader, or queues it. */
   #enqueue(message: WSMessage): void {
-    const waiter = this.#waiter;
-    if (waiter && this.#head === this.#queue.length) {
-      this.#waiter = null;
-      clearTimeout(waiter.timer);
-      waiter.resolve(message);
-      return;
-    }
+    if (this.#handToReader(message)) return;
     this.#queue.push(message);
+    this.#countIn(message);
+  }
+
+  /** Puts a message taken from the queue back at its head (mux, when it ends holding one). */
+  #unshift(message: WSMessage): void {
+    if (this.#handToReader(message)) return;
+    if (this.#head > 0) this.#queue[--this.#head] = message;
+    else this.#queue.unshift(message);
+    this.#countIn(message);
+  }
+
+  /** Resolves the waiting reader with `message`; false when none waits (a reader only waits on an empty queue). */
+  #handToReader(message: WSMessage): boolean {
+    const waiter = this.#waiter;
+    if (!waiter) return false;
+    this.#waiter = null;
+    clearTimeout(waiter.timer);
+    waiter.resolve(message);
+    return true;
+  }
+
+  /** Counts a queued message; past `receiveHighWaterMark` asks the runtime to stop reading. */
+  #countIn(message: WSMessage): void {
     this.#queuedBytes += messageSize(message);
     if (
       !this.#paused &&
@@ -580,7 +686,8 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<DataMessa
     return this.#requireTopics().publish(topic, data, options);
   }
   #requireTopics(): TopicBus {
-    if (!this.#topics) throw new WebSocketError('topics need a server: this connection has no topic bus');
+    if (!this.#topics)
+      throw new WebSocketError('topics need a server: this connection has no topic bus');
     return this.#topics;
   }
 
@@ -603,6 +710,11 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<DataMessa
     const hb = this.options.heartbeat;
     if (!hb || this.#state !== 'open') return;
     const t = now();
+    if (this.#paused) {
+      // Reading is paused because the application is behind: the peer's pong waits unread
+      // behind its messages, so its silence proves nothing.
+      this.#lastActivity = t;
+    }
     if (this.#heartbeatPingAt >= 0) {
       if (this.#lastActivity < this.#heartbeatPingAt) {
         this.#heartbeatTimer = undefined;
@@ -614,6 +726,7 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<DataMessa
         return;
       }
       this.#heartbeatPingAt = -1;
+      this.#dropHeartbeatPing();
     }
     const idle = t - this.#lastActivity;
     if (idle < hb.interval) {
@@ -621,14 +734,28 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<DataMessa
       return;
     }
     this.#heartbeatPingAt = t;
+    // Queued with the application's pings, so that its pong does not resolve one of theirs.
+    const entry: PendingPing = { start: t, resolve: ignore, reject: ignore };
+    this.#heartbeatPing = entry;
+    this.#pings.push(entry);
     this.#sendPing(EMPTY);
     this.#heartbeatTimer = setTimeout(this.#heartbeatTick, hb.timeout);
   };
+
+  /** Forgets the heartbeat's ping when other traffic proved the peer alive before its pong came. */
+  #dropHeartbeatPing(): void {
+    const entry = this.#heartbeatPing;
+    if (!entry) return;
+    this.#heartbeatPing = null;
+    const i = this.#pings.indexOf(entry);
+    if (i >= 0) this.#pings.splice(i, 1);
+  }
 
   // ---- inbound events from the transport --------------------------------------------
 
   #onPong(data: Uint8Array): void {
     const ping = this.#pings.shift();
+    if (ping === this.#heartbeatPing) this.#heartbeatPing = null;
     if (ping) ping.resolve(now() - ping.start);
     if (!this.options.autoping) this.#deliver(controlMessage(WSMsgType.PONG, data));
   }
@@ -636,7 +763,8 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<DataMessa
   #onPing(data: Uint8Array, appLevel: boolean): void {
     const t = this.#transport;
     if (this.options.autoping) {
-      if (this.#state === 'closed') return;
+      // Nothing may follow our close frame (workerd even throws on a send after close()).
+      if (this.#closeSent || this.#state === 'closed') return;
       if (appLevel) t.sendText(APP_PONG, false);
       else if (!t.capabilities.forcedAutoPong) t.pong?.(data);
       return;
@@ -645,7 +773,10 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<DataMessa
   }
 
   #checkSize(size: number): boolean {
-    if (size <= this.options.maxMessageSize || this.#transport.capabilities.enforcesMaxMessageSize) {
+    if (
+      size <= this.options.maxMessageSize ||
+      this.#transport.capabilities.enforcesMaxMessageSize
+    ) {
       return true;
     }
     this.#fail(
@@ -665,7 +796,11 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<DataMessa
         if (data === APP_PONG) return this.#onPong(EMPTY);
       }
       const max = this.options.maxMessageSize;
-      if (data.length > max / 3 && !this.#checkSize(data.length > max ? data.length : utf8ByteLength(data))) return;
+      if (
+        data.length > max / 3 &&
+        !this.#checkSize(data.length > max ? data.length : utf8ByteLength(data))
+      )
+        return;
       this.#deliver(textMessage(data));
     },
     binary: (data) => {
@@ -699,7 +834,12 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<DataMessa
       this.#stopHeartbeat();
       this.#enqueue(closeMessage(code, reason));
       if (this.options.autoclose) {
-        this.#sendClose(isValidReceivedCloseCode(code) && code !== WSCloseCode.NO_STATUS ? code : WSCloseCode.NO_STATUS, '');
+        this.#sendClose(
+          isValidReceivedCloseCode(code) && code !== WSCloseCode.NO_STATUS
+            ? code
+            : WSCloseCode.NO_STATUS,
+          '',
+        );
       }
     },
     closed: (code, reason) => {
@@ -719,7 +859,8 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<DataMessa
     },
     drain: () => {
       const waiters = this.#drainWaiters;
-      if (waiters.length === 0 || this.#transport.bufferedAmount > this.options.highWaterMark) return;
+      if (waiters.length === 0 || this.#transport.bufferedAmount > this.options.highWaterMark)
+        return;
       this.#drainWaiters = [];
       for (const waiter of waiters) waiter.resolve();
     },

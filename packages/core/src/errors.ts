@@ -64,7 +64,9 @@ export class BufferOverflowError extends WebSocketError {
     readonly bufferedAmount: number,
     readonly limit: number,
   ) {
-    super(`outgoing buffer would hold ${String(bufferedAmount)} bytes, over the limit of ${String(limit)}`);
+    super(
+      `outgoing buffer would hold ${String(bufferedAmount)} bytes, over the limit of ${String(limit)}`,
+    );
   }
 }
 

@@ -1,5 +1,5 @@
 import type { WebSocketConnection } from './connection.js';
-import type { DataMessage, ControlMessage } from './message.js';
+import type { ControlMessage, DataMessage } from './message.js';
 import type { ConnectionOptions } from './options.js';
 import { WSCloseCode } from './protocol.js';
 
@@ -14,6 +14,7 @@ export interface UpgradeAcceptance<C> {
 }
 
 /** `void` accepts; a `Response` refuses with it (401, 403, …); an object accepts with choices. */
+// biome-ignore lint/suspicious/noConfusingVoidType: a hook that returns nothing accepts the upgrade
 export type UpgradeResult<C> = void | undefined | Response | UpgradeAcceptance<C>;
 
 /**
@@ -27,7 +28,10 @@ export interface WebSocketHandler<C = unknown> {
   /** Before the upgrade: auth, origin check, subprotocol choice, context. Runs on plain HTTP. */
   upgrade?(request: Request): UpgradeResult<C> | Promise<UpgradeResult<C>>;
   open?(conn: WebSocketConnection<C>): void | Promise<void>;
-  message?(conn: WebSocketConnection<C>, message: DataMessage | ControlMessage): void | Promise<void>;
+  message?(
+    conn: WebSocketConnection<C>,
+    message: DataMessage | ControlMessage,
+  ): void | Promise<void>;
   close?(conn: WebSocketConnection<C>, code: number, reason: string): void | Promise<void>;
   error?(conn: WebSocketConnection<C>, error: Error): void | Promise<void>;
   /** Pull style: owns the connection until it returns; then the connection is closed with 1000. */
@@ -93,12 +97,21 @@ export interface UpgradeReadiness {
 }
 
 /** Whether `request` is a WebSocket upgrade that `handler` could accept, without upgrading. */
-export function canUpgrade(request: Request, handler?: WebSocketHandler<unknown>): UpgradeReadiness {
+export function canUpgrade(
+  request: Request,
+  handler?: WebSocketHandler<unknown>,
+): UpgradeReadiness {
   if (checkHandshake(request) !== null) return { ok: false, protocol: null };
-  return { ok: true, protocol: chooseProtocol(offeredProtocols(request), handler?.options?.protocols) };
+  return {
+    ok: true,
+    protocol: chooseProtocol(offeredProtocols(request), handler?.options?.protocols),
+  };
 }
 
-function chooseProtocol(offered: readonly string[], supported: readonly string[] | undefined): string | null {
+function chooseProtocol(
+  offered: readonly string[],
+  supported: readonly string[] | undefined,
+): string | null {
   if (!supported) return null;
   for (const protocol of supported) if (offered.includes(protocol)) return protocol;
   return null;
@@ -156,7 +169,8 @@ export async function runHandler<C>(
         // The error hook failing too leaves nothing to report to.
       }
     }
-    if (conn.state === 'open') conn.close(WSCloseCode.INTERNAL_ERROR, 'internal error').catch(() => undefined);
+    if (!conn.closed)
+      conn.close(WSCloseCode.INTERNAL_ERROR, 'internal error').catch(() => undefined);
   };
   const call = (fn: () => void | Promise<void>): void => {
     try {
@@ -173,7 +187,8 @@ export async function runHandler<C>(
   if (handler.session) {
     try {
       await handler.session(conn, request);
-      if (conn.state === 'open') await conn.close(WSCloseCode.OK);
+      // Also when the peer's close is still unanswered (autoclose: false): the session is over.
+      if (!conn.closed) await conn.close(WSCloseCode.OK);
     } catch (error) {
       fail(error);
     }

@@ -77,4 +77,9 @@ export {
   WSMsgType,
 } from './protocol.js';
 export { LocalTopics, type PublishOptions, prepare, type TopicBus } from './topics.js';
-export { PreparedMessage, type Transport, type TransportCapabilities, type TransportSink } from './transport.js';
+export {
+  PreparedMessage,
+  type Transport,
+  type TransportCapabilities,
+  type TransportSink,
+} from './transport.js';

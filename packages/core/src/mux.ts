@@ -1,36 +1,61 @@
-import type { WebSocketConnection } from './connection.js';
+import { readerHooks, type WebSocketConnection } from './connection.js';
 import type { WebSocketHandler } from './handler.js';
 import type { ControlMessage, DataMessage, WSMessage } from './message.js';
-import { WSMsgType } from './protocol.js';
+import { WSCloseCode, WSMsgType } from './protocol.js';
 
 /**
- * One async stream of `[conn, message]` pairs from several connections, in arrival order.
- * It ends when the first of them closes (after what arrived before the close).
+ * One async stream of `[conn, message]` pairs from several connections. Each connection's
+ * messages come in order; across connections, in the order they were ready while the stream
+ * waited, so that a busy connection does not starve the others. It ends when the first of them
+ * closes (after what arrived before the close).
+ *
+ * While the stream reads, it is each connection's one reader (`receive()` on one of them is a
+ * `ConcurrentReceiveError`). When it ends, or the loop is left early, every connection is
+ * released and a message it took but did not yield goes back to its connection.
  */
 export async function* mux<C>(
   ...conns: WebSocketConnection<C>[]
-): AsyncGenerator<[WebSocketConnection<C>, DataMessage | ControlMessage | WSMessage], void, undefined> {
+): AsyncGenerator<
+  [WebSocketConnection<C>, DataMessage | ControlMessage | WSMessage],
+  void,
+  undefined
+> {
   if (conns.length === 0) return;
-  type Item = [WebSocketConnection<C>, WSMessage];
-  const pending = new Map<WebSocketConnection<C>, Promise<Item>>();
-  const pull = (conn: WebSocketConnection<C>): void => {
-    pending.set(
-      conn,
-      conn.receive({ timeout: null }).then((message): Item => [conn, message]),
-    );
+  type Conn = WebSocketConnection<C>;
+  /** Delivered by a connection, not yet yielded: at most one per connection. */
+  const ready: [Conn, WSMessage][] = [];
+  const withdraw = new Map<Conn, () => void>();
+  let wake: (() => void) | undefined;
+  const listen = (conn: Conn): void => {
+    let delivered = false;
+    const cancel = readerHooks.listen(conn as WebSocketConnection<unknown>, (message) => {
+      delivered = true;
+      withdraw.delete(conn);
+      ready.push([conn, message]);
+      wake?.();
+    });
+    if (!delivered) withdraw.set(conn, cancel);
   };
-  for (const conn of conns) pull(conn);
   try {
+    for (const conn of new Set(conns)) listen(conn);
     for (;;) {
-      const [conn, message] = await Promise.race(pending.values());
-      const type = message.type;
-      if (type === WSMsgType.CLOSE || type === WSMsgType.CLOSING || type === WSMsgType.CLOSED) return;
-      pull(conn);
-      yield [conn, message];
+      while (ready.length === 0) {
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+        });
+      }
+      wake = undefined;
+      const item = ready.shift()!;
+      const type = item[1].type;
+      if (type === WSMsgType.CLOSE || type === WSMsgType.CLOSING || type === WSMsgType.CLOSED)
+        return;
+      yield item;
+      listen(item[0]);
     }
   } finally {
-    // Readers still waiting on the other connections stay pending; they settle at close.
-    for (const promise of pending.values()) promise.catch(() => undefined);
+    for (const cancel of withdraw.values()) cancel();
+    for (const [conn, message] of ready)
+      readerHooks.unshift(conn as WebSocketConnection<unknown>, message);
   }
 }
 
@@ -50,7 +75,8 @@ export function aggregate<C>(
   group: (conns: WebSocketConnection<C>[]) => void | Promise<void>,
   options?: AggregateOptions<C>,
 ): WebSocketHandler<C> {
-  if (!Number.isInteger(n) || n < 1) throw new RangeError('aggregate() needs a group size of at least 1');
+  if (!Number.isInteger(n) || n < 1)
+    throw new RangeError('aggregate() needs a group size of at least 1');
   let waiting: WebSocketConnection<C>[] = [];
   return {
     ...options?.base,
@@ -66,7 +92,18 @@ export function aggregate<C>(
         return;
       }
       waiting = [];
-      await group(members);
+      try {
+        await group(members);
+      } catch (error) {
+        // The group function is every member's session: its failure ends them all with 1011
+        // (runHandler does it for this one and calls the error hook).
+        for (const member of members) {
+          if (member !== conn && !member.closed) {
+            member.close(WSCloseCode.INTERNAL_ERROR, 'internal error').catch(() => undefined);
+          }
+        }
+        throw error;
+      }
       await Promise.all(members.map((member) => member.whenClosed));
     },
   };

@@ -79,8 +79,29 @@ export const DEFAULT_OPTIONS: ResolvedOptions = Object.freeze({
 });
 
 function positive(name: string, value: number, allowZero = false): number {
-  if (typeof value !== 'number' || Number.isNaN(value) || value < 0 || (!allowZero && value === 0)) {
-    throw new RangeError(`${name} must be a positive number of ${name.endsWith('Size') || name.includes('Amount') || name.includes('Mark') ? 'bytes' : 'ms'}, got ${String(value)}`);
+  if (
+    typeof value !== 'number' ||
+    Number.isNaN(value) ||
+    value < 0 ||
+    (!allowZero && value === 0)
+  ) {
+    throw new RangeError(
+      `${name} must be a positive number of ${name.endsWith('Size') || name.includes('Amount') || name.includes('Mark') ? 'bytes' : 'ms'}, got ${String(value)}`,
+    );
+  }
+  return value;
+}
+
+/** The longest delay a timer holds: `setTimeout` fires at once (after 1 ms) for a longer one. */
+const MAX_DELAY = 2 ** 31 - 1;
+
+/** Checks a duration in ms that goes to a timer: positive (or zero), finite, at most 2^31-1. */
+export function checkDelay(name: string, value: number, allowZero = false): number {
+  positive(name, value, allowZero);
+  if (value > MAX_DELAY) {
+    throw new RangeError(
+      `${name} must be at most ${String(MAX_DELAY)} ms (the longest timer), got ${String(value)}`,
+    );
   }
   return value;
 }
@@ -90,9 +111,10 @@ export function resolveOptions(options: ConnectionOptions = {}): ResolvedOptions
   const d = DEFAULT_OPTIONS;
   let heartbeat: Required<HeartbeatOptions> | null = null;
   if (options.heartbeat != null) {
-    const hb = typeof options.heartbeat === 'number' ? { interval: options.heartbeat } : options.heartbeat;
-    const interval = positive('heartbeat.interval', hb.interval);
-    heartbeat = { interval, timeout: positive('heartbeat.timeout', hb.timeout ?? interval / 2) };
+    const hb =
+      typeof options.heartbeat === 'number' ? { interval: options.heartbeat } : options.heartbeat;
+    const interval = checkDelay('heartbeat.interval', hb.interval);
+    heartbeat = { interval, timeout: checkDelay('heartbeat.timeout', hb.timeout ?? interval / 2) };
   }
   const protocols = options.protocols ?? d.protocols;
   if (!Array.isArray(protocols) || protocols.some((p) => typeof p !== 'string' || p === '')) {
@@ -108,12 +130,15 @@ export function resolveOptions(options: ConnectionOptions = {}): ResolvedOptions
     autoclose: options.autoclose ?? d.autoclose,
     heartbeat,
     receiveTimeout:
-      options.receiveTimeout == null ? null : positive('receiveTimeout', options.receiveTimeout),
-    closeTimeout: positive('closeTimeout', options.closeTimeout ?? d.closeTimeout, true),
+      options.receiveTimeout == null ? null : checkDelay('receiveTimeout', options.receiveTimeout),
+    closeTimeout: checkDelay('closeTimeout', options.closeTimeout ?? d.closeTimeout, true),
     maxMessageSize: positive('maxMessageSize', options.maxMessageSize ?? d.maxMessageSize),
     compress: options.compress ?? d.compress,
     highWaterMark: positive('highWaterMark', options.highWaterMark ?? d.highWaterMark, true),
-    maxBufferedAmount: positive('maxBufferedAmount', options.maxBufferedAmount ?? d.maxBufferedAmount),
+    maxBufferedAmount: positive(
+      'maxBufferedAmount',
+      options.maxBufferedAmount ?? d.maxBufferedAmount,
+    ),
     slowConsumer,
     receiveHighWaterMark: positive(
       'receiveHighWaterMark',

@@ -47,7 +47,9 @@ export const MAX_CLOSE_REASON_BYTES = 123;
 export function isSendableCloseCode(code: number): boolean {
   if (!Number.isInteger(code)) return false;
   return (
-    (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999)
+    (code >= 1000 && code <= 1003) ||
+    (code >= 1007 && code <= 1014) ||
+    (code >= 3000 && code <= 4999)
   );
 }
 
@@ -76,7 +78,8 @@ export function utf8ByteLength(text: string): number {
 export function assertSendableClose(code: number, reason: string): void {
   if (typeof reason !== 'string') throw new TypeError('close reason must be a string');
   if (code === WSCloseCode.NO_STATUS) {
-    if (reason !== '') throw new RangeError('a close without a status code (1005) cannot carry a reason');
+    if (reason !== '')
+      throw new RangeError('a close without a status code (1005) cannot carry a reason');
     return;
   }
   if (!isSendableCloseCode(code)) {
@@ -84,7 +87,10 @@ export function assertSendableClose(code: number, reason: string): void {
       `close code ${String(code)} may not be sent: use 1000-1003, 1007-1014 or 3000-4999`,
     );
   }
-  if (reason.length * 3 > MAX_CLOSE_REASON_BYTES && utf8ByteLength(reason) > MAX_CLOSE_REASON_BYTES) {
+  if (
+    reason.length * 3 > MAX_CLOSE_REASON_BYTES &&
+    utf8ByteLength(reason) > MAX_CLOSE_REASON_BYTES
+  ) {
     throw new RangeError(
       `close reason is ${String(utf8ByteLength(reason))} bytes of UTF-8; at most ${String(MAX_CLOSE_REASON_BYTES)} fit in a close frame`,
     );

@@ -189,7 +189,11 @@ export function createPair(options: PairOptions = {}): Pair {
   const serverTransport = new MemoryTransport(url, protocol, caps);
   clientTransport.peer = serverTransport;
   serverTransport.peer = clientTransport;
-  const client = new WebSocketConnection({ transport: clientTransport, side: 'client', options: options.client });
+  const client = new WebSocketConnection({
+    transport: clientTransport,
+    side: 'client',
+    options: options.client,
+  });
   const server = new WebSocketConnection({
     transport: serverTransport,
     side: 'server',

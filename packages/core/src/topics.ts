@@ -27,7 +27,8 @@ export interface TopicBus {
 }
 
 function assertTopic(topic: string): void {
-  if (typeof topic !== 'string' || topic === '') throw new TypeError('a topic is a non-empty string');
+  if (typeof topic !== 'string' || topic === '')
+    throw new TypeError('a topic is a non-empty string');
 }
 
 /**
@@ -42,10 +43,16 @@ export class LocalTopics implements TopicBus {
     assertTopic(topic);
     if (conn.closed) return;
     let subscribers = this.#byTopic.get(topic);
-    if (!subscribers) this.#byTopic.set(topic, (subscribers = new Set()));
+    if (!subscribers) {
+      subscribers = new Set();
+      this.#byTopic.set(topic, subscribers);
+    }
     subscribers.add(conn);
     let topics = this.#byConn.get(conn);
-    if (!topics) this.#byConn.set(conn, (topics = new Set()));
+    if (!topics) {
+      topics = new Set();
+      this.#byConn.set(conn, topics);
+    }
     topics.add(topic);
   }
 

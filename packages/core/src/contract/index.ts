@@ -6,9 +6,9 @@
 export { memoryTarget } from './memory.js';
 export { contractRoute, contractRoutes, REPORT_TOPIC } from './routes.js';
 export {
+  ContractAssertionError,
   type ContractCapabilities,
   type ContractCase,
-  ContractAssertionError,
   type ContractTarget,
   contractCases,
   type RegisterTest,

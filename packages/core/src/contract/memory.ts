@@ -26,7 +26,11 @@ export function memoryTarget(capabilities: Partial<TransportCapabilities> = {}):
     const serverTransport = new MemoryTransport(url, protocol, capabilities);
     clientTransport.peer = serverTransport;
     serverTransport.peer = clientTransport;
-    const client = new WebSocketConnection<unknown>({ transport: clientTransport, side: 'client', options: clientOptions });
+    const client = new WebSocketConnection<unknown>({
+      transport: clientTransport,
+      side: 'client',
+      options: clientOptions,
+    });
     return { client, serverTransport, clientTransport };
   }
 
@@ -44,11 +48,15 @@ export function memoryTarget(capabilities: Partial<TransportCapabilities> = {}):
     const handler = contractRoute(parsed.pathname);
     if (!handler) throw new HandshakeError(`no route at ${parsed.pathname}`, 404);
     const headers: Record<string, string> = { upgrade: 'websocket', connection: 'Upgrade' };
-    if (options?.protocols?.length) headers['sec-websocket-protocol'] = options.protocols.join(', ');
+    if (options?.protocols?.length)
+      headers['sec-websocket-protocol'] = options.protocols.join(', ');
     const request = new Request(url.replace(/^ws/, 'http'), { headers });
     const decision = await decideUpgrade(handler, request);
     if (!decision.accept) {
-      throw new HandshakeError(`server refused the upgrade with ${String(decision.response.status)}`, decision.response.status);
+      throw new HandshakeError(
+        `server refused the upgrade with ${String(decision.response.status)}`,
+        decision.response.status,
+      );
     }
     const pair = link(url, decision.protocol ?? '', options);
     const serverTransport = pair.serverTransport;
@@ -77,6 +85,12 @@ export function memoryTarget(capabilities: Partial<TransportCapabilities> = {}):
   const caps: TransportCapabilities = new MemoryTransport('', '', capabilities).capabilities;
   return {
     target,
-    capabilities: { server: caps, client: caps, handshakeStatus: true, silentServer: true, silentClient: true },
+    capabilities: {
+      server: caps,
+      client: caps,
+      handshakeStatus: true,
+      silentServer: true,
+      silentClient: true,
+    },
   };
 }

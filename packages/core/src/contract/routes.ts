@@ -36,7 +36,8 @@ export const contractRoutes: Record<string, Handler> = {
   'echo-pull': {
     async session(conn) {
       for await (const message of conn) {
-        if (message.type === WSMsgType.TEXT || message.type === WSMsgType.BINARY) await conn.send(message.data);
+        if (message.type === WSMsgType.TEXT || message.type === WSMsgType.BINARY)
+          await conn.send(message.data);
       }
     },
   },
@@ -70,10 +71,13 @@ export const contractRoutes: Record<string, Handler> = {
   'server-ping': {
     message(conn, message) {
       if (message.type === WSMsgType.TEXT && message.data === 'ping') {
-        conn.ping().then(
-          (rtt) => conn.sendText(`rtt:${String(rtt)}`),
-          (error: unknown) => conn.sendText(`ping-failed:${String(error)}`),
-        ).catch(() => undefined);
+        conn
+          .ping()
+          .then(
+            (rtt) => conn.sendText(`rtt:${String(rtt)}`),
+            (error: unknown) => conn.sendText(`ping-failed:${String(error)}`),
+          )
+          .catch(() => undefined);
       }
     },
   },
@@ -85,7 +89,11 @@ export const contractRoutes: Record<string, Handler> = {
         await conn.receive({ timeout: 100 });
         await conn.sendText('unexpected-message');
       } catch (error) {
-        await conn.sendText(error instanceof Error && error.name === 'ReceiveTimeoutError' ? 'timeout-ok' : `wrong:${String(error)}`);
+        await conn.sendText(
+          error instanceof Error && error.name === 'ReceiveTimeoutError'
+            ? 'timeout-ok'
+            : `wrong:${String(error)}`,
+        );
       }
       for await (const message of conn) {
         if (message.type === WSMsgType.TEXT) await conn.sendText(message.data);
@@ -153,7 +161,11 @@ export const contractRoutes: Record<string, Handler> = {
     async session(conn) {
       const start = performance.now();
       await conn.close(4001, 'going');
-      report(conn, { route: 'close-timeout', code: conn.closeCode, elapsed: performance.now() - start });
+      report(conn, {
+        route: 'close-timeout',
+        code: conn.closeCode,
+        elapsed: performance.now() - start,
+      });
     },
   },
 
@@ -162,7 +174,9 @@ export const contractRoutes: Record<string, Handler> = {
     options: { heartbeat: { interval: 100, timeout: 100 } },
     async session(conn) {
       const start = performance.now();
-      const message = await conn.receive({ timeout: 5000 }).catch((error: unknown) => ({ type: -1, data: error }));
+      const message = await conn
+        .receive({ timeout: 5000 })
+        .catch((error: unknown) => ({ type: -1, data: error }));
       await conn.whenClosed;
       report(conn, {
         route: 'heartbeat',

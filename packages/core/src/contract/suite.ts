@@ -46,7 +46,11 @@ export interface ContractCase {
 }
 
 /** A test registration function, as a runner provides it. */
-export type RegisterTest = (name: string, run: () => Promise<void>, skipReason: string | null) => void;
+export type RegisterTest = (
+  name: string,
+  run: () => Promise<void>,
+  skipReason: string | null,
+) => void;
 
 /** Registers every case with `register`; skipped ones carry their reason in the name. */
 export function registerContractSuite(
@@ -90,7 +94,8 @@ function equal(actual: unknown, expected: unknown, what: string): void {
     );
     return;
   }
-  if (!Object.is(actual, expected)) fail(`${what}: expected ${show(expected)}, got ${show(actual)}`);
+  if (!Object.is(actual, expected))
+    fail(`${what}: expected ${show(expected)}, got ${show(actual)}`);
 }
 async function rejects(promise: Promise<unknown>, errorName: string, what: string): Promise<Error> {
   try {
@@ -128,7 +133,10 @@ async function nextText(conn: WebSocketConnection<unknown>, timeout = TIMEOUT): 
   return conn.receiveText({ timeout });
 }
 /** Sends and expects the same back, of the same type. */
-async function roundTrip(conn: WebSocketConnection<unknown>, data: string | Uint8Array): Promise<void> {
+async function roundTrip(
+  conn: WebSocketConnection<unknown>,
+  data: string | Uint8Array,
+): Promise<void> {
   await conn.send(data);
   const message = await next(conn);
   equal(message.type, typeof data === 'string' ? WSMsgType.TEXT : WSMsgType.BINARY, 'echoed type');
@@ -177,7 +185,8 @@ export const contractCases: ContractCase[] = [
     skip: always,
     async run(t) {
       const conn = await open(t, 'echo');
-      for (const text of ['', 'a', 'héllo wörld ✓ 日本語 🎉', 'x'.repeat(1024 * 1024)]) await roundTrip(conn, text);
+      for (const text of ['', 'a', 'héllo wörld ✓ 日本語 🎉', 'x'.repeat(1024 * 1024)])
+        await roundTrip(conn, text);
       await conn.close();
       equal(conn.closeCode, 1000, 'closeCode');
     },
@@ -187,7 +196,8 @@ export const contractCases: ContractCase[] = [
     skip: always,
     async run(t) {
       const conn = await open(t, 'echo');
-      for (const data of [new Uint8Array(0), new Uint8Array([0xff]), bytes(1024 * 1024)]) await roundTrip(conn, data);
+      for (const data of [new Uint8Array(0), new Uint8Array([0xff]), bytes(1024 * 1024)])
+        await roundTrip(conn, data);
       await conn.close();
     },
   },
@@ -198,7 +208,11 @@ export const contractCases: ContractCase[] = [
       const conn = await open(t, 'echo');
       const value = { a: 1, b: ['x', null, true], c: { d: 'é' } };
       await conn.sendJson(value);
-      equal(JSON.stringify(await conn.receiveJson({ timeout: TIMEOUT })), JSON.stringify(value), 'json echo');
+      equal(
+        JSON.stringify(await conn.receiveJson({ timeout: TIMEOUT })),
+        JSON.stringify(value),
+        'json echo',
+      );
       await conn.sendJson(5n, { stringify: (v) => `{"big":"${String(v)}"}` });
       const parsed = await conn.receiveJson<{ big: string; tag: boolean }>({
         timeout: TIMEOUT,
@@ -218,10 +232,18 @@ export const contractCases: ContractCase[] = [
     async run(t) {
       const conn = await open(t, 'echo');
       await conn.sendText('{not json');
-      const error = await rejects(conn.receiveJson({ timeout: TIMEOUT }), 'JsonParseError', 'receiveJson');
+      const error = await rejects(
+        conn.receiveJson({ timeout: TIMEOUT }),
+        'JsonParseError',
+        'receiveJson',
+      );
       equal((error as Error & { text: string }).text, '{not json', 'error keeps the text');
       await conn.sendBytes(new Uint8Array([1, 2]));
-      await rejects(conn.receiveText({ timeout: TIMEOUT }), 'UnexpectedMessageError', 'receiveText on binary');
+      await rejects(
+        conn.receiveText({ timeout: TIMEOUT }),
+        'UnexpectedMessageError',
+        'receiveText on binary',
+      );
       equal(conn.state, 'open', 'state');
       await roundTrip(conn, 'still here');
       await conn.close();
@@ -275,9 +297,10 @@ export const contractCases: ContractCase[] = [
   },
   {
     name: 'autoping false: the server ping reaches receive() as PING',
-    skip: needs(
-      [(c) => !c.server.pingFrames || (c.client.pingFrames && !c.client.forcedAutoPong), 'client runtime answers ping frames itself and hides them'],
-    ),
+    skip: needs([
+      (c) => !c.server.pingFrames || (c.client.pingFrames && !c.client.forcedAutoPong),
+      'client runtime answers ping frames itself and hides them',
+    ]),
     async run(t) {
       const conn = await open(t, 'server-ping', { autoping: false });
       await conn.sendText('ping');
@@ -450,7 +473,11 @@ export const contractCases: ContractCase[] = [
     name: 'upgrade refused with an HTTP status, before any upgrade',
     skip: always,
     async run(t) {
-      const error = await rejects(open(t, 'refuse'), 'HandshakeError', 'connect to a refusing route');
+      const error = await rejects(
+        open(t, 'refuse'),
+        'HandshakeError',
+        'connect to a refusing route',
+      );
       ok(error instanceof HandshakeError || error.name === 'HandshakeError', 'HandshakeError');
       return;
     },
@@ -480,7 +507,11 @@ export const contractCases: ContractCase[] = [
     async run(t) {
       const conns = [await open(t, 'room'), await open(t, 'room'), await open(t, 'room')];
       for (const conn of conns) equal(await nextText(conn), 'joined', 'joined');
-      const [a, b, c] = conns as [WebSocketConnection<unknown>, WebSocketConnection<unknown>, WebSocketConnection<unknown>];
+      const [a, b, c] = conns as [
+        WebSocketConnection<unknown>,
+        WebSocketConnection<unknown>,
+        WebSocketConnection<unknown>,
+      ];
       await a.sendText('hello room');
       equal(await nextText(a), 'ack:2', 'sender: published to two, and not to itself');
       equal(await nextText(b), 'hello room', 'b got it');
@@ -525,7 +556,9 @@ export const contractCases: ContractCase[] = [
     skip: needs([(c) => c.silentServer, 'no silent server in this target']),
     async run(t) {
       ok(t.silentServerUrl, 'silentServerUrl');
-      const conn = await t.connect(t.silentServerUrl, { heartbeat: { interval: 100, timeout: 100 } });
+      const conn = await t.connect(t.silentServerUrl, {
+        heartbeat: { interval: 100, timeout: 100 },
+      });
       const message = await next(conn);
       equal(message.type, WSMsgType.ERROR, 'type');
       equal((message.data as Error).name, 'HeartbeatTimeoutError', 'error');
@@ -572,7 +605,10 @@ export const contractCases: ContractCase[] = [
       const silent = await t.openSilentClient(`${t.baseUrl}/close-timeout`);
       const seen = await obs.report('close-timeout');
       equal(seen.code, 1006, 'closeCode');
-      ok((seen.elapsed as number) >= 150 && (seen.elapsed as number) < 3000, `elapsed ${String(seen.elapsed)}`);
+      ok(
+        (seen.elapsed as number) >= 150 && (seen.elapsed as number) < 3000,
+        `elapsed ${String(seen.elapsed)}`,
+      );
       silent.close();
       await obs.close();
     },
@@ -589,7 +625,10 @@ export const contractCases: ContractCase[] = [
       const silent = await t.openSilentClient(`${t.baseUrl}/flood`);
       const seen = await obs.report('flood', 15_000);
       equal(seen.error, 'BufferOverflowError', 'the send past the bound was refused');
-      ok((seen.maxBuffered as number) <= (seen.limit as number), `buffered ${String(seen.maxBuffered)} <= ${String(seen.limit)}`);
+      ok(
+        (seen.maxBuffered as number) <= (seen.limit as number),
+        `buffered ${String(seen.maxBuffered)} <= ${String(seen.limit)}`,
+      );
       ok((seen.sent as number) < 4096, 'stopped before the loop bound');
       equal(seen.code, 1006, 'closed (close frame stuck behind the data, then terminated)');
       silent.close();

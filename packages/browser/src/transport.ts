@@ -10,15 +10,16 @@ import {
 } from '@anyws/core';
 
 /**
- * What the browser's WebSocket does by itself. It hides ping frames (answering them itself),
- * answers close frames itself, fails the connection on an invalid close code, has no message
- * size limit and no way to stop reading; `bufferedAmount` is real but nothing reports a drain.
+ * What the browser's WebSocket does by itself. It hides ping frames (answering them itself)
+ * and answers close frames itself; Chromium 156 echoes even an invalid close code (1004) as it
+ * came. It has no message size limit and no way to stop reading; `bufferedAmount` is real but
+ * nothing reports a drain.
  */
 export const BROWSER_CAPABILITIES: TransportCapabilities = Object.freeze({
   pingFrames: false,
   forcedAutoPong: true,
   forcedCloseReply: true,
-  validatesCloseCodes: true,
+  validatesCloseCodes: false,
   enforcesMaxMessageSize: false,
   backpressure: true,
   pauseReading: false,

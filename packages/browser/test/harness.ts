@@ -126,22 +126,49 @@ export function inPage<A, R>(
 
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 
+/** A frame a client sent, unmasked (payloads under 126 bytes only: enough for probes). */
+export interface ClientFrame {
+  opcode: number;
+  payload: Buffer;
+}
+
 /**
- * A server that completes the WebSocket handshake and then neither reads nor answers: a raw
- * TCP socket, paused, so that heartbeat and close timeouts meet a real unresponsive peer.
+ * A raw TCP WebSocket server: it completes the handshake, then hands the socket to `opened`.
+ * With `listen`, it records the frames the client sends; without, it never reads again.
  */
-export async function silentServer(): Promise<{ url: string; close(): Promise<void> }> {
+export async function rawServer(
+  opened: (socket: Socket) => void,
+  listen: boolean,
+): Promise<{ url: string; frames: ClientFrame[]; close(): Promise<void> }> {
   const sockets = new Set<Socket>();
+  const frames: ClientFrame[] = [];
   const server = createTcpServer((socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => undefined);
     let head = '';
-    const onData = (chunk: Buffer): void => {
+    let buffered = Buffer.alloc(0);
+    const onFrames = (chunk: Buffer): void => {
+      buffered = Buffer.concat([buffered, chunk]);
+      while (buffered.length >= 6 && buffered.length >= 6 + ((buffered[1] ?? 0) & 0x7f)) {
+        const length = (buffered[1] ?? 0) & 0x7f;
+        const mask = buffered.subarray(2, 6);
+        const payload = Buffer.from(buffered.subarray(6, 6 + length));
+        for (let i = 0; i < payload.length; i++)
+          payload[i] = (payload[i] ?? 0) ^ (mask[i % 4] ?? 0);
+        const opcode = (buffered[0] ?? 0) & 0x0f;
+        frames.push({ opcode, payload });
+        buffered = buffered.subarray(6 + length);
+        // The closing handshake is complete once the client answered: the server drops TCP.
+        if (opcode === 0x8) socket.end();
+      }
+    };
+    const onHead = (chunk: Buffer): void => {
       head += chunk.toString('latin1');
       if (!head.includes('\r\n\r\n')) return;
-      socket.off('data', onData);
-      socket.pause();
+      socket.off('data', onHead);
+      if (listen) socket.on('data', onFrames);
+      else socket.pause();
       const key = /^sec-websocket-key:\s*(\S+)/im.exec(head)?.[1] ?? '';
       const accept = createHash('sha1')
         .update(key + GUID)
@@ -149,15 +176,30 @@ export async function silentServer(): Promise<{ url: string; close(): Promise<vo
       socket.write(
         `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`,
       );
+      opened(socket);
     };
-    socket.on('data', onData);
+    socket.on('data', onHead);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
-    url: `ws://127.0.0.1:${String((server.address() as AddressInfo).port)}/silent`,
+    url: `ws://127.0.0.1:${String((server.address() as AddressInfo).port)}/raw`,
+    frames,
     async close() {
       for (const socket of sockets) socket.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/**
+ * A server that completes the WebSocket handshake and then neither reads nor answers: a raw
+ * TCP socket, paused, so that heartbeat and close timeouts meet a real unresponsive peer.
+ */
+export function silentServer(): ReturnType<typeof rawServer> {
+  return rawServer(() => undefined, false);
+}
+
+/** An unmasked server frame with a payload under 126 bytes. */
+export function frame(opcode: number, payload: Uint8Array = new Uint8Array(0)): Buffer {
+  return Buffer.concat([Buffer.from([0x80 | opcode, payload.byteLength]), payload]);
 }

@@ -1,0 +1,16 @@
+/**
+ * @anyws/workers: anyws on Cloudflare Workers. `upgrade()` for a plain Worker, and
+ * `WebSocketRoom`, a Durable Object base class on the WebSocket Hibernation API, with a router
+ * from a Worker to a room by name. Hono helpers are in `@anyws/workers/hono`.
+ * @packageDocumentation
+ */
+export { AttachmentError, saveContext, WebSocketRoom } from './room.js';
+export { type RoomNamespace, type RoomRouterOptions, roomRouter, routeToRoom } from './router.js';
+export { MAX_TAG_LENGTH, MAX_TAGS, RoomTopics } from './topics.js';
+export {
+  AcceptedSocketTransport,
+  HibernatableTransport,
+  TERMINATE_CODE,
+  WORKERD_CAPABILITIES,
+} from './transport.js';
+export { type UpgradeOptions, upgrade, type WaitUntil } from './upgrade.js';

@@ -1,0 +1,63 @@
+/**
+ * Starts real workerd (through Miniflare) with the test Worker, bundled from source, listening
+ * on 127.0.0.1. No network needed: `cf: false` keeps Miniflare from fetching `Request.cf`.
+ */
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+import { Log, LogLevel, Miniflare } from 'miniflare';
+
+const FIXTURE = fileURLToPath(new URL('../fixtures/worker.ts', import.meta.url));
+
+/** The compatibility date the adapter is measured and tested on. */
+export const COMPATIBILITY_DATE = '2026-04-26';
+
+export interface Workerd {
+  /** `http://127.0.0.1:<port>` */
+  http: string;
+  /** `ws://127.0.0.1:<port>` */
+  ws: string;
+  port: number;
+  dispose(): Promise<void>;
+}
+
+let bundled: Promise<string> | undefined;
+
+function bundle(): Promise<string> {
+  bundled ??= build({
+    entryPoints: [FIXTURE],
+    bundle: true,
+    format: 'esm',
+    platform: 'neutral',
+    target: 'es2022',
+    conditions: ['workerd', 'worker', 'import'],
+    mainFields: ['module', 'main'],
+    external: ['cloudflare:*'],
+    write: false,
+    logLevel: 'warning',
+  }).then((result) => result.outputFiles[0]!.text);
+  return bundled;
+}
+
+/** Starts workerd with the test Worker; `ANYWS_WORKERD_LOG=1` shows the Worker's console. */
+export async function startWorkerd(): Promise<Workerd> {
+  const script = await bundle();
+  const mf = new Miniflare({
+    modules: true,
+    script,
+    scriptPath: FIXTURE.replace(/\.ts$/, '.js'),
+    compatibilityDate: COMPATIBILITY_DATE,
+    host: '127.0.0.1',
+    port: 0,
+    cf: false,
+    log: new Log(process.env.ANYWS_WORKERD_LOG ? LogLevel.DEBUG : LogLevel.WARN),
+    durableObjects: { ROOMS: 'TestRoom', STRICT: 'StrictRoom' },
+  });
+  const url = await mf.ready;
+  const port = Number(url.port);
+  return {
+    http: `http://127.0.0.1:${port}`,
+    ws: `ws://127.0.0.1:${port}`,
+    port,
+    dispose: () => mf.dispose(),
+  };
+}

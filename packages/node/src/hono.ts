@@ -23,7 +23,7 @@ import {
 import { upgradeWebSocket as nodeServerUpgrade } from '@hono/node-server';
 import type { MiddlewareHandler } from 'hono';
 import WebSocket, { type ServerOptions, WebSocketServer } from 'ws';
-import { toWebSocketUrl } from './http.js';
+import { checkHttpVersion, toWebSocketUrl } from './http.js';
 import type { HandlerSource } from './server.js';
 import { MAX_ENFORCEABLE_PAYLOAD, WsTransport } from './transport.js';
 
@@ -121,9 +121,9 @@ export function upgradeWebSocket<C = unknown>(
     const request = c.req.raw;
     const handler = typeof source === 'function' ? source(request) : source;
     if (!handler) return c.notFound();
-    const refusal = checkHandshake(request);
-    if (refusal) return refusal;
     const env = (c.env ?? {}) as NodeEnv;
+    const refusal = (env.incoming && checkHttpVersion(env.incoming)) || checkHandshake(request);
+    if (refusal) return refusal;
     const setup = env.wss ? setups.get(env.wss) : undefined;
     if (!env.incoming || !setup) {
       return new Response(

@@ -14,6 +14,16 @@ export function toRequest(req: IncomingMessage): Request {
   return new Request(url, { method: req.method ?? 'GET', headers });
 }
 
+/**
+ * RFC 6455 §4.1 wants HTTP/1.1 or later for the opening handshake; ws upgrades HTTP/1.0 too and
+ * a web `Request` does not carry the version, so this check is the adapter's.
+ */
+export function checkHttpVersion(req: IncomingMessage): Response | null {
+  if (req.httpVersionMajor > 1 || (req.httpVersionMajor === 1 && req.httpVersionMinor >= 1))
+    return null;
+  return new Response('WebSocket needs HTTP/1.1 or later', { status: 505 });
+}
+
 /** The URL a server connection reports: the request's, with the WebSocket scheme. */
 export function toWebSocketUrl(httpUrl: string): string {
   return httpUrl.replace(/^http/, 'ws');

@@ -21,7 +21,7 @@ import {
   WSCloseCode,
 } from '@anyws/core';
 import { type ServerOptions, WebSocketServer } from 'ws';
-import { toRequest, toWebSocketUrl, writeResponse } from './http.js';
+import { checkHttpVersion, toRequest, toWebSocketUrl, writeResponse } from './http.js';
 import { MAX_ENFORCEABLE_PAYLOAD, WsTransport } from './transport.js';
 
 /** A handler, or a function that picks one per request (undefined: 404). */
@@ -147,7 +147,7 @@ class Upgrader {
     }
     const handler = typeof route.handler === 'function' ? route.handler(request) : route.handler;
     if (!handler) return writeResponse(socket, notFound());
-    const refusal = checkHandshake(request);
+    const refusal = checkHttpVersion(req) ?? checkHandshake(request);
     if (refusal) return writeResponse(socket, refusal);
     const decision = await decideUpgrade(handler, request);
     if (!decision.accept) return writeResponse(socket, decision.response);

@@ -103,7 +103,13 @@ function flushAll(): void {
   const list = dirty;
   dirty = [];
   flushScheduled = false;
-  for (const transport of list) transport.flush();
+  for (const transport of list) {
+    try {
+      transport.flush();
+    } catch {
+      // One broken socket must not leave the others corked.
+    }
+  }
 }
 
 function view(data: Buffer): Uint8Array {
@@ -254,7 +260,10 @@ export class WsTransport implements Transport {
     this.#ws.resume();
   }
 
-  /** Ends the tick's cork, then makes sure a `drain` will be reported once the buffer empties. */
+  /**
+   * Ends the tick's cork, then makes sure a `drain` will be reported once the buffer empties.
+   * @internal Called once per tick for the transports that wrote in it.
+   */
   flush(): void {
     const socket = this.#socket;
     if (this.#corked) {

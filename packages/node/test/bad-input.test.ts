@@ -270,6 +270,8 @@ describe('refused handshakes are plain HTTP responses', () => {
     }
     const post = await rawRequest(server.port, '/echo', '', 'POST');
     expect(post.split('\r\n')[0]).toMatch(/^HTTP\/1\.1 405 /);
+    const old = await rawRequest(server.port, '/echo', '', 'GET', '1.0');
+    expect(old.split('\r\n')[0]).toMatch(/^HTTP\/1\.1 505 /);
     await expectEcho(`${server.url}/echo`);
   });
 });
@@ -280,6 +282,7 @@ async function rawRequest(
   path: string,
   header: string,
   method = 'GET',
+  version = '1.1',
 ): Promise<string> {
   const socket = netConnect(port, '127.0.0.1');
   socket.on('error', () => undefined);
@@ -287,7 +290,7 @@ async function rawRequest(
   if (!header.startsWith('Sec-WebSocket-Key'))
     headers.push('Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==');
   if (!header.startsWith('Sec-WebSocket-Version')) headers.push('Sec-WebSocket-Version: 13');
-  socket.write(`${method} ${path} HTTP/1.1\r\n${headers.join('\r\n')}\r\n${header}\r\n`);
+  socket.write(`${method} ${path} HTTP/${version}\r\n${headers.join('\r\n')}\r\n${header}\r\n`);
   let answer = '';
   for await (const chunk of socket) answer += String(chunk);
   return answer;

@@ -53,8 +53,11 @@ export type Side = 'client' | 'server';
 
 /** Everything an adapter hands over to build a connection. */
 export interface ConnectionInit<C> {
+  /** The runtime's socket, not yet started: the connection calls `start` once. */
   transport: Transport;
+  /** Which end this is. */
   side: Side;
+  /** Options; every one left out takes its default from `DEFAULT_OPTIONS`. */
   options?: ConnectionOptions | undefined;
   /** Per-connection context, as chosen by the server's `upgrade` hook. */
   context?: C;
@@ -326,12 +329,17 @@ export class WebSocketConnection<C = unknown>
     return true;
   }
 
+  #closedError(what: string): ConnectionClosedError {
+    return new ConnectionClosedError(
+      `cannot ${what}: the connection is ${this.#state}`,
+      this.#closeCode ?? undefined,
+    );
+  }
+
   /** Checks state and the outgoing bound; returns a rejected promise when the send may not go. */
   #admit(size: number): Promise<void> | undefined {
     if (this.#state !== 'open') {
-      return Promise.reject(
-        new ConnectionClosedError(`cannot send: the connection is ${this.#state}`),
-      );
+      return Promise.reject(this.#closedError('send'));
     }
     const t = this.#transport;
     if (!t.capabilities.backpressure) return undefined;
@@ -360,9 +368,7 @@ export class WebSocketConnection<C = unknown>
    */
   ping(data?: string | Uint8Array): Promise<number> {
     if (this.#state !== 'open') {
-      return Promise.reject(
-        new ConnectionClosedError(`cannot ping: the connection is ${this.#state}`),
-      );
+      return Promise.reject(this.#closedError('ping'));
     }
     const payload = typeof data === 'string' ? textEncoder.encode(data) : (data ?? EMPTY);
     if (payload.byteLength > 125)
@@ -376,9 +382,7 @@ export class WebSocketConnection<C = unknown>
   /** Sends an unsolicited pong (a ping frame's answer; the application-level pong without ping frames). */
   pong(data?: string | Uint8Array): Promise<void> {
     if (this.#state !== 'open') {
-      return Promise.reject(
-        new ConnectionClosedError(`cannot pong: the connection is ${this.#state}`),
-      );
+      return Promise.reject(this.#closedError('pong'));
     }
     const payload = typeof data === 'string' ? textEncoder.encode(data) : (data ?? EMPTY);
     if (payload.byteLength > 125)
@@ -681,7 +685,7 @@ export class WebSocketConnection<C = unknown>
   get topics(): readonly string[] {
     return this.#topics ? this.#topics.topicsOf(this) : [];
   }
-  /** Publishes to every subscriber of `topic` (this one included unless excluded); resolves with the count. */
+  /** Publishes to every subscriber of `topic` (this one included unless excluded); returns how many it went to. */
   publish(topic: string, data: string | Uint8Array, options?: PublishOptions): number {
     return this.#requireTopics().publish(topic, data, options);
   }

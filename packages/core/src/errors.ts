@@ -2,14 +2,17 @@ import type { WSMessage } from './message.js';
 
 /** Base class of every error anyws raises on purpose: `instanceof WebSocketError` tells them apart. */
 export class WebSocketError extends Error {
+  /** The class name, so that errors tell their kind after serialisation too. */
   override name = 'WebSocketError';
 }
 
 /** A send, ping or receive on a connection that is closing or closed. */
 export class ConnectionClosedError extends WebSocketError {
+  /** `'ConnectionClosedError'`. */
   override name = 'ConnectionClosedError';
   constructor(
     message = 'the connection is closed',
+    /** The connection's close code, once it is closed. */
     readonly code?: number,
   ) {
     super(message);
@@ -18,6 +21,7 @@ export class ConnectionClosedError extends WebSocketError {
 
 /** `receive()` while another `receive()` is still waiting: one reader at a time. */
 export class ConcurrentReceiveError extends WebSocketError {
+  /** `'ConcurrentReceiveError'`. */
   override name = 'ConcurrentReceiveError';
   constructor() {
     super('another receive() is already waiting on this connection: one reader at a time');
@@ -26,8 +30,12 @@ export class ConcurrentReceiveError extends WebSocketError {
 
 /** `receive({ timeout })` ran out of time. The connection stays open. */
 export class ReceiveTimeoutError extends WebSocketError {
+  /** `'ReceiveTimeoutError'`. */
   override name = 'ReceiveTimeoutError';
-  constructor(readonly timeout: number) {
+  constructor(
+    /** The timeout that ran out, in ms. */
+    readonly timeout: number,
+  ) {
     super(`no message within ${String(timeout)} ms`);
   }
 }
@@ -37,9 +45,12 @@ export class ReceiveTimeoutError extends WebSocketError {
  * The message is consumed and kept in `received`, so nothing is lost; the connection stays open.
  */
 export class UnexpectedMessageError extends WebSocketError {
+  /** `'UnexpectedMessageError'`. */
   override name = 'UnexpectedMessageError';
   constructor(
+    /** What the caller asked for: `'text'`, `'binary'` or `'text or binary'`. */
     readonly expected: string,
+    /** The message that came instead; it is consumed. */
     readonly received: WSMessage,
   ) {
     super(`expected a ${expected} message, received type 0x${received.type.toString(16)}`);
@@ -48,8 +59,10 @@ export class UnexpectedMessageError extends WebSocketError {
 
 /** `receiveJson` got a payload that does not parse. The connection stays open. */
 export class JsonParseError extends WebSocketError {
+  /** `'JsonParseError'`. */
   override name = 'JsonParseError';
   constructor(
+    /** The text that did not parse ('' when a binary payload was not even UTF-8). */
     readonly text: string,
     options: { cause: unknown },
   ) {
@@ -57,11 +70,17 @@ export class JsonParseError extends WebSocketError {
   }
 }
 
-/** A send would take the outgoing buffer past `maxBufferedAmount` (policy `'reject'`). */
+/**
+ * A send would take the outgoing buffer past `maxBufferedAmount`. The send is refused under
+ * both policies; with `'close'` the connection also closes with 1008.
+ */
 export class BufferOverflowError extends WebSocketError {
+  /** `'BufferOverflowError'`. */
   override name = 'BufferOverflowError';
   constructor(
+    /** The bytes the buffer would have held with this send. */
     readonly bufferedAmount: number,
+    /** `maxBufferedAmount`. */
     readonly limit: number,
   ) {
     super(
@@ -72,17 +91,24 @@ export class BufferOverflowError extends WebSocketError {
 
 /** No pong within the heartbeat's timeout: the peer is taken for dead and the connection ends (1006). */
 export class HeartbeatTimeoutError extends WebSocketError {
+  /** `'HeartbeatTimeoutError'`. */
   override name = 'HeartbeatTimeoutError';
-  constructor(readonly timeout: number) {
+  constructor(
+    /** The pong timeout that ran out, in ms. */
+    readonly timeout: number,
+  ) {
     super(`no pong within ${String(timeout)} ms: the peer is not answering`);
   }
 }
 
 /** A message over `maxMessageSize` arrived; the connection closes with 1009. */
 export class MessageTooBigError extends WebSocketError {
+  /** `'MessageTooBigError'`. */
   override name = 'MessageTooBigError';
   constructor(
+    /** The message's size in bytes. */
     readonly size: number,
+    /** `maxMessageSize`. */
     readonly limit: number,
   ) {
     super(`message of ${String(size)} bytes is over maxMessageSize (${String(limit)})`);
@@ -91,9 +117,11 @@ export class MessageTooBigError extends WebSocketError {
 
 /** The opening handshake failed; `status` is the HTTP status where the runtime reports it. */
 export class HandshakeError extends WebSocketError {
+  /** `'HandshakeError'`. */
   override name = 'HandshakeError';
   constructor(
     message: string,
+    /** The HTTP status of the refusal, where the runtime reports it (browsers do not). */
     readonly status?: number,
     options?: { cause?: unknown },
   ) {

@@ -27,12 +27,16 @@ export interface WebSocketHandler<C = unknown> {
   options?: ConnectionOptions;
   /** Before the upgrade: auth, origin check, subprotocol choice, context. Runs on plain HTTP. */
   upgrade?(request: Request): UpgradeResult<C> | Promise<UpgradeResult<C>>;
+  /** The connection is open. Throwing (or rejecting) closes it with 1011. */
   open?(conn: WebSocketConnection<C>): void | Promise<void>;
+  /** A TEXT or BINARY message (PING/PONG too with `autoping: false`). Throwing closes with 1011. */
   message?(
     conn: WebSocketConnection<C>,
     message: DataMessage | ControlMessage,
   ): void | Promise<void>;
+  /** The connection is closed, with `conn.closeCode` and `conn.closeReason`. Runs with a `session` too. */
   close?(conn: WebSocketConnection<C>, code: number, reason: string): void | Promise<void>;
+  /** A fault of the connection, or an error thrown by another hook or by the session. */
   error?(conn: WebSocketConnection<C>, error: Error): void | Promise<void>;
   /** Pull style: owns the connection until it returns; then the connection is closed with 1000. */
   session?(conn: WebSocketConnection<C>, request: Request): Promise<void>;
@@ -91,6 +95,7 @@ export function checkHandshake(request: Request): Response | null {
 
 /** The answer of {@link canUpgrade}: aiohttp's `WebSocketReady`. */
 export interface UpgradeReadiness {
+  /** It is a valid WebSocket upgrade (the `upgrade` hook is not run). */
   ok: boolean;
   /** The subprotocol that would be chosen, or null. */
   protocol: string | null;

@@ -11,36 +11,48 @@ interface MessageBase {
 }
 /** A text message. */
 export interface TextMessage extends MessageBase {
+  /** `WSMsgType.TEXT`. */
   readonly type: typeof WSMsgType.TEXT;
+  /** The text. */
   readonly data: string;
   /** Parses `data` as JSON. */
   json<T = unknown>(parse?: JsonParser): T;
 }
 /** A binary message. */
 export interface BinaryMessage extends MessageBase {
+  /** `WSMsgType.BINARY`. */
   readonly type: typeof WSMsgType.BINARY;
+  /** The bytes. */
   readonly data: Uint8Array;
   /** Decodes `data` as UTF-8 and parses it as JSON. */
   json<T = unknown>(parse?: JsonParser): T;
 }
 /** A ping or pong, seen only with `autoping: false`. */
 export interface ControlMessage extends MessageBase {
+  /** `WSMsgType.PING` or `WSMsgType.PONG`. */
   readonly type: typeof WSMsgType.PING | typeof WSMsgType.PONG;
+  /** The payload (empty for the application-level heartbeat). */
   readonly data: Uint8Array;
 }
 /** The peer's close frame: `data` is its code (1005 when it had none), `extra` its reason. */
 export interface CloseMessage extends MessageBase {
+  /** `WSMsgType.CLOSE`. */
   readonly type: typeof WSMsgType.CLOSE;
+  /** The peer's close code. */
   readonly data: number;
 }
 /** The connection is closing (CLOSING) or closed (CLOSED). */
 export interface StateMessage extends MessageBase {
+  /** `WSMsgType.CLOSING` or `WSMsgType.CLOSED`. */
   readonly type: typeof WSMsgType.CLOSING | typeof WSMsgType.CLOSED;
+  /** Always null. */
   readonly data: null;
 }
 /** Something went wrong; the connection is ending. */
 export interface ErrorMessage extends MessageBase {
+  /** `WSMsgType.ERROR`. */
   readonly type: typeof WSMsgType.ERROR;
+  /** What went wrong (also `conn.exception()` when it was the first fault). */
   readonly data: Error;
 }
 /** What `receive()` returns: a union discriminated on `type`. */

@@ -48,17 +48,29 @@ export interface ConnectionOptions {
 
 /** Options with every default filled in. */
 export interface ResolvedOptions {
+  /** See {@link ConnectionOptions.protocols}. */
   readonly protocols: readonly string[];
+  /** See {@link ConnectionOptions.autoping}. */
   readonly autoping: boolean;
+  /** See {@link ConnectionOptions.autoclose}. */
   readonly autoclose: boolean;
+  /** See {@link ConnectionOptions.heartbeat}. */
   readonly heartbeat: Required<HeartbeatOptions> | null;
+  /** See {@link ConnectionOptions.receiveTimeout}. */
   readonly receiveTimeout: number | null;
+  /** See {@link ConnectionOptions.closeTimeout}. */
   readonly closeTimeout: number;
+  /** See {@link ConnectionOptions.maxMessageSize}. */
   readonly maxMessageSize: number;
+  /** See {@link ConnectionOptions.compress}. */
   readonly compress: boolean;
+  /** See {@link ConnectionOptions.highWaterMark}. */
   readonly highWaterMark: number;
+  /** See {@link ConnectionOptions.maxBufferedAmount}. */
   readonly maxBufferedAmount: number;
+  /** See {@link ConnectionOptions.slowConsumer}. */
   readonly slowConsumer: SlowConsumerPolicy;
+  /** See {@link ConnectionOptions.receiveHighWaterMark}. */
   readonly receiveHighWaterMark: number;
 }
 

@@ -34,6 +34,7 @@ function frameSize(frame: Frame): number {
 /** One end of an in-memory socket. `pause()` makes it a reader that never reads. */
 export class MemoryTransport implements Transport {
   readonly capabilities: TransportCapabilities;
+  /** The other end; set by `createPair` right after construction. */
   peer!: MemoryTransport;
   /** Every frame this end sent, for assertions on the wire. */
   readonly sent: Frame[] = [];
@@ -161,10 +162,13 @@ export class MemoryTransport implements Transport {
 
 /** Options of {@link createPair}. */
 export interface PairOptions {
+  /** Options of the client connection. */
   client?: ConnectionOptions;
+  /** Options of the server connection. */
   server?: ConnectionOptions;
   /** The negotiated subprotocol on both ends. */
   protocol?: string;
+  /** The URL both ends report. Default `ws://memory/`. */
   url?: string;
   /** Capabilities to pretend, e.g. `{ pingFrames: false }` to exercise the application-level heartbeat. */
   capabilities?: Partial<TransportCapabilities>;
@@ -174,9 +178,13 @@ export interface PairOptions {
 
 /** Two connected in-memory connections and their transports. */
 export interface Pair {
+  /** The client end. */
   client: WebSocketConnection<unknown>;
+  /** The server end (with the topic bus, if one was given). */
   server: WebSocketConnection<unknown>;
+  /** The client's transport: `pause()` it to make a client that never reads. */
   clientTransport: MemoryTransport;
+  /** The server's transport: `pause()` it to make a server that never reads. */
   serverTransport: MemoryTransport;
 }
 

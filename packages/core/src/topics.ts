@@ -15,10 +15,13 @@ export interface PublishOptions {
  * best way; {@link LocalTopics} is the in-process one.
  */
 export interface TopicBus {
+  /** Adds `conn` to the subscribers of `topic` (a non-empty string); a closed connection is ignored. */
   subscribe(conn: WebSocketConnection<unknown>, topic: string): void;
+  /** Removes `conn` from the subscribers of `topic`. */
   unsubscribe(conn: WebSocketConnection<unknown>, topic: string): void;
   /** Drops every subscription of `conn` (called when it closes). */
   unsubscribeAll(conn: WebSocketConnection<unknown>): void;
+  /** The topics `conn` is subscribed to. */
   topicsOf(conn: WebSocketConnection<unknown>): readonly string[];
   /** Sends `data` to every subscriber of `topic` but the excluded; returns how many it went to. */
   publish(topic: string, data: string | Uint8Array, options?: PublishOptions): number;

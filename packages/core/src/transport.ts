@@ -46,6 +46,7 @@ export interface TransportSink {
 
 /** A socket of one runtime, as core sees it. */
 export interface Transport {
+  /** What the runtime does by itself; declared truthfully, core fills the gaps. */
   readonly capabilities: TransportCapabilities;
   /** The URL the connection was opened with (client) or requested at (server). */
   readonly url: string;
@@ -57,7 +58,9 @@ export interface Transport {
   readonly bufferedAmount: number;
   /** Starts delivering events to `sink`. Called once, by the connection. */
   start(sink: TransportSink): void;
+  /** Sends a TEXT message; `compress` undefined means as the connection negotiated. */
   sendText(data: string, compress: boolean | undefined): void;
+  /** Sends a BINARY message; the bytes may be a view into a larger buffer. */
   sendBytes(data: Uint8Array, compress: boolean | undefined): void;
   /** Sends a message that was encoded once for many sockets (topics). Optional. */
   sendPrepared?(message: PreparedMessage): void;
@@ -69,8 +72,9 @@ export interface Transport {
   close(code: number | undefined, reason: string): void;
   /** Drops the connection without a closing handshake. */
   terminate(): void;
-  /** Only with `capabilities.pauseReading`. */
+  /** Stops reading from the network (only with `capabilities.pauseReading`). */
   pause?(): void;
+  /** Reads again after `pause()`. */
   resume?(): void;
 }
 
@@ -81,8 +85,11 @@ export interface Transport {
 export class PreparedMessage {
   #cache: Map<object, unknown> | undefined;
   constructor(
+    /** The payload. */
     readonly data: string | Uint8Array,
+    /** True for BINARY, false for TEXT. */
     readonly binary: boolean,
+    /** Compress it (where the runtime can), or not; undefined: as each connection does. */
     readonly compress: boolean | undefined,
   ) {}
   /** The value cached under `key`, made by `make` on first use. */

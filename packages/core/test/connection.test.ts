@@ -322,3 +322,18 @@ describe('async iteration', () => {
     expect(seen).toEqual([{ type: WSMsgType.ERROR, data: error, extra: '' }]);
   });
 });
+
+describe('ConnectionClosedError', () => {
+  it('carries the close code once the connection is closed (and none while it is closing)', async () => {
+    const { client, clientTransport } = createPair();
+    clientTransport.peer.pause();
+    void client.close(4000);
+    expect(((await rejection(client.sendText('x'))) as ConnectionClosedError).code).toBeUndefined();
+    client.terminate();
+    for (const attempt of [client.sendText('x'), client.ping(), client.pong()]) {
+      const error = (await rejection(attempt)) as ConnectionClosedError;
+      expect(error.code).toBe(1006);
+      expect(error.message).toMatch(/closed/);
+    }
+  });
+});

@@ -39,9 +39,11 @@ export interface ContractTarget {
 
 /** One case of the suite. */
 export interface ContractCase {
+  /** What it proves; the test's name. */
   name: string;
   /** Why the case cannot run with these capabilities, or null when it can. */
   skip(capabilities: ContractCapabilities): string | null;
+  /** Runs the case against a target; throws `ContractAssertionError` when it fails. */
   run(target: ContractTarget): Promise<void>;
 }
 
@@ -68,6 +70,7 @@ export function registerContractSuite(
 
 /** The error a failed contract assertion throws. */
 export class ContractAssertionError extends Error {
+  /** `'ContractAssertionError'`. */
   override name = 'ContractAssertionError';
 }
 

@@ -40,6 +40,7 @@ interface DenoGlobal {
     options: DenoServeOptions,
     handler: (request: Request) => Response | Promise<Response>,
   ): DenoHttpServer;
+  unrefTimer?(id: number): void;
 }
 
 /** The `Deno` global; a clear error outside Deno rather than a TypeError deep inside. */
@@ -49,4 +50,15 @@ export function denoRuntime(): DenoGlobal {
     throw new Error('@anyws/deno needs the Deno runtime (Deno.upgradeWebSocket was not found)');
   }
   return deno;
+}
+
+/**
+ * A timer that does not keep the process alive by itself (Deno's `unrefTimer`): the sockets
+ * it watches do that while they are open.
+ */
+export function unrefTimeout(callback: () => void, delay: number): ReturnType<typeof setTimeout> {
+  const id = setTimeout(callback, delay);
+  const deno = (globalThis as { Deno?: DenoGlobal }).Deno;
+  if (typeof id === 'number') deno?.unrefTimer?.(id);
+  return id;
 }

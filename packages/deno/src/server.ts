@@ -26,9 +26,12 @@ export interface UpgradeOptions {
   topics?: TopicBus;
   /**
    * Deno's own protocol-level keepalive, in seconds: after half of it without traffic Deno
-   * sends a ping frame, and closes the socket when no pong comes within the other half. It
-   * works with any client, anyws or not, while core's `heartbeat` option (application-level
-   * here) needs an anyws peer. Default: Deno's (30); 0 turns it off.
+   * sends a ping frame, and when no pong comes within the other half it closes the socket
+   * (the connection then ends with 1006 and an error). It works with any client, anyws or
+   * not, while core's `heartbeat` option (application-level on Deno) needs an anyws peer.
+   * Default 0, off: as on every anyws runtime, a connection ends only by a close, a
+   * `terminate()` or core's `heartbeat` (Deno alone would use 30 and re-arm a timer for
+   * every message received).
    */
   idleTimeout?: number;
 }
@@ -78,7 +81,7 @@ async function accept<C>(
   // Deno puts `protocol` in the 101's Sec-WebSocket-Protocol: browsers drop a connection
   // whose offered subprotocol is not answered.
   if (protocol !== '') settings.protocol = protocol;
-  if (how.idleTimeout !== undefined) settings.idleTimeout = how.idleTimeout;
+  settings.idleTimeout = how.idleTimeout ?? 0;
   let upgraded: { socket: WebSocket; response: Response };
   try {
     upgraded = denoRuntime().upgradeWebSocket(request, settings);

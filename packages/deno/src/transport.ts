@@ -4,6 +4,7 @@
  * semantic (close rules, heartbeat, limits, backpressure bound) is core's.
  */
 import type { Transport, TransportCapabilities, TransportSink } from '@anyws/core';
+import { unrefTimeout } from './runtime.ts';
 
 /**
  * What Deno's WebSocket does by itself, measured on Deno 2.9 (test/runtime.test.ts proves
@@ -49,8 +50,9 @@ export class DenoTransport implements Transport {
   #early: ((sink: TransportSink) => void)[] | null = [];
   /** After `terminate()` nothing more is reported. */
   #detached = false;
-  #pollTimer: ReturnType<typeof setTimeout> | undefined;
-  #pollDelay = 0;
+  /** In the set of transports whose buffer is watched. */
+  #watched = false;
+  /** `bufferedAmount` at the last look. */
   #lastBuffered = 0;
 
   /**
@@ -86,13 +88,13 @@ export class DenoTransport implements Transport {
 
   sendText(data: string): void {
     this.#ws.send(data);
-    this.#watchBuffer();
+    if (!this.#watched) this.#watch();
   }
 
   sendBytes(data: Uint8Array): void {
     // Deno copies the bytes before `send` returns, so the caller's buffer may be reused.
     this.#ws.send(data);
-    this.#watchBuffer();
+    if (!this.#watched) this.#watch();
   }
 
   close(code: number | undefined, reason: string): void {
@@ -114,10 +116,10 @@ export class DenoTransport implements Transport {
   terminate(): void {
     if (this.#detached) return;
     this.#detached = true;
-    this.#stopPolling();
     if (this.#ws.readyState === OPEN) this.#ws.close();
   }
 
+  /** Reports `event` now, or after `start()` when it came before. */
   #deliver(event: (sink: TransportSink) => void): void {
     if (this.#detached) return;
     const sink = this.#sink;
@@ -127,12 +129,19 @@ export class DenoTransport implements Transport {
 
   #onMessage = (event: MessageEvent): void => {
     const data: unknown = event.data;
-    if (typeof data === 'string') this.#deliver((sink) => sink.text(data));
-    else if (data instanceof ArrayBuffer) {
-      const bytes = new Uint8Array(data);
-      this.#deliver((sink) => sink.binary(bytes));
+    const sink = this.#sink;
+    // The hot path: no closure per message once started.
+    if (sink === undefined || this.#detached) {
+      this.#deliver((late) => this.#message(late, data));
+      return;
     }
+    this.#message(sink, data);
   };
+
+  #message(sink: TransportSink, data: unknown): void {
+    if (typeof data === 'string') sink.text(data);
+    else if (data instanceof ArrayBuffer) sink.binary(new Uint8Array(data));
+  }
 
   #onError = (event: Event): void => {
     const detail = event as ErrorEvent;
@@ -142,7 +151,6 @@ export class DenoTransport implements Transport {
   };
 
   #onClose = (event: CloseEvent): void => {
-    this.#stopPolling();
     // Deno reports its own endings (an error, a dropped connection, its idle timeout) as unclean,
     // with code 0 or its own 1001: none of them carries a close frame from the peer.
     const fromPeer = event.wasClean && event.code !== 0;
@@ -151,39 +159,47 @@ export class DenoTransport implements Transport {
     this.#deliver((sink) => sink.closed(code, reason));
   };
 
-  /**
-   * Deno has no drain event: while bytes wait to be written, look at `bufferedAmount` on the
-   * next turns of the event loop (backing off while it stays put) and report each decrease.
-   */
-  #watchBuffer(): void {
-    if (this.#pollTimer !== undefined || this.#detached) return;
-    const buffered = this.#ws.bufferedAmount;
-    if (buffered === 0) return;
-    this.#lastBuffered = buffered;
-    this.#pollDelay = 0;
-    this.#pollTimer = setTimeout(this.#poll, 0);
+  // ---- drain ------------------------------------------------------------------------
+  // Deno has no drain event and lowers `bufferedAmount` only once its write task has run, on a
+  // later turn of the event loop. The transports that sent look at it together: one timer per
+  // turn for the whole process (not one per socket or per send), each decrease reported, none
+  // after it reaches 0. While no buffer goes down the looks back off to MAX_POLL_MS apart.
+
+  static readonly #watching = new Set<DenoTransport>();
+  static #timer: ReturnType<typeof setTimeout> | undefined;
+  static #delay = 0;
+
+  #watch(): void {
+    this.#watched = true;
+    // Unknown until the first look: that look reports a drain, which core ignores if none is due.
+    this.#lastBuffered = Number.POSITIVE_INFINITY;
+    DenoTransport.#watching.add(this);
+    if (DenoTransport.#timer === undefined) {
+      DenoTransport.#delay = 0;
+      DenoTransport.#timer = unrefTimeout(DenoTransport.#look, 0);
+    }
   }
 
-  #poll = (): void => {
-    this.#pollTimer = undefined;
-    if (this.#detached) return;
-    const buffered = this.#ws.bufferedAmount;
-    if (buffered < this.#lastBuffered) {
-      this.#pollDelay = 0;
-      this.#lastBuffered = buffered;
-      this.#sink?.drain();
-    } else {
-      this.#pollDelay = Math.min(MAX_POLL_MS, this.#pollDelay * 2 || 1);
+  static #look = (): void => {
+    DenoTransport.#timer = undefined;
+    const watching = DenoTransport.#watching;
+    let moved = false;
+    for (const transport of watching) {
+      const buffered = transport.#detached ? 0 : transport.#ws.bufferedAmount;
+      if (buffered < transport.#lastBuffered) {
+        moved = true;
+        transport.#lastBuffered = buffered;
+        if (!transport.#detached) transport.#sink?.drain();
+      }
+      if (buffered === 0) {
+        transport.#watched = false;
+        watching.delete(transport);
+      }
     }
-    if (buffered > 0 && this.#pollTimer === undefined) {
-      this.#pollTimer = setTimeout(this.#poll, this.#pollDelay);
-    }
+    if (watching.size === 0) return;
+    DenoTransport.#delay = moved ? 0 : Math.min(MAX_POLL_MS, DenoTransport.#delay * 2 || 1);
+    DenoTransport.#timer = unrefTimeout(DenoTransport.#look, DenoTransport.#delay);
   };
-
-  #stopPolling(): void {
-    clearTimeout(this.#pollTimer);
-    this.#pollTimer = undefined;
-  }
 }
 
 /** The codes the WHATWG `close()` lets a client send. */

@@ -36,7 +36,9 @@ Deno.test({
   name: 'hono: a WebSocket route echoes, with the subprotocol answered',
   ...options,
   async fn() {
-    const conn = await connect(`ws://127.0.0.1:${String(port)}/ws/echo`, { protocols: ['echo.v1'] });
+    const conn = await connect(`ws://127.0.0.1:${String(port)}/ws/echo`, {
+      protocols: ['echo.v1'],
+    });
     assertEquals(conn.protocol, 'echo.v1', 'protocol');
     await conn.sendText('via hono');
     assertEquals(await conn.receiveText({ timeout: 3000 }), 'via hono', 'echo');

@@ -222,6 +222,28 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name: "server: idleTimeout passes Deno's own keepalive on: ping frames, then 1006 for a peer that never answers",
+  ...options,
+  async fn() {
+    const keepalive = await serve({
+      hostname: '127.0.0.1',
+      port: 0,
+      handler: watch,
+      idleTimeout: 0.2,
+    });
+    const peer = await rawClient(keepalive.port, '/');
+    const { closed } = await nextSeen();
+    const ping = await peer.readFrame();
+    assertEquals(ping?.op, OP.ping, 'Deno pinged after 100 ms of silence');
+    const result = await closed;
+    assertEquals(result.code, 1006, 'no pong: ended as abnormal');
+    assert(result.error !== null, 'with an error');
+    peer.close();
+    await keepalive.close();
+  },
+});
+
 // ---- client sockets ----------------------------------------------------------------
 
 /** A raw server and an @anyws/deno client connected to it. */

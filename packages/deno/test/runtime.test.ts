@@ -410,3 +410,53 @@ Deno.test({
     assertEquals((error as Error & { status?: number }).status, undefined, 'without a status');
   },
 });
+
+// ---- the rest of the API -----------------------------------------------------------
+
+Deno.test({
+  name: 'serve: `fetch` answers plain HTTP, upgrades go to the handler; close() ends both',
+  ...options,
+  async fn() {
+    const both = await serve({
+      hostname: '127.0.0.1',
+      port: 0,
+      handler: watch,
+      fetch: () => new Response('plain'),
+    });
+    const plain = await fetch(`http://127.0.0.1:${String(both.port)}/`);
+    assertEquals(await plain.text(), 'plain', 'plain HTTP');
+    const conn = await connect(`${both.url}/`);
+    await conn.sendText('ws');
+    assertEquals(await conn.receiveText({ timeout: 3000 }), 'ws', 'WebSocket');
+    assertEquals(both.connections.size, 1, 'one connection listed');
+    seen.length = 0;
+    await both.close();
+    await conn.whenClosed;
+    assertEquals(conn.closeCode, 1001, 'closed with GOING_AWAY');
+  },
+});
+
+Deno.test({
+  name: 'connect: an abort signal ends a handshake that never completes',
+  ...options,
+  async fn() {
+    const mute = Deno.listen({ hostname: '127.0.0.1', port: 0 });
+    const accepted: Deno.Conn[] = [];
+    void (async () => {
+      for await (const conn of mute) accepted.push(conn);
+    })().catch(() => undefined);
+    const port = (mute.addr as Deno.NetAddr).port;
+    let error: unknown = null;
+    await connect(`ws://127.0.0.1:${String(port)}/`, { signal: AbortSignal.timeout(100) }).catch(
+      (e: unknown) => {
+        error = e;
+      },
+    );
+    assert(
+      error instanceof DOMException && error.name === 'TimeoutError',
+      `the abort reason (${String(error)})`,
+    );
+    mute.close();
+    for (const conn of accepted) conn.close();
+  },
+});

@@ -16,11 +16,12 @@ const entries = [
     '  of which @anyws/core (WebSocketConnection)',
     "export { WebSocketConnection } from '@anyws/core';",
   ],
+  ['  of which this package (core left out)', "export * from './src/index.ts';", ['@anyws/core']],
   ['partysocket 1.3.0: ReconnectingWebSocket', "export { default } from 'partysocket/ws';"],
   ['partysocket 1.3.0: PartySocket', "export { default } from 'partysocket';"],
 ];
 
-async function measure(contents) {
+async function measure(contents, external = []) {
   const result = await build({
     stdin: { contents, resolveDir: root, loader: 'ts', sourcefile: 'entry.ts' },
     bundle: true,
@@ -30,6 +31,7 @@ async function measure(contents) {
     target: TARGET,
     write: false,
     metafile: true,
+    external,
     logLevel: 'error',
   });
   const code = result.outputFiles[0].contents;
@@ -49,7 +51,8 @@ async function measure(contents) {
 }
 
 const rows = [];
-for (const [name, contents] of entries) rows.push([name, await measure(contents)]);
+for (const [name, contents, external] of entries)
+  rows.push([name, await measure(contents, external)]);
 
 const kb = (n) => `${(n / 1024).toFixed(2)} KB`;
 console.log(`esbuild --bundle --minify --format=esm --target=${TARGET}; gzip -9, brotli -11\n`);

@@ -5,6 +5,7 @@ import {
   ConnectionClosedError,
   type ControlMessage,
   type DataMessage,
+  HandshakeError,
   HeartbeatTimeoutError,
   type ReceiveJsonOptions,
   type ReceiveOptions,
@@ -171,9 +172,7 @@ export class ReconnectingClient implements AsyncIterable<WSMessage> {
       );
     }
     this.policy = policy;
-    globalThis.addEventListener?.('online', this.#onOnline);
-    globalThis.addEventListener?.('offline', this.#onOffline);
-    globalThis.document?.addEventListener('visibilitychange', this.#visible);
+    this.#listen('addEventListener');
     this.#dial();
   }
 
@@ -423,7 +422,9 @@ export class ReconnectingClient implements AsyncIterable<WSMessage> {
         this.#dialing = false;
         if (this.#state === 'closed') return;
         this.#emit('error', error);
-        this.#retry(1006, '', this.#attempt);
+        // A refused or unreachable server may come back; a malformed URL will not.
+        if (error instanceof HandshakeError) this.#retry(1006, '', this.#attempt);
+        else this.#end();
       },
     );
   };
@@ -457,13 +458,18 @@ export class ReconnectingClient implements AsyncIterable<WSMessage> {
   /** Ends the client for good: nothing waits any more, nothing queued is left unanswered. */
   #end(): void {
     clearTimeout(this.#timer);
-    globalThis.removeEventListener?.('online', this.#onOnline);
-    globalThis.removeEventListener?.('offline', this.#onOffline);
-    globalThis.document?.removeEventListener('visibilitychange', this.#visible);
+    this.#listen('removeEventListener');
     const error = new ConnectionClosedError('the client closed before the send could go');
     for (const p of this.#queue.splice(0)) p.reject(error);
     this.#queuedBytes = 0;
     this.#set('closed');
+  }
+
+  /** Follows the browser's network and visibility events (workers have no document). */
+  #listen(method: 'addEventListener' | 'removeEventListener'): void {
+    globalThis[method]?.('online', this.#onOnline);
+    globalThis[method]?.('offline', this.#onOffline);
+    globalThis.document?.[method]('visibilitychange', this.#visible);
   }
 
   #onOnline = (): void => {

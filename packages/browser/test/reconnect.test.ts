@@ -244,6 +244,13 @@ describe('ReconnectingClient in Chromium against @anyws/node', () => {
     expect(r.read).toBe(WSMsgType.CLOSED);
   });
 
+  it('a URL the browser refuses (SyntaxError) ends the client instead of retrying', async () => {
+    const r = await scenario('badUrl', { url: 'ftp://127.0.0.1/not-a-websocket' });
+    expect(r.trace.errors).toEqual(['SyntaxError']);
+    expect(r.trace.closes).toEqual([]);
+    expect(r.trace.states).toEqual(['connecting', 'closed']);
+  });
+
   it('backpressure without a drain event: a send resolves once bufferedAmount is down', async () => {
     const r = await scenario('drain', {
       url: `ws://127.0.0.1:${String(port)}/contract/echo`,

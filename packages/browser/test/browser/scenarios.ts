@@ -275,6 +275,13 @@ export const scenarios = {
     return { settled, read: (await reader).type, trace };
   },
 
+  /** A URL the browser refuses outright is not retried. */
+  async badUrl(arg: { url: string }) {
+    const { client, trace } = traced(arg.url, {});
+    await until(client, 'closed');
+    return { trace };
+  },
+
   /** The browser has no drain event: a send with `highWaterMark: 0` resolves once bufferedAmount is 0. */
   async drain(arg: { url: string; size: number }) {
     const conn = await connect(arg.url, { highWaterMark: 0 });

@@ -135,6 +135,8 @@ export class MemoryTransport implements Transport {
           break;
         case 'ping':
           sink.ping(frame.data);
+          // A runtime that answers pings itself, as ws does by default.
+          if (this.capabilities.forcedAutoPong) this.pong(frame.data);
           break;
         case 'pong':
           sink.pong(frame.data);
@@ -142,6 +144,13 @@ export class MemoryTransport implements Transport {
         case 'close': {
           const code = frame.code ?? WSCloseCode.NO_STATUS;
           this.#peerClose = { code, reason: frame.reason };
+          if (this.capabilities.forcedCloseReply) {
+            // A runtime that answers the close frame itself (echoing its code) and reports
+            // only the end, as browsers and workerd do: core never sees closeFrame.
+            this.close(frame.code, '');
+            this.#end(code, frame.reason);
+            break;
+          }
           sink.closeFrame(code, frame.reason);
           if (this.#sentClose) this.#end(code, frame.reason);
           break;
@@ -170,7 +179,13 @@ export interface PairOptions {
   protocol?: string;
   /** The URL both ends report. Default `ws://memory/`. */
   url?: string;
-  /** Capabilities to pretend, e.g. `{ pingFrames: false }` to exercise the application-level heartbeat. */
+  /**
+   * Capabilities of both transports, e.g. `{ pingFrames: false }` to exercise the
+   * application-level heartbeat. The memory transport behaves accordingly for `pingFrames`,
+   * `forcedAutoPong`, `forcedCloseReply`, `backpressure` and `pauseReading`; it never checks
+   * close codes nor message sizes itself, so leave `validatesCloseCodes` and
+   * `enforcesMaxMessageSize` false (with true, nothing would check them).
+   */
   capabilities?: Partial<TransportCapabilities>;
   /** Topic bus for the server end. */
   topics?: TopicBus;

@@ -13,3 +13,8 @@ describe('contract suite over in-memory transports (application-level heartbeat,
   const { target, capabilities } = memoryTarget({ pingFrames: false, backpressure: false });
   registerContractSuite(register, capabilities, () => target);
 });
+
+describe('contract suite over in-memory transports (a runtime that answers pings and close frames itself)', () => {
+  const { target, capabilities } = memoryTarget({ forcedAutoPong: true, forcedCloseReply: true });
+  registerContractSuite(register, capabilities, () => target);
+});

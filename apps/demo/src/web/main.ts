@@ -251,8 +251,12 @@ function enter(room: string): void {
   client.on('state', (state) => {
     if (chat?.client === client) showState(state);
   });
+  // One notice per outage, not one per failed attempt.
+  let lost = false;
   client.on('open', () => {
     failures = 0;
+    if (lost) notice('Connection restored.');
+    lost = false;
   });
   client.on('message', (message) => {
     if (message.type !== WSMsgType.TEXT) return;
@@ -272,6 +276,8 @@ function enter(room: string): void {
       presence([]);
       return;
     }
+    if (!lost) notice('Connection lost: reconnecting…');
+    lost = true;
     if (code !== 1006 || ++failures % 3 === 0) void checkSession();
   });
   showState(client.state);

@@ -69,7 +69,8 @@ export function createWebSocketServer(options: HonoWebSocketServerOptions = {}):
     autoPong,
     maxPayload,
     perMessageDeflate: options.perMessageDeflate ?? false,
-    // Core's closeTimeout terminates first; ws's own timer is only a backstop.
+    // Core's closeTimeout terminates first; ws's own timer (one per server, so fixed) is a
+    // backstop that cuts a closing handshake off after 60 s whatever a handler's closeTimeout.
     closeTimeout: 60_000,
     handleProtocols: (offered, req) => {
       // A plain Hono route on this server gets ws's default: the first protocol offered.

@@ -10,6 +10,7 @@ import {
   type ReceiveJsonOptions,
   type ReceiveOptions,
   ReceiveTimeoutError,
+  resolveOptions,
   type SendJsonOptions,
   type SendOptions,
   toBytes,
@@ -172,6 +173,7 @@ export class ReconnectingClient implements AsyncIterable<WSMessage> {
       );
     }
     this.policy = policy;
+    resolveOptions(this.options);
     this.#listen('addEventListener');
     this.#dial();
   }

@@ -82,16 +82,16 @@ export const scenarios = {
     await until(client, 'connected');
     await client.sendText('before');
     const before = await client.receiveText({ timeout: 5000 });
-    await control('stop');
-    await until(client, 'reconnecting');
-    const sends = Array.from({ length: arg.count }, (_, i) => client.sendText(`m${String(i)}`));
-    const queued = client.queued;
-    // A reader waits across the reconnect.
+    // A reader already waiting on the first connection when it goes: it waits across the reconnect.
     const reading = (async () => {
       const seen: string[] = [];
       for (let i = 0; i < arg.count; i++) seen.push(await client.receiveText({ timeout: 10_000 }));
       return seen;
     })();
+    await control('stop');
+    await until(client, 'reconnecting');
+    const sends = Array.from({ length: arg.count }, (_, i) => client.sendText(`m${String(i)}`));
+    const queued = client.queued;
     // Let a few attempts fail against the closed port.
     await sleep(arg.maxDelay * 2);
     const failedAttempts = trace.closes.length - 1;

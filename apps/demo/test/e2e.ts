@@ -9,6 +9,7 @@ import { sign } from 'hono/jwt';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WsClient from 'ws';
+import { defineEchoTests } from './echo.js';
 import { APP_DIR, type DemoServer, type Runtime, startDemo, TEST_SECRET } from './harness.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -121,7 +122,10 @@ function watch(page: Page, errors: string[]): void {
 }
 
 /** Registers the scenario for `runtime`. */
-export function defineEndToEnd(runtime: Runtime, options: { restart?: boolean } = {}): void {
+export function defineEndToEnd(
+  runtime: Runtime,
+  options: { restart?: boolean; echo?: boolean } = {},
+): void {
   describe(`${runtime} demo in headless Chromium`, () => {
     let server: DemoServer;
     let browser: Browser;
@@ -163,6 +167,8 @@ export function defineEndToEnd(runtime: Runtime, options: { restart?: boolean } 
       await browser?.close();
       await server?.stop();
     }, 30_000);
+
+    if (options.echo) defineEchoTests(() => server);
 
     it('two pages sign in, join a room and see each other', async () => {
       await signIn(pageA, server.url, 'Ada');

@@ -1,79 +1,20 @@
-// Step one of the demo: the Node entry point, started as `pnpm demo` starts it, echoes text and
-// binary through a real client, and serves the page.
+// Step one of the demo: the Node entry point, started as `pnpm demo` starts it (PORT=0 here),
+// echoes text and binary through a real client. No browser needed.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
+import { defineEchoTests } from './echo.js';
 import { type DemoServer, startDemo } from './harness.js';
 
-let server: DemoServer;
-beforeAll(async () => {
-  server = await startDemo('node');
-}, 30_000);
-afterAll(() => server?.stop());
+describe('node demo', () => {
+  let server: DemoServer;
+  beforeAll(async () => {
+    server = await startDemo('node');
+  }, 30_000);
+  afterAll(() => server?.stop());
 
-function open(url: string): Promise<WebSocket> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url);
-    ws.once('open', () => resolve(ws));
-    ws.once('error', reject);
-  });
-}
-
-function nextMessage(ws: WebSocket): Promise<{ data: Buffer; isBinary: boolean }> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('no echo within 5 s')), 5000);
-    ws.once('message', (data: Buffer, isBinary: boolean) => {
-      clearTimeout(timer);
-      resolve({ data, isBinary });
-    });
-  });
-}
-
-describe('node demo: /ws/echo', () => {
-  it('announces where it listens and serves the page', async () => {
+  it('announces where it listens', () => {
     expect(server.port).toBeGreaterThan(0);
-    const response = await fetch(`${server.url}/`);
-    expect(response.status).toBe(200);
-    expect(response.headers.get('content-type')).toMatch(/^text\/html/);
-    expect(await response.text()).toContain('<title>anyws chat</title>');
+    expect(server.output()).toMatch(/JWT_SECRET is set/);
   });
 
-  it('sends text back unchanged', async () => {
-    const ws = await open(`ws://127.0.0.1:${server.port}/ws/echo`);
-    for (const text of ['hello', '', 'äöü ✓ 🎉', 'x'.repeat(70_000)]) {
-      const reply = nextMessage(ws);
-      ws.send(text);
-      const { data, isBinary } = await reply;
-      expect(isBinary).toBe(false);
-      expect(data.toString('utf8')).toBe(text);
-    }
-    ws.close(1000);
-  });
-
-  it('sends binary back unchanged', async () => {
-    const ws = await open(`ws://127.0.0.1:${server.port}/ws/echo`);
-    const payloads = [
-      new Uint8Array([0, 1, 2, 255]),
-      new Uint8Array(0),
-      new Uint8Array(1 << 20).map((_, i) => i % 251),
-    ];
-    for (const payload of payloads) {
-      const reply = nextMessage(ws);
-      ws.send(payload);
-      const { data, isBinary } = await reply;
-      expect(isBinary).toBe(true);
-      // Buffer.equals: a deep toEqual over a MiB of elements takes seconds.
-      expect(data.byteLength).toBe(payload.byteLength);
-      expect(Buffer.from(payload).equals(data)).toBe(true);
-    }
-    const closed = new Promise<number>((resolve) =>
-      ws.once('close', (code: number) => resolve(code)),
-    );
-    ws.close(1000, 'done');
-    expect(await closed).toBe(1000);
-  });
-
-  it('answers 404 for an unknown path', async () => {
-    const response = await fetch(`${server.url}/nope`);
-    expect(response.status).toBe(404);
-  });
+  defineEchoTests(() => server);
 });

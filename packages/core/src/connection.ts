@@ -768,7 +768,7 @@ export class WebSocketConnection<C = unknown>
     const t = this.#transport;
     if (this.options.autoping) {
       // Nothing may follow our close frame (workerd even throws on a send after close()).
-      if (this.#closeSent || this.#state === 'closed') return;
+      if (this.#closeSent) return;
       if (appLevel) t.sendText(APP_PONG, false);
       else if (!t.capabilities.forcedAutoPong) t.pong?.(data);
       return;
@@ -814,10 +814,12 @@ export class WebSocketConnection<C = unknown>
       this.#deliver(binaryMessage(data));
     },
     ping: (data) => {
+      if (this.#state === 'closed') return;
       if (this.#heartbeatTimer !== undefined) this.#lastActivity = now();
       this.#onPing(data, false);
     },
     pong: (data) => {
+      if (this.#state === 'closed') return;
       if (this.#heartbeatTimer !== undefined) this.#lastActivity = now();
       this.#onPong(data);
     },

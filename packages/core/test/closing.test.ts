@@ -280,6 +280,14 @@ describe('closing handshake', () => {
     });
   });
 
+  it('ping and pong after the end are ignored too, even with autoping off', async () => {
+    const { conn, t } = scripted({ autoping: false });
+    t.sink.closed(1006, '');
+    t.sink.ping(new Uint8Array([1]));
+    t.sink.pong(new Uint8Array([2]));
+    expect((await conn.receive()).type).toBe(WSMsgType.CLOSED);
+    expect(t.calls).toEqual([]);
+  });
   it('events after the end are ignored', async () => {
     const { conn, t } = scripted();
     t.sink.closed(1000, '');

@@ -69,6 +69,8 @@ describe('sending', () => {
     }
     expect((await rejection(conn.send(null as unknown as string))).message).toMatch(/null/);
     expect((await rejection(conn.send({} as unknown as string))).message).toMatch(/Object/);
+    expect((await rejection(conn.send(Object.create(null)))).message).toMatch(/object/);
+    expect((await rejection(conn.send(5 as unknown as string))).message).toMatch(/number/);
     expect(t.calls).toEqual([]);
   });
   it('sendText and sendBytes refuse the other type with a TypeError', async () => {

@@ -402,6 +402,11 @@ describe('checkHandshake', () => {
   ])('Sec-WebSocket-Key %s: 400', (_name, key) => {
     expect(checkHandshake(upgradeRequest({ 'sec-websocket-key': key }))?.status).toBe(400);
   });
+  it('no Sec-WebSocket-Key header at all: 400', () => {
+    const req = upgradeRequest();
+    req.headers.delete('sec-websocket-key');
+    expect(checkHandshake(req)?.status).toBe(400);
+  });
 });
 
 describe('canUpgrade', () => {

@@ -208,6 +208,16 @@ describe('heartbeat', () => {
     expect(clientTransport.sent).toEqual([]);
     expect(client.state).toBe('open');
   });
+  it("the peer's own pings prove it alive too", async () => {
+    useFakeClock();
+    const { conn, t } = scripted({ heartbeat: 100 });
+    for (let i = 0; i < 5; i++) {
+      await vi.advanceTimersByTimeAsync(60);
+      t.sink.ping(new Uint8Array(0));
+    }
+    expect(t.ops()).toEqual(['pong', 'pong', 'pong', 'pong', 'pong']);
+    expect(conn.state).toBe('open');
+  });
   it('traffic after the ping, before its timeout, also proves the peer alive', async () => {
     useFakeClock();
     const { conn, t } = scripted({ heartbeat: { interval: 100, timeout: 50 } });

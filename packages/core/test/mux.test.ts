@@ -74,6 +74,71 @@ describe('mux', () => {
     expect((await next).value?.[1].data).toBe('x');
     await iterator.return?.();
   });
+  it('a connection that already has a reader: ConcurrentReceiveError from the stream, the others released', async () => {
+    const a = createPair();
+    const b = createPair();
+    const reading = b.server.receive({ timeout: null });
+    const stream = mux(a.server, b.server);
+    expect(await rejection(stream.next())).toBeInstanceOf(ConcurrentReceiveError);
+    // a was released, b's own reader still gets its message.
+    await a.client.sendText('a');
+    await b.client.sendText('b');
+    expect(await a.server.receiveText({ timeout: 1000 })).toBe('a');
+    expect((await reading).data).toBe('b');
+  });
+  it('the same connection twice is read once', async () => {
+    const a = createPair();
+    const seen: unknown[] = [];
+    const done = (async () => {
+      for await (const [, message] of mux(a.server, a.server)) seen.push(message.data);
+    })();
+    await a.client.sendText('once');
+    await flush();
+    await a.client.close();
+    await done;
+    expect(seen).toEqual(['once']);
+  });
+  it('leaving early puts a taken message back at the head of its queue, before the rest', async () => {
+    const a = createPair();
+    const b = createPair();
+    await a.client.sendText('a1');
+    for (const text of ['b1', 'b2', 'b3']) await b.client.sendText(text);
+    await flush();
+    for await (const [conn, message] of mux(a.server, b.server)) {
+      expect([conn, message.data]).toEqual([a.server, 'a1']);
+      break; // b1 was already taken from b for the next turn
+    }
+    for (const text of ['b1', 'b2', 'b3']) expect(await b.server.receiveText()).toBe(text);
+  });
+  it('leaving early hands a taken message to a reader that started meanwhile', async () => {
+    const a = createPair();
+    const b = createPair();
+    await a.client.sendText('a1');
+    await b.client.sendText('b1');
+    await flush();
+    let reading: Promise<unknown> | undefined;
+    for await (const [conn] of mux(a.server, b.server)) {
+      expect(conn).toBe(a.server);
+      reading = b.server.receive().then((m) => m.data); // b1 sits in the stream, b has no reader
+      break;
+    }
+    expect(await reading).toBe('b1');
+  });
+  it('two connections closing at once: the stream ends, the other still reads CLOSED', async () => {
+    const a = scripted();
+    const b = scripted();
+    const done = (async () => {
+      for await (const _ of mux(a.conn, b.conn)) {
+        // nothing arrives
+      }
+    })();
+    await flush();
+    a.t.sink.closed(1006, '');
+    b.t.sink.closed(1006, '');
+    await done;
+    expect((await b.conn.receive()).type).toBe(WSMsgType.CLOSED);
+    expect((await a.conn.receive()).type).toBe(WSMsgType.CLOSED);
+  });
   it('once it ended, the other connections can be read again and lose nothing', async () => {
     const a = createPair();
     const b = createPair();

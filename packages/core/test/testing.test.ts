@@ -86,4 +86,26 @@ describe('createPair and MemoryTransport', () => {
     expect(serverTransport.sent).toEqual([{ kind: 'close', code: 4001, reason: '' }]);
     expect([client.closeCode, server.closeCode]).toEqual([4001, 4000]);
   });
+  it('after terminate() nothing more is sent or delivered, and a second terminate() does nothing', async () => {
+    const { client, server, clientTransport, serverTransport } = createPair();
+    clientTransport.terminate();
+    clientTransport.terminate();
+    clientTransport.sendText('lost');
+    serverTransport.sendText('lost too');
+    await flush();
+    expect(clientTransport.sent).toEqual([]);
+    expect(serverTransport.sent).toEqual([{ kind: 'text', data: 'lost too' }]);
+    expect(server.closeCode).toBe(1006);
+    expect(client.state).toBe('open'); // its transport was driven behind its back
+  });
+  it('a transport that was never started delivers nothing', async () => {
+    const a = new MemoryTransport('ws://x', '', {});
+    const b = new MemoryTransport('ws://x', '', {});
+    a.peer = b;
+    b.peer = a;
+    a.sendText('queued');
+    b.resume();
+    await flush();
+    expect(a.bufferedAmount).toBe(6);
+  });
 });

@@ -1,0 +1,47 @@
+/** What the two process entry points (Node, Deno) share: settings from the environment and the app. */
+import type { WebSocketHandler } from '@anyws/core';
+import type { Hono, MiddlewareHandler } from 'hono';
+import { createApp, type RuntimeName } from './app.js';
+import { resolveSecret, secretNotice, verifyToken } from './auth.js';
+import { createChatHandler } from './chat.js';
+import { echoHandler } from './echo.js';
+import { LiveConnections } from './live.js';
+
+/** A runtime's way to serve a WebSocket handler on a Hono route. */
+export type ServeWebSocket = <C>(handler: WebSocketHandler<C>) => MiddlewareHandler;
+
+/** The app of one process, and what its entry point prints and listens on. */
+export interface ProcessDemo {
+  app: Hono;
+  /** Its open WebSocket connections, to close with 1001 on shutdown. */
+  live: LiveConnections;
+  hostname: string;
+  port: number;
+  /** The line about the JWT secret to print at start. */
+  notice: string;
+}
+
+/** Reads HOST, PORT (default 8787; 0 picks a free one) and JWT_SECRET, and builds the app. */
+export function createProcessDemo(
+  runtime: Exclude<RuntimeName, 'workers'>,
+  env: (name: string) => string | undefined,
+  serveWebSocket: ServeWebSocket,
+): ProcessDemo {
+  const hostname = env('HOST') || '127.0.0.1';
+  const port = Number(env('PORT') || 8787);
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) {
+    throw new RangeError(
+      `PORT must be a port number (0 to 65535), got ${JSON.stringify(env('PORT'))}`,
+    );
+  }
+  const { secret, isDefault } = resolveSecret(env('JWT_SECRET'));
+  const live = new LiveConnections();
+  const chat = createChatHandler({ verifyToken: (token) => verifyToken(secret, token) });
+  const app = createApp({
+    runtime,
+    secret,
+    echo: serveWebSocket(live.track(echoHandler)),
+    chat: serveWebSocket(live.track(chat)),
+  });
+  return { app, live, hostname, port, notice: secretNotice(isDefault) };
+}

@@ -273,7 +273,7 @@ export class WebSocketConnection<C = unknown>
     if (typeof data !== 'string') {
       return Promise.reject(new TypeError(`sendText() takes a string, got ${describe(data)}`));
     }
-    const rejected = this.#admit(data.length);
+    const rejected = this.#admit(data.length, data);
     if (rejected) return rejected;
     this.#transport.sendText(data, options?.compress);
     return this.#afterSend();
@@ -337,7 +337,7 @@ export class WebSocketConnection<C = unknown>
   }
 
   /** Checks state and the outgoing bound; returns a rejected promise when the send may not go. */
-  #admit(size: number): Promise<void> | undefined {
+  #admit(size: number, text?: string): Promise<void> | undefined {
     if (this.#state !== 'open') {
       return Promise.reject(this.#closedError('send'));
     }
@@ -345,8 +345,10 @@ export class WebSocketConnection<C = unknown>
     if (!t.capabilities.backpressure) return undefined;
     const buffered = t.bufferedAmount;
     const limit = this.options.maxBufferedAmount;
-    if (buffered + size <= limit) return undefined;
-    const error = new BufferOverflowError(buffered + size, limit);
+    // Runtimes buffer text as UTF-8 (up to 3 bytes a unit): counted exactly only near the bound.
+    const bytes = text !== undefined && buffered + size * 3 > limit ? utf8ByteLength(text) : size;
+    if (buffered + bytes <= limit) return undefined;
+    const error = new BufferOverflowError(buffered + bytes, limit);
     if (this.options.slowConsumer === 'close') {
       this.#exception ??= error;
       this.#emit('error', error);

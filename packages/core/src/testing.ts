@@ -5,7 +5,7 @@
  */
 import { WebSocketConnection } from './connection.js';
 import type { ConnectionOptions } from './options.js';
-import { WSCloseCode } from './protocol.js';
+import { utf8ByteLength, WSCloseCode } from './protocol.js';
 import type { TopicBus } from './topics.js';
 import type { Transport, TransportCapabilities, TransportSink } from './transport.js';
 
@@ -25,9 +25,10 @@ const MEMORY_CAPABILITIES: TransportCapabilities = Object.freeze({
   pauseReading: true,
 });
 
+/** Bytes the frame's payload takes on the wire, as a runtime counts its bufferedAmount. */
 function frameSize(frame: Frame): number {
-  if (frame.kind === 'text') return frame.data.length;
-  if (frame.kind === 'close') return 2 + frame.reason.length;
+  if (frame.kind === 'text') return utf8ByteLength(frame.data);
+  if (frame.kind === 'close') return 2 + utf8ByteLength(frame.reason);
   return frame.data.byteLength;
 }
 

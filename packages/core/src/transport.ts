@@ -1,3 +1,5 @@
+import { utf8ByteLength } from './protocol.js';
+
 /**
  * What an adapter implements: a thin translation of one runtime's socket. Every semantic
  * (timeouts, close rules, heartbeat, limits, queueing) lives in the connection, once.
@@ -84,6 +86,7 @@ export interface Transport {
  */
 export class PreparedMessage {
   #cache: Map<object, unknown> | undefined;
+  #size = -1;
   constructor(
     /** The payload. */
     readonly data: string | Uint8Array,
@@ -100,8 +103,11 @@ export class PreparedMessage {
     this.#cache.set(key, value);
     return value;
   }
-  /** Bytes on the wire before framing. */
+  /** Bytes on the wire before framing (text as UTF-8), computed once for all subscribers. */
   get size(): number {
-    return typeof this.data === 'string' ? this.data.length : this.data.byteLength;
+    if (this.#size < 0) {
+      this.#size = typeof this.data === 'string' ? utf8ByteLength(this.data) : this.data.byteLength;
+    }
+    return this.#size;
   }
 }

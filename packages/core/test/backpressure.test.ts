@@ -164,6 +164,19 @@ describe('the outgoing bound (maxBufferedAmount) and slow consumers', () => {
     expect(sends).toBe(65);
     server.terminate();
   });
+  it('text counts in bytes of UTF-8, as runtimes buffer it', async () => {
+    const { conn, t } = scripted({ maxBufferedAmount: 100, slowConsumer: 'reject' });
+    const error = (await rejection(conn.sendText('é'.repeat(60)))) as BufferOverflowError;
+    expect(error).toBeInstanceOf(BufferOverflowError);
+    expect(error.bufferedAmount).toBe(120);
+    await conn.sendText('é'.repeat(50)); // 100 bytes: fits
+    t.bufferedAmount = 99;
+    expect(await rejection(conn.sendText('🎉'))).toBeInstanceOf(BufferOverflowError); // 2 units, 4 bytes
+    const { server, clientTransport } = createPair();
+    clientTransport.pause();
+    await server.sendText('é✓🎉');
+    expect(server.bufferedAmount).toBe(9);
+  });
   it('the bound counts text too', async () => {
     const { server, clientTransport } = createPair({
       server: { maxBufferedAmount: 10, slowConsumer: 'reject' },
@@ -219,7 +232,7 @@ describe('sendPrepared (the topics path)', () => {
   });
   it('PreparedMessage: size before framing, and one cached encoding per key', () => {
     const text = new PreparedMessage('héllo', false, undefined);
-    expect(text.size).toBe(5);
+    expect(text.size).toBe(6); // bytes of UTF-8
     expect(new PreparedMessage(new Uint8Array(7), true, undefined).size).toBe(7);
     const key = {};
     let made = 0;

@@ -1,0 +1,468 @@
+// The bench report: medians, ratios to raw ws, the targets of issues 2 and 7, as markdown
+// and as a hand-written SVG chart.
+
+/** What the report shows of each scenario: one primary figure per column. */
+export const METRICS = [
+  {
+    id: 'echo64',
+    scenario: 'echo64',
+    key: 'rate',
+    label: 'echo 64 B',
+    unit: 'msg/s',
+    better: 'higher',
+  },
+  {
+    id: 'echo16k',
+    scenario: 'echo16k',
+    key: 'rate',
+    label: 'echo 16 KiB',
+    unit: 'msg/s',
+    better: 'higher',
+  },
+  { id: 'p50', scenario: 'latency', key: 'p50', label: 'latency p50', unit: 'µs', better: 'lower' },
+  { id: 'p99', scenario: 'latency', key: 'p99', label: 'latency p99', unit: 'µs', better: 'lower' },
+  ...[
+    ['bcast2k', 'broadcast 2,000'],
+    ['bcast10k', 'broadcast 10,000'],
+    ['bcastz2k', 'deflate broadcast 2,000'],
+    ['bcastz10k', 'deflate broadcast 10,000'],
+  ].map(([scenario, label]) => ({
+    id: scenario,
+    scenario,
+    key: 'deliveriesPerSec',
+    label,
+    unit: 'deliveries/s',
+    better: 'higher',
+  })),
+  {
+    id: 'rss',
+    scenario: 'rss',
+    key: 'perConnKiB',
+    label: 'RSS / idle connection',
+    unit: 'KiB',
+    better: 'lower',
+    diff: true,
+  },
+  {
+    id: 'connrate',
+    scenario: 'connrate',
+    key: 'rate',
+    label: 'connections opened',
+    unit: 'conn/s',
+    better: 'higher',
+  },
+];
+
+const PEERS = ['crossws', 'hono', 'socketio'];
+
+function median(values) {
+  if (values.length === 0) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+/** The median of `key` over a server's successful runs of a scenario, with what went wrong. */
+export function cell(report, serverId, scenarioId, key) {
+  const entry = report.results[serverId]?.[scenarioId];
+  if (!entry) return { value: null, note: 'not run' };
+  if (entry.skipped) return { value: null, note: entry.skipped };
+  const ok = entry.runs.filter(
+    (r) => !r.error && typeof r[key] === 'number' && Number.isFinite(r[key]),
+  );
+  const failed = entry.runs.filter((r) => r.error);
+  const noisy = ok.filter((r) => r.noisy).length;
+  let note =
+    failed.length > 0
+      ? `${failed.length}/${entry.runs.length} runs failed: ${failed[0].error}`
+      : null;
+  if (noisy > 0) {
+    note = `${note ? `${note}; ` : ''}${noisy} run(s) shared the CPUs with other processes`;
+  }
+  return { value: median(ok.map((r) => r[key])), note, runs: ok };
+}
+
+function fmt(value, unit) {
+  if (value === null || value === undefined) return '–';
+  if (unit === 'KiB') return value.toFixed(2);
+  if (unit === 'µs' || unit === 'ms') return value >= 100 ? value.toFixed(0) : value.toFixed(1);
+  return Math.round(value).toLocaleString('en-US');
+}
+
+function ratioText(metric, value, base) {
+  if (value === null || base === null || base === 0) return '–';
+  if (metric.diff) {
+    const d = value - base;
+    return `${d >= 0 ? '+' : '−'}${Math.abs(d).toFixed(2)} KiB`;
+  }
+  return `${(value / base).toFixed(2)}×`;
+}
+
+/** True when `a` is better than `b` for this metric. */
+function better(metric, a, b) {
+  return metric.better === 'higher' ? a > b : a < b;
+}
+
+function serverLabel(report, id) {
+  return report.servers.find((s) => s.id === id)?.label ?? id;
+}
+
+// ---- targets -----------------------------------------------------------------------------
+
+/** The targets of issues 2 and 7, each with its measured ratio and PASS/MISS. */
+export function evaluateTargets(report) {
+  const has = (id) => report.servers.some((s) => s.id === id);
+  const value = (server, metricId) => {
+    const metric = METRICS.find((m) => m.id === metricId);
+    return cell(report, server, metric.scenario, metric.key).value;
+  };
+  const ratio = (server, metricId) => {
+    const a = value(server, metricId);
+    const b = value('ws', metricId);
+    return a === null || b === null ? null : a / b;
+  };
+  const rows = [];
+  const add = (issue, target, measured, pass, note = '') =>
+    rows.push({
+      issue,
+      target,
+      measured,
+      result: pass === null ? 'n/a' : pass ? 'PASS' : 'MISS',
+      note,
+    });
+  const atLeast = (issue, target, server, metricId, bound) => {
+    if (!has(server)) return add(issue, target, '–', null, `${server} not run`);
+    const r = ratio(server, metricId);
+    add(issue, target, r === null ? '–' : `${r.toFixed(2)}×`, r === null ? null : r >= bound);
+  };
+
+  atLeast('#2', 'echo 64 B, @anyws/node (pull API) ≥ 0.97× ws', 'anyws', 'echo64', 0.97);
+  atLeast('#7', 'echo 64 B, coalesced writes ≥ 2× ws', 'anyws', 'echo64', 2);
+  atLeast('#7', 'echo 64 B, coalescing off ≥ 1× ws', 'anyws-nocoalesce', 'echo64', 1);
+  if (has('anyws')) {
+    const r = ratio('anyws', 'p99');
+    add(
+      '#2 #7',
+      'latency p99 ≤ 1.1× ws',
+      r === null ? '–' : `${r.toFixed(2)}×`,
+      r === null ? null : r <= 1.1,
+    );
+  } else add('#2 #7', 'latency p99 ≤ 1.1× ws', '–', null, 'anyws not run');
+  atLeast('#7', 'broadcast to 2,000 ≥ 1.5× the ws loop', 'anyws', 'bcast2k', 1.5);
+  atLeast('#7', 'broadcast to 10,000 ≥ 1.5× the ws loop', 'anyws', 'bcast10k', 1.5);
+  atLeast(
+    '#7',
+    'deflate broadcast to 2,000 ≥ 3× ws compressing per socket',
+    'anyws',
+    'bcastz2k',
+    3,
+  );
+  atLeast(
+    '#7',
+    'deflate broadcast to 10,000 ≥ 3× ws compressing per socket',
+    'anyws',
+    'bcastz10k',
+    3,
+  );
+  if (has('anyws')) {
+    const a = value('anyws', 'rss');
+    const b = value('ws', 'rss');
+    const d = a === null || b === null ? null : a - b;
+    add(
+      '#2 #7',
+      'RSS per idle connection ≤ ws + 1 KiB',
+      d === null ? '–' : `${d >= 0 ? '+' : '−'}${Math.abs(d).toFixed(2)} KiB`,
+      d === null ? null : d <= 1,
+    );
+  } else add('#2 #7', 'RSS per idle connection ≤ ws + 1 KiB', '–', null, 'anyws not run');
+
+  for (const peer of PEERS) {
+    const target = `ahead of ${serverLabel(report, peer)} in every scenario`;
+    if (!has('anyws') || !has(peer)) {
+      add('#7', target, '–', null, 'not run');
+      continue;
+    }
+    let ahead = 0;
+    let compared = 0;
+    const behind = [];
+    for (const metric of METRICS) {
+      const a = value('anyws', metric.id);
+      const b = value(peer, metric.id);
+      if (a === null || b === null) continue;
+      compared++;
+      if (better(metric, a, b)) ahead++;
+      else
+        behind.push(
+          `${metric.label} (${fmt(a, metric.unit)} vs ${fmt(b, metric.unit)} ${metric.unit})`,
+        );
+    }
+    add(
+      '#7',
+      target,
+      `${ahead}/${compared}`,
+      compared === 0 ? null : behind.length === 0,
+      behind.length ? `behind in: ${behind.join('; ')}` : '',
+    );
+  }
+  return rows;
+}
+
+// ---- markdown ----------------------------------------------------------------------------
+
+function table(header, rows) {
+  const line = (cells) => `| ${cells.join(' | ')} |`;
+  return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
+}
+
+function machineText(report) {
+  const m = report.machine;
+  return [
+    `- Machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, ${m.os}`,
+    `- Node ${m.node}, Deno ${m.deno}; ${Object.entries(report.versions)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')}`,
+    `- ${report.mode} run, ${report.rounds} round(s) interleaved between servers, medians shown; ` +
+      `${report.durationSec} s in all; ${report.date}` +
+      (report.pinned
+        ? '; server pinned to CPU 0, load generator to CPU 1'
+        : '; processes not pinned'),
+    '- Server and load generator share the machine (127.0.0.1), each server in its own process, a fresh one per measurement.',
+    ...report.scenarios
+      .filter((s) => s.sameCore)
+      .map(
+        (s) =>
+          `- ${s.title}: server and load generator pinned to one shared core (see bench/README.md).`,
+      ),
+  ].join('\n');
+}
+
+export function renderMarkdown(report) {
+  const ids = report.servers.map((s) => s.id);
+  const metrics = METRICS.filter((m) => report.scenarios.some((s) => s.id === m.scenario));
+  const out = [];
+  out.push('# anyws benchmark', '', machineText(report), '');
+
+  out.push('## Absolute figures', '');
+  out.push(
+    table(
+      [
+        'server',
+        ...metrics.map((m) => `${m.label} (${m.unit}) ${m.better === 'higher' ? '↑' : '↓'}`),
+      ],
+      ids.map((id) => [
+        serverLabel(report, id),
+        ...metrics.map((m) => fmt(cell(report, id, m.scenario, m.key).value, m.unit)),
+      ]),
+    ),
+    '',
+  );
+
+  if (ids.includes('ws')) {
+    out.push('## Ratios to raw ws', '');
+    out.push(
+      "Each figure divided by raw ws's (RSS: the difference). ↑: above 1× is better; ↓: below 1× is better.",
+      '',
+    );
+    out.push(
+      table(
+        ['server', ...metrics.map((m) => `${m.label} ${m.better === 'higher' ? '↑' : '↓'}`)],
+        ids.map((id) => [
+          serverLabel(report, id),
+          ...metrics.map((m) =>
+            ratioText(
+              m,
+              cell(report, id, m.scenario, m.key).value,
+              cell(report, 'ws', m.scenario, m.key).value,
+            ),
+          ),
+        ]),
+      ),
+      '',
+    );
+  }
+
+  const bcasts = ['bcast2k', 'bcast10k', 'bcastz2k', 'bcastz10k'].filter((s) =>
+    report.scenarios.some((x) => x.id === s),
+  );
+  out.push('## Where the time goes', '');
+  out.push(
+    'Server CPU per unit of work, measured from /proc over the same window (lower is better), ' +
+      "the time until the last subscriber had a broadcast, and the load generator's own CPU " +
+      "(near 100% means the figure is the generator's limit, not the server's).",
+    '',
+  );
+  const us = (id, scenario, key, d = 2) => {
+    const v = cell(report, id, scenario, key).value;
+    return v === null ? '–' : v.toFixed(d);
+  };
+  out.push(
+    table(
+      [
+        'server',
+        'echo 64 B µs/msg',
+        'echo 16 KiB µs/msg',
+        ...bcasts.map((s) => `${s} ms to last (µs CPU/delivery)`),
+        'µs CPU/connection',
+        'generator CPU, echo 64 B',
+      ],
+      ids.map((id) => [
+        serverLabel(report, id),
+        us(id, 'echo64', 'serverUsPerMsg'),
+        us(id, 'echo16k', 'serverUsPerMsg'),
+        ...bcasts.map((s) => {
+          const ms = cell(report, id, s, 'ms').value;
+          return ms === null ? '–' : `${ms.toFixed(1)} (${us(id, s, 'serverUsPerDelivery')})`;
+        }),
+        us(id, 'connrate', 'serverUsPerConn', 1),
+        (() => {
+          const v = cell(report, id, 'echo64', 'loadgenCpu').value;
+          return v === null ? '–' : `${Math.round(v * 100)}%`;
+        })(),
+      ]),
+    ),
+    '',
+  );
+
+  if (ids.includes('ws')) {
+    out.push('## Targets (issues 2 and 7)', '');
+    out.push(
+      table(
+        ['issue', 'target', 'measured', 'result', 'note'],
+        evaluateTargets(report).map((r) => [
+          r.issue,
+          r.target,
+          r.measured,
+          `**${r.result}**`,
+          r.note,
+        ]),
+      ),
+      '',
+    );
+  }
+
+  const deno = report.servers.filter((s) => s.deno);
+  const denoRaw = deno.find((s) => !s.ours);
+  const denoOurs = deno.find((s) => s.ours);
+  if (denoRaw && denoOurs) {
+    out.push('## Deno: @anyws/deno against raw Deno.upgradeWebSocket', '');
+    out.push(
+      table(
+        ['metric', denoRaw.label, denoOurs.label, 'ratio'],
+        metrics
+          .map((m) => {
+            const a = cell(report, denoRaw.id, m.scenario, m.key).value;
+            const b = cell(report, denoOurs.id, m.scenario, m.key).value;
+            if (a === null && b === null) return null;
+            return [`${m.label} (${m.unit})`, fmt(a, m.unit), fmt(b, m.unit), ratioText(m, b, a)];
+          })
+          .filter(Boolean),
+      ),
+      '',
+    );
+  }
+
+  const notes = [];
+  for (const [id, reason] of Object.entries(report.skippedServers))
+    notes.push(`- ${id} not run: ${reason}`);
+  for (const id of ids) {
+    for (const m of metrics) {
+      const c = cell(report, id, m.scenario, m.key);
+      if (c.note && m.key !== 'p50')
+        notes.push(`- ${serverLabel(report, id)}, ${m.label}: ${c.note}`);
+    }
+    for (const s of bcasts.filter((b) => b.startsWith('bcastz'))) {
+      const runs = cell(report, id, s, 'ms').runs ?? [];
+      if (runs.some((r) => r.negotiated === false)) {
+        notes.push(`- ${serverLabel(report, id)}, ${s}: permessage-deflate was not negotiated`);
+      }
+      if (runs.some((r) => r.compressedShare !== null && r.compressedShare < 1)) {
+        notes.push(`- ${serverLabel(report, id)}, ${s}: not every delivered frame was compressed`);
+      }
+    }
+  }
+  if (notes.length > 0) out.push('## Notes', '', ...notes, '');
+  out.push(
+    'The TCP echo ceiling is not a WebSocket server: it echoes the bytes of each read in one ' +
+      'write and relays a broadcast frame it was handed. socket.io is driven by socket.io-client, ' +
+      "heavier than the generator's own client. See bench/README.md for what each scenario measures.",
+    '',
+  );
+  return out.join('\n');
+}
+
+// ---- svg ---------------------------------------------------------------------------------
+
+function esc(text) {
+  return String(text).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+function colour(server) {
+  if (server.ours) return server.id.includes('nocoalesce') ? '#5fb3a9' : '#0f766e';
+  if (server.id === 'ws') return '#2563eb';
+  if (server.ceiling) return '#cbd5e1';
+  if (server.deno) return '#d97706';
+  return '#94a3b8';
+}
+
+/** One panel per metric, one bar per server, its absolute figure and its ratio to raw ws. */
+export function renderSvg(report) {
+  const metrics = METRICS.filter((m) => report.scenarios.some((s) => s.id === m.scenario));
+  const servers = report.servers;
+  const bar = 15;
+  const gap = 4;
+  const panelW = 470;
+  const labelW = 170;
+  const valueW = 120;
+  const panelH = 34 + servers.length * (bar + gap) + 10;
+  const cols = 2;
+  const top = 70;
+  const width = cols * panelW + 30;
+  const height = top + Math.ceil(metrics.length / cols) * panelH + 20;
+  const parts = [];
+  parts.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="system-ui, -apple-system, Segoe UI, sans-serif" font-size="11">`,
+    `<rect width="100%" height="100%" fill="#ffffff"/>`,
+    `<text x="15" y="24" font-size="16" font-weight="600" fill="#0f172a">anyws benchmark: Node WebSocket servers side by side</text>`,
+    `<text x="15" y="44" fill="#475569">${esc(`${report.machine.cpu}, ${report.machine.cores} cores, Node ${report.machine.node}; ${report.mode} run, median of ${report.rounds} round(s); ratio to raw ws in brackets`)}</text>`,
+  );
+  metrics.forEach((metric, index) => {
+    const x0 = 15 + (index % cols) * panelW;
+    const y0 = top + Math.floor(index / cols) * panelH;
+    const values = servers.map((s) => cell(report, s.id, metric.scenario, metric.key).value);
+    const base = cell(report, 'ws', metric.scenario, metric.key).value;
+    // The ceiling can dwarf everything else: the scale stops at the best WebSocket server.
+    const scaleValues = values.filter((v, i) => v !== null && !servers[i].ceiling);
+    const max = Math.max(
+      ...(scaleValues.length ? scaleValues : values.filter((v) => v !== null)),
+      1e-9,
+    );
+    const barMax = panelW - labelW - valueW - 10;
+    parts.push(
+      `<text x="${x0}" y="${y0 + 16}" font-size="12.5" font-weight="600" fill="#0f172a">${esc(metric.label)}</text>`,
+      `<text x="${x0 + panelW - 20}" y="${y0 + 16}" text-anchor="end" fill="#64748b">${esc(`${metric.unit}, ${metric.better} is better`)}</text>`,
+    );
+    servers.forEach((server, i) => {
+      const y = y0 + 28 + i * (bar + gap);
+      const v = values[i];
+      parts.push(
+        `<text x="${x0 + labelW - 6}" y="${y + bar - 4}" text-anchor="end" fill="#334155">${esc(server.label)}</text>`,
+      );
+      if (v === null) {
+        parts.push(`<text x="${x0 + labelW + 2}" y="${y + bar - 4}" fill="#94a3b8">n/a</text>`);
+        return;
+      }
+      const clipped = v > max;
+      const w = Math.max(1, (Math.min(v, max) / max) * barMax);
+      const fill = colour(server);
+      parts.push(
+        `<rect x="${x0 + labelW}" y="${y}" width="${w.toFixed(1)}" height="${bar}" rx="2" fill="${fill}"${server.ceiling ? ' stroke="#64748b" stroke-dasharray="3 2"' : ''}/>`,
+      );
+      const ratio = server.id === 'ws' || base === null ? '' : ` (${ratioText(metric, v, base)})`;
+      parts.push(
+        `<text x="${x0 + labelW + w + 4}" y="${y + bar - 4}" fill="#0f172a">${esc(`${clipped ? '▶ ' : ''}${fmt(v, metric.unit)}${ratio}`)}</text>`,
+      );
+    });
+  });
+  parts.push('</svg>');
+  return `${parts.join('\n')}\n`;
+}

@@ -1,0 +1,28 @@
+// @anyws/node with the pull API: a session per connection that awaits each message and each
+// send. Broadcast goes through its topics (a frame built once, written to every subscriber).
+// COALESCE=0 switches write coalescing off.
+import { serve } from '@anyws/node';
+import { compress, HOST, port, ready } from './_common.mjs';
+
+const handler = {
+  options: compress ? { compress: true } : undefined,
+  async session(conn, request) {
+    const path = new URL(request.url).pathname;
+    if (path === '/sub') {
+      conn.subscribe('bench');
+      await conn.whenClosed;
+    } else if (path === '/pub') {
+      for await (const message of conn) conn.publish('bench', message.data);
+    } else {
+      for await (const message of conn) await conn.send(message.data);
+    }
+  },
+};
+
+const server = await serve({
+  port,
+  hostname: HOST,
+  handler,
+  coalesce: process.env.COALESCE !== '0',
+});
+ready(server.port);

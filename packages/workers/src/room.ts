@@ -97,8 +97,7 @@ function isAttachment(value: unknown): value is Attachment {
 
 /** The room's own answer to a close frame, for a socket no handler serves any more. */
 function answerClose(ws: WebSocket, code: number, wasClean: boolean): void {
-  if (!wasClean || code === WSCloseCode.ABNORMAL_CLOSURE || code === WSCloseCode.TLS_HANDSHAKE)
-    return;
+  if (!wasClean) return;
   try {
     if (code === WSCloseCode.NO_STATUS) ws.close();
     else ws.close(isValidReceivedCloseCode(code) ? code : WSCloseCode.PROTOCOL_ERROR, '');
@@ -241,7 +240,10 @@ export abstract class WebSocketRoom<Env = unknown, C = unknown> extends DurableO
     this.ctx.acceptWebSocket(server, [...record.tags]);
     this.#topics.accepted(record);
     record.transport!.accepted();
-    this.ctx.waitUntil(running.then(() => undefined));
+    // Only the open hook is waited for: the handler's own promise lasts as long as the
+    // connection, and waiting for it would keep the object from hibernating.
+    void running;
+    this.ctx.waitUntil(this.#settled(record));
     const heartbeat = resolveOptions(handler.options).heartbeat;
     if (heartbeat && !conn.closed) await this.#scheduleAlarm(Date.now() + heartbeat.interval);
     return switchingProtocols(client, decision.protocol, decision.headers);

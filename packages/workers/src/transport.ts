@@ -41,11 +41,6 @@ function isCrossRequestError(error: unknown): boolean {
   return error instanceof Error && error.message.includes(CROSS_REQUEST);
 }
 
-/** A close event that did not come from a close frame: the connection just ended. */
-function isAbnormal(code: number, wasClean: boolean): boolean {
-  return code === WSCloseCode.ABNORMAL_CLOSURE || code === WSCloseCode.TLS_HANDSHAKE || !wasClean;
-}
-
 /**
  * The close-handshake bookkeeping both forms share: a close event from workerd becomes
  * `closeFrame` (core answers through `close()`), and `closed` once both frames are exchanged.
@@ -120,7 +115,9 @@ abstract class WorkerdTransportBase implements Transport {
   /** workerd reported the end of the connection: a close frame, or a drop (1006). */
   protected closeEvent(code: number, reason: string, wasClean: boolean): void {
     if (!this.sink || this.down) return;
-    if (isAbnormal(code, wasClean)) {
+    // Not clean: no close frame came (workerd reports 1006). A clean 1006 or 1015 is a peer's
+    // frame with a code that may not be sent, which core answers with 1002.
+    if (!wasClean) {
       this.end(WSCloseCode.ABNORMAL_CLOSURE, '');
       return;
     }

@@ -12,43 +12,78 @@ export interface RawClient {
   rest: Buffer;
 }
 
-/** Opens a TCP connection and performs the opening handshake by hand. */
-export function rawHandshake(url: string, timeout = 5000): Promise<RawClient> {
+/**
+ * Writes a hand-written request and reads until `answer` (given the bytes so far, and whether
+ * the socket closed) returns the result. It may throw to reject.
+ */
+function exchange<T>(
+  url: string,
+  request: (target: URL) => string,
+  answer: (received: Buffer, socket: Socket, closed: boolean) => T | undefined,
+  timeout: number,
+): Promise<T> {
   const target = new URL(url);
   return new Promise((resolve, reject) => {
     const socket = tcpConnect({ host: target.hostname, port: Number(target.port) });
     let received = Buffer.alloc(0);
+    let settled = false;
+    const settle = (closed: boolean) => {
+      if (settled) return;
+      let result: T | undefined;
+      try {
+        result = answer(received, socket, closed);
+      } catch (error) {
+        result = undefined;
+        settled = true;
+        socket.destroy();
+        reject(error);
+      }
+      if (result === undefined && !closed) return;
+      settled = true;
+      clearTimeout(timer);
+      socket.off('data', onData);
+      if (result === undefined) reject(new Error(`${url} closed without an answer`));
+      else resolve(result);
+    };
+    const onData = (chunk: Buffer) => {
+      received = Buffer.concat([received, chunk]);
+      settle(false);
+    };
     const timer = setTimeout(() => {
+      settled = true;
       socket.destroy();
-      reject(new Error(`no handshake answer from ${url} within ${timeout} ms`));
+      reject(new Error(`no answer from ${url} within ${timeout} ms`));
     }, timeout);
     socket.on('error', (error) => {
+      if (settled) return;
+      settled = true;
       clearTimeout(timer);
       reject(error);
     });
-    socket.on('connect', () => {
-      const key = randomBytes(16).toString('base64');
-      socket.write(
-        `GET ${target.pathname}${target.search} HTTP/1.1\r\nHost: ${target.host}\r\nUpgrade: websocket\r\n` +
-          `Connection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
-      );
-    });
-    const onData = (chunk: Buffer) => {
-      received = Buffer.concat([received, chunk]);
-      const end = received.indexOf('\r\n\r\n');
-      if (end < 0) return;
-      clearTimeout(timer);
-      socket.off('data', onData);
-      const head = received.subarray(0, end).toString('latin1');
-      if (!head.startsWith('HTTP/1.1 101')) {
-        socket.destroy();
-        reject(new Error(`handshake refused: ${head.split('\r\n')[0]}`));
-        return;
-      }
-      resolve({ socket, rest: received.subarray(end + 4) });
-    };
+    socket.on('connect', () => socket.write(request(target)));
     socket.on('data', onData);
+    socket.on('close', () => settle(true));
   });
+}
+
+/** Opens a TCP connection and performs the opening handshake by hand. */
+export function rawHandshake(url: string, timeout = 5000): Promise<RawClient> {
+  const key = randomBytes(16).toString('base64');
+  return exchange(
+    url,
+    (target) =>
+      `GET ${target.pathname}${target.search} HTTP/1.1\r\nHost: ${target.host}\r\nUpgrade: websocket\r\n` +
+      `Connection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+    (received, socket) => {
+      const end = received.indexOf('\r\n\r\n');
+      if (end < 0) return undefined;
+      const head = received.subarray(0, end).toString('latin1');
+      if (!head.startsWith('HTTP/1.1 101'))
+        throw new Error(`handshake refused: ${head.split('\r\n')[0]}`);
+      return { socket, rest: received.subarray(end + 4) };
+    },
+    timeout,
+  );
 }
 
 /** A client that completes the handshake, then never reads nor answers anything. */
@@ -182,5 +217,67 @@ export async function startSilentServer(): Promise<{ url: string; close(): Promi
         for (const socket of sockets) socket.destroy();
         server.close(() => resolve());
       }),
+  };
+}
+
+/** The HTTP answer to a hand-written request (for refusals): status and body. */
+export function rawRequest(
+  url: string,
+  headers: Record<string, string>,
+  method = 'GET',
+  timeout = 5000,
+): Promise<{ status: number; body: string }> {
+  return exchange(
+    url,
+    (target) => {
+      const lines = Object.entries({ host: target.host, connection: 'close', ...headers }).map(
+        ([name, value]) => `${name}: ${value}\r\n`,
+      );
+      return `${method} ${target.pathname}${target.search} HTTP/1.1\r\n${lines.join('')}\r\n`;
+    },
+    (received, socket, closed) => {
+      // Parsed as latin1 (one char per byte, so lengths hold), the body decoded as UTF-8 after.
+      const text = received.toString('latin1');
+      const end = text.indexOf('\r\n\r\n');
+      if (end < 0) return undefined;
+      const head = text.slice(0, end);
+      let body = text.slice(end + 4);
+      const length = /^content-length:\s*(\d+)/im.exec(head)?.[1];
+      const chunked = /^transfer-encoding:\s*chunked/im.test(head);
+      const complete =
+        length !== undefined
+          ? body.length >= Number(length)
+          : chunked && body.endsWith('0\r\n\r\n');
+      if (!complete && !closed) return undefined;
+      socket.destroy();
+      if (chunked) body = unchunk(body);
+      const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0);
+      return { status, body: Buffer.from(body, 'latin1').toString('utf8') };
+    },
+    timeout,
+  );
+}
+
+function unchunk(body: string): string {
+  let out = '';
+  let rest = body;
+  for (let i = 0; i < 1000; i++) {
+    const lineEnd = rest.indexOf('\r\n');
+    if (lineEnd < 0) break;
+    const size = Number.parseInt(rest.slice(0, lineEnd), 16);
+    if (!size) break;
+    out += rest.slice(lineEnd + 2, lineEnd + 2 + size);
+    rest = rest.slice(lineEnd + 2 + size + 2);
+  }
+  return out;
+}
+
+/** A valid upgrade request's headers (the key is random). */
+export function upgradeHeaders(): Record<string, string> {
+  return {
+    upgrade: 'websocket',
+    connection: 'Upgrade',
+    'sec-websocket-key': randomBytes(16).toString('base64'),
+    'sec-websocket-version': '13',
   };
 }

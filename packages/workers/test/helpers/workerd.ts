@@ -38,9 +38,13 @@ function bundle(): Promise<string> {
   return bundled;
 }
 
-/** Starts workerd with the test Worker; `ANYWS_WORKERD_LOG=1` shows the Worker's console. */
+/**
+ * Starts workerd with the test Worker. Its output is dropped (the handshake tests make it log
+ * the POSTs it refuses); `ANYWS_WORKERD_LOG=1` shows it, with the Worker's console.
+ */
 export async function startWorkerd(): Promise<Workerd> {
   const script = await bundle();
+  const verbose = Boolean(process.env.ANYWS_WORKERD_LOG);
   const mf = new Miniflare({
     modules: true,
     script,
@@ -49,7 +53,16 @@ export async function startWorkerd(): Promise<Workerd> {
     host: '127.0.0.1',
     port: 0,
     cf: false,
-    log: new Log(process.env.ANYWS_WORKERD_LOG ? LogLevel.DEBUG : LogLevel.WARN),
+    log: new Log(verbose ? LogLevel.DEBUG : LogLevel.WARN),
+    handleRuntimeStdio(stdout, stderr) {
+      if (verbose) {
+        stdout.pipe(process.stdout);
+        stderr.pipe(process.stderr);
+      } else {
+        stdout.resume();
+        stderr.resume();
+      }
+    },
     durableObjects: { ROOMS: 'TestRoom', STRICT: 'StrictRoom' },
   });
   const url = await mf.ready;

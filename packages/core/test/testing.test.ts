@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { WSMsgType } from '../src/index.js';
+import { defineHandler, runHandler, WSMsgType } from '../src/index.js';
 import { createPair, MemoryTransport } from '../src/testing.js';
 import { flush, stateOf } from './helpers.js';
 
@@ -107,5 +107,31 @@ describe('createPair and MemoryTransport', () => {
     b.resume();
     await flush();
     expect(a.bufferedAmount).toBe(6);
+  });
+});
+
+describe('the README example', () => {
+  it('runs as written', async () => {
+    const session = defineHandler({
+      async session(conn) {
+        const hello = await conn.receiveJson<{ name: string }>({ timeout: 5_000 });
+        await conn.sendJson({ welcome: hello.name });
+        for await (const message of conn) {
+          if (message.type === WSMsgType.TEXT) await conn.sendText(message.data);
+        }
+      },
+    });
+    const { client, server, clientTransport } = createPair({ server: session.options });
+    void runHandler(server, session, new Request('http://127.0.0.1/ws'));
+    await client.sendJson({ name: 'ada' });
+    expect(await client.receiveJson()).toEqual({ welcome: 'ada' });
+    clientTransport.pause();
+    await client.sendText('echo me');
+    await flush();
+    expect(server.bufferedAmount).toBe(7);
+    clientTransport.resume();
+    expect(await client.receiveText()).toBe('echo me');
+    await client.close(4000, 'bye');
+    expect([server.closeCode, server.closeReason]).toEqual([4000, 'bye']);
   });
 });

@@ -233,6 +233,13 @@ describe('the attachment and the opt-ins', () => {
 });
 
 describe('routing', () => {
+  it('a room with its handler as a field', async () => {
+    const conn = await connect(`${workerd.ws}/echo-room/field/anything`);
+    await conn.sendText('hi');
+    expect(await conn.receiveText({ timeout: 5000 })).toBe('field:hi');
+    await conn.close();
+  });
+
   it('routeToRoom refuses a bad handshake in the Worker; roomRouter answers 404 without a room', async () => {
     const headers = { ...upgradeHeaders(), 'sec-websocket-key': 'short' };
     expect((await rawRequest(`${workerd.http}/room/r/echo`, headers)).status).toBe(400);

@@ -63,7 +63,7 @@ export async function startWorkerd(): Promise<Workerd> {
         stderr.resume();
       }
     },
-    durableObjects: { ROOMS: 'TestRoom', STRICT: 'StrictRoom' },
+    durableObjects: { ROOMS: 'TestRoom', STRICT: 'StrictRoom', ECHO: 'EchoRoom' },
   });
   const url = await mf.ready;
   const port = Number(url.port);

@@ -185,6 +185,11 @@ export async function runHandler<C>(
       fail(error);
     }
   };
+  // close and error hooks run with a session too: they report, the session pulls.
+  if (handler.error) {
+    const onError = handler.error;
+    conn.on('error', (error) => call(() => onError.call(handler, conn, error)));
+  }
   if (handler.close) {
     const close = handler.close;
     conn.on('close', (code, reason) => call(() => close.call(handler, conn, code, reason)));
@@ -198,10 +203,6 @@ export async function runHandler<C>(
       fail(error);
     }
     return conn.whenClosed;
-  }
-  if (handler.error) {
-    const onError = handler.error;
-    conn.on('error', (error) => call(() => onError.call(handler, conn, error)));
   }
   if (handler.message) {
     const onMessage = handler.message;

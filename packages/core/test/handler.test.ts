@@ -234,6 +234,25 @@ describe('runHandler: session', () => {
     expect(client.closeCode).toBe(1011);
     expect(errors.map((e) => e.message)).toEqual(['session failed']);
   });
+  it('the error hook gets connection faults with a session too', async () => {
+    const { client, server } = createPair({ server: { maxMessageSize: 1 } });
+    const errors: Error[] = [];
+    const read: number[] = [];
+    void runHandler(
+      server,
+      {
+        async session(conn) {
+          for await (const message of conn) read.push(message.type);
+        },
+        error: (_c, e) => void errors.push(e),
+      },
+      request,
+    );
+    await client.sendText('too big');
+    await server.whenClosed;
+    expect(errors.map((e) => e.name)).toEqual(['MessageTooBigError']);
+    expect(read).toEqual([WSMsgType.ERROR]); // the session sees it too, as an ERROR message
+  });
   it('the close hook runs with a session too', async () => {
     const { client, server } = createPair();
     const closes: number[] = [];

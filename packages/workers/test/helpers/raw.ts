@@ -138,6 +138,8 @@ export function readFrames(
       clearTimeout(timer);
       socket.off('data', onData);
       socket.off('close', finish);
+      // What came after the last frame wanted stays for the next reader.
+      client.rest = buffer;
       resolve(frames);
     };
     const timer = setTimeout(finish, timeout);

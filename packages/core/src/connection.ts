@@ -161,6 +161,8 @@ export class WebSocketConnection<C = unknown>
   #lastActivity = 0;
   #heartbeatPingAt = -1;
   #heartbeatPing: PendingPing | null = null;
+  /** The peer's last ping was the application-level one: it understands only that kind of pong. */
+  #peerPingsInText = false;
   #listeners: { [K in keyof ConnectionEvents]: Set<ConnectionEvents[K]> } = {
     message: new Set(),
     close: new Set(),
@@ -381,7 +383,10 @@ export class WebSocketConnection<C = unknown>
     });
   }
 
-  /** Sends an unsolicited pong (a ping frame's answer; the application-level pong without ping frames). */
+  /**
+   * Sends a pong: a pong frame, or the application-level pong when the runtime has no ping
+   * frames or the peer's last ping was an application-level one (so the answer is of its kind).
+   */
   pong(data?: string | Uint8Array): Promise<void> {
     if (this.#state !== 'open') {
       return Promise.reject(this.#closedError('pong'));
@@ -390,7 +395,7 @@ export class WebSocketConnection<C = unknown>
     if (payload.byteLength > 125)
       return Promise.reject(new RangeError('a pong carries at most 125 bytes'));
     const t = this.#transport;
-    if (t.capabilities.pingFrames && t.pong) t.pong(payload);
+    if (t.capabilities.pingFrames && t.pong && !this.#peerPingsInText) t.pong(payload);
     else t.sendText(APP_PONG, false);
     return RESOLVED;
   }
@@ -768,6 +773,7 @@ export class WebSocketConnection<C = unknown>
 
   #onPing(data: Uint8Array, appLevel: boolean): void {
     const t = this.#transport;
+    this.#peerPingsInText = appLevel;
     if (this.options.autoping) {
       // Nothing may follow our close frame (workerd even throws on a send after close()).
       if (this.#closeSent) return;

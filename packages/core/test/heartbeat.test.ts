@@ -139,6 +139,20 @@ describe('application-level heartbeat (capabilities: { pingFrames: false })', ()
       extra: '',
     });
   });
+  it('a peer without ping frames: the application answer to its PING is the application-level pong', async () => {
+    // This end has ping frames (say ws), the peer has not (say workerd): its ping comes as text,
+    // and a protocol pong would never reach its application.
+    const { conn, t } = scripted({ autoping: false }, { pingFrames: true });
+    t.sink.text(APP_PING);
+    const ping = await conn.receive();
+    expect(ping.type).toBe(WSMsgType.PING);
+    await conn.pong(ping.data as Uint8Array);
+    expect(t.calls).toEqual([{ op: 'text', data: APP_PONG, compress: false }]);
+    // A protocol ping later is answered with a protocol pong again.
+    t.sink.ping(new Uint8Array([7]));
+    await conn.pong((await conn.receive()).data as Uint8Array);
+    expect(t.calls[1]).toEqual({ op: 'pong', data: new Uint8Array([7]) });
+  });
   it('texts that only look alike are application data', async () => {
     const { client, server } = createPair(noFrames);
     const lookalikes = ['\u0000anyws:pinG', 'xanyws:ping', '\u0000anyws:ping ', '\u0000'];

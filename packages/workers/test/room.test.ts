@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   clientFrame,
   openSilentClient,
+  type RawClient,
   rawHandshake,
   rawRequest,
   readFrames,
@@ -34,6 +35,22 @@ async function json(conn: Conn, timeout = 5000): Promise<Record<string, unknown>
 async function ask(conn: Conn, command: string): Promise<Record<string, unknown>> {
   await conn.sendText(command);
   return json(conn);
+}
+
+/** Sends the application-level heartbeat ping every `ms` (at most 200); `stop()` says how many went. */
+function keepPinging(client: RawClient, ms: number) {
+  let sent = 0;
+  const timer = setInterval(() => {
+    if (sent >= 200) return;
+    client.socket.write(clientFrame(1, Buffer.from(APP_PING)));
+    sent++;
+  }, ms);
+  return {
+    stop(): number {
+      clearInterval(timer);
+      return sent;
+    },
+  };
 }
 
 /** An observer of the room's report topic (the contract's `observe` route). */
@@ -82,12 +99,7 @@ describe('hibernation', () => {
     // A client that keeps up the application-level heartbeat while the room is idle.
     const sleeper = await rawHandshake(`${workerd.ws}/room/${room}/probe?user=sleeper`);
     const heard = readFrames(sleeper, () => false, 60_000);
-    let pings = 0;
-    const pinging = setInterval(() => {
-      if (pings >= 60) return;
-      sleeper.socket.write(clientFrame(1, Buffer.from(APP_PING)));
-      pings++;
-    }, 1000);
+    const pinging = keepPinging(sleeper, 1000);
 
     // workerd evicts an object after 10 s without events; the clients stay connected, and
     // heartbeat pings the runtime answers are no events.
@@ -97,7 +109,7 @@ describe('hibernation', () => {
       after = await ask(ada, 'whoami');
       if (after.instance !== opened.instance) break;
     }
-    clearInterval(pinging);
+    const pings = pinging.stop();
     expect(after.instance, 'a fresh instance of the object').not.toBe(opened.instance);
     await sleep(200);
     sleeper.socket.destroy();
@@ -140,19 +152,14 @@ describe('heartbeat', () => {
 
     // Pings every 50 ms until the end, read by one reader up to the answer to 'stats'.
     const heard = readFrames(pinger, (f) => f.opcode === 1 && text(f).startsWith('{'), 15_000);
-    let sent = 0;
-    const pinging = setInterval(() => {
-      if (sent >= 200) return;
-      pinger.socket.write(clientFrame(1, Buffer.from(APP_PING)));
-      sent++;
-    }, 50);
+    const pinging = keepPinging(pinger, 50);
 
     const error = await reports.next((r) => r.user === 'silent' && r.event === 'error');
     expect(error.error).toBe('HeartbeatTimeoutError');
     const closed = await reports.next((r) => r.user === 'silent' && r.event === 'close');
     expect(closed.code).toBe(1006);
     await sleep(500);
-    clearInterval(pinging);
+    const sent = pinging.stop();
     pinger.socket.write(clientFrame(1, Buffer.from('stats')));
     const frames = (await heard).map(text);
 

@@ -14,6 +14,7 @@ import {
   HeartbeatTimeoutError,
   isValidReceivedCloseCode,
   type PublishOptions,
+  type ResolvedOptions,
   resolveOptions,
   runHandler,
   type TopicBus,
@@ -58,6 +59,8 @@ interface SocketRecord extends TopicSocket {
   closing: boolean;
   /** Hook promises still running: an event handler waits for them before it returns. */
   pending: Set<Promise<unknown>>;
+  /** The handler's heartbeat, which the room keeps (null: none). */
+  heartbeat: ResolvedOptions['heartbeat'];
 }
 
 /**
@@ -235,16 +238,14 @@ export abstract class WebSocketRoom<Env = unknown, C = unknown> extends DurableO
     const record = this.#newRecord(server, attachment, false);
     const conn = record.conn!;
     // The open hook runs before the socket is accepted: what it subscribes becomes tags.
-    const running = runHandler(conn, this.#tracked(handler, record, true), request);
+    // Its promise lasts as long as the connection and is not waited for: only the open hook is.
+    void runHandler(conn, this.#tracked(handler, record, true), request);
     record.tags = tagsFor(record.topics);
     this.ctx.acceptWebSocket(server, [...record.tags]);
     this.#topics.accepted(record);
     record.transport!.accepted();
-    // Only the open hook is waited for: the handler's own promise lasts as long as the
-    // connection, and waiting for it would keep the object from hibernating.
-    void running;
     this.ctx.waitUntil(this.#settled(record));
-    const heartbeat = resolveOptions(handler.options).heartbeat;
+    const heartbeat = record.heartbeat;
     if (heartbeat && !conn.closed) await this.#scheduleAlarm(Date.now() + heartbeat.interval);
     return switchingProtocols(client, decision.protocol, decision.headers);
   }
@@ -301,7 +302,7 @@ export abstract class WebSocketRoom<Env = unknown, C = unknown> extends DurableO
     for (const ws of this.ctx.getWebSockets()) {
       const record = this.#record(ws);
       if (!record || record.closing || ws.readyState !== OPEN) continue;
-      const heartbeat = resolveOptions(record.attachment.options ?? undefined).heartbeat;
+      const heartbeat = record.heartbeat;
       if (!heartbeat) continue;
       const attachment = record.attachment;
       const answered = this.ctx.getWebSocketAutoResponseTimestamp(ws)?.getTime() ?? 0;
@@ -344,7 +345,7 @@ export abstract class WebSocketRoom<Env = unknown, C = unknown> extends DurableO
 
   /** Heartbeat bookkeeping on a message: persisted when it answers a ping, else at most twice an interval. */
   #noteAlive(record: SocketRecord): void {
-    const heartbeat = resolveOptions(record.attachment.options ?? undefined).heartbeat;
+    const heartbeat = record.heartbeat;
     if (!heartbeat) return;
     const attachment = record.attachment;
     const now = Date.now();
@@ -380,6 +381,7 @@ export abstract class WebSocketRoom<Env = unknown, C = unknown> extends DurableO
       transport: undefined,
       closing: attachment.closing === true,
       pending: new Set(),
+      heartbeat: resolveOptions(attachment.options ?? undefined).heartbeat,
     };
     if (accepted) {
       try {

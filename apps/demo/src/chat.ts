@@ -21,6 +21,8 @@ import {
 
 /** What the `upgrade` hook attaches to each chat connection. */
 export interface ChatContext {
+  /** This connection's own id (one user may have several connections). */
+  id: string;
   user: ChatUser;
   room: string;
 }
@@ -108,8 +110,9 @@ function refusal(status: number, message: string): Response {
 export function createChatHandler(options: ChatOptions): WebSocketHandler<ChatContext> {
   const roster = options.roster ?? new MemoryRoster();
   const now = options.now ?? Date.now;
-  const buckets = new WeakMap<ChatConnection, Bucket>();
-  let sequence = 0;
+  // By connection id, not object: a runtime may rebuild the connection object between events.
+  // Lost with the memory of a hibernating room, which only sleeps once the bucket is full again.
+  const buckets = new Map<string, Bucket>();
 
   const send = (conn: ChatConnection, message: ServerMessage): void => {
     conn.sendJson(message).catch(() => undefined);
@@ -133,7 +136,7 @@ export function createChatHandler(options: ChatOptions): WebSocketHandler<ChatCo
   /** Token bucket: false once the connection has sent more than its share. */
   const allow = (conn: ChatConnection): boolean => {
     const t = now();
-    const bucket = buckets.get(conn) ?? { tokens: LIMITS.rateBurst, at: t };
+    const bucket = buckets.get(conn.context.id) ?? { tokens: LIMITS.rateBurst, at: t };
     bucket.tokens = Math.min(
       LIMITS.rateBurst,
       bucket.tokens + ((t - bucket.at) / 1000) * LIMITS.ratePerSecond,
@@ -141,7 +144,7 @@ export function createChatHandler(options: ChatOptions): WebSocketHandler<ChatCo
     bucket.at = t;
     if (bucket.tokens < 1) return false;
     bucket.tokens -= 1;
-    buckets.set(conn, bucket);
+    buckets.set(conn.context.id, bucket);
     return true;
   };
 
@@ -174,15 +177,13 @@ export function createChatHandler(options: ChatOptions): WebSocketHandler<ChatCo
           return;
         }
         const { room, user } = conn.context;
-        const at = now();
-        sequence = (sequence + 1) % Number.MAX_SAFE_INTEGER;
         broadcast(conn, {
           type: 'message',
           room,
-          id: `${at.toString(36)}-${sequence.toString(36)}`,
+          id: crypto.randomUUID(),
           user,
           text: body,
-          at,
+          at: now(),
         });
         return;
       }
@@ -213,7 +214,7 @@ export function createChatHandler(options: ChatOptions): WebSocketHandler<ChatCo
       if (!token) return refusal(401, 'missing token: sign in first');
       const user = await options.verifyToken(token);
       if (!user) return refusal(401, 'invalid or expired token: sign in again');
-      return { context: { user, room } };
+      return { context: { id: crypto.randomUUID(), user, room } };
     },
 
     open(conn) {
@@ -223,7 +224,10 @@ export function createChatHandler(options: ChatOptions): WebSocketHandler<ChatCo
       conn.subscribe(roomTopic(room));
       send(conn, { type: 'system', room, text: `Welcome to #${room}, ${user.name}.`, at: now() });
       if (!present) broadcast(conn, { type: 'join', room, user, at: now() }, conn);
-      broadcast(conn, presence(conn));
+      // The newcomer directly: a runtime may make its socket a subscriber only after `open`.
+      const list = presence(conn);
+      send(conn, list);
+      broadcast(conn, list, conn);
     },
 
     message(conn, message: DataMessage | ControlMessage) {
@@ -241,6 +245,7 @@ export function createChatHandler(options: ChatOptions): WebSocketHandler<ChatCo
 
     close(conn) {
       const { room, user } = conn.context;
+      buckets.delete(conn.context.id);
       roster.remove(conn);
       const stillHere = distinctUsers(roster.members(room)).some((u) => u.id === user.id);
       if (!stillHere) broadcast(conn, { type: 'leave', room, user, at: now() });

@@ -56,7 +56,12 @@ describe('upgrade', () => {
 
   it('accepts a valid token and puts user and room in the context', async () => {
     const result = await handler.upgrade!(new Request('http://h/ws/chat/general?token=token-ada'));
-    expect(result).toEqual({ context: { user: ada, room: 'general' } });
+    expect(result).toMatchObject({ context: { user: ada, room: 'general' } });
+    const again = await handler.upgrade!(new Request('http://h/ws/chat/general?token=token-ada'));
+    // Each connection has its own id, even for one user.
+    expect((again as { context: { id: string } }).context.id).not.toBe(
+      (result as { context: { id: string } }).context.id,
+    );
   });
 
   it('refuses a missing or unknown token with 401, a bad room with 404', async () => {

@@ -5,6 +5,8 @@
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import type { WebSocketConnection } from '@anyws/core';
+import { connect } from '@anyws/node';
 import { sign } from 'hono/jwt';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -121,10 +123,37 @@ function watch(page: Page, errors: string[]): void {
   page.on('pageerror', (error) => errors.push(error.message));
 }
 
+/** A token for `name`, as the server under test would sign it. */
+async function tokenFor(name: string, lifetimeSeconds = 600): Promise<string> {
+  const now = Math.floor(Date.now() / 1000);
+  return sign(
+    { sub: `u-${name.toLowerCase()}`, name, iat: now, exp: now + lifetimeSeconds },
+    TEST_SECRET,
+    'HS256',
+  );
+}
+
+type Reply = { type: string; users?: { name: string }[]; user?: { name: string } };
+
+/** Reads a chat connection until `match` holds (bounded in messages and time). */
+async function until(conn: WebSocketConnection, match: (m: Reply) => boolean): Promise<Reply> {
+  for (let i = 0; i < 50; i++) {
+    const message = await conn.receiveJson<Reply>({ timeout: 10_000 });
+    if (match(message)) return message;
+  }
+  throw new Error('the awaited message did not come within 50 messages');
+}
+
+const names = (m: Reply): string =>
+  (m.users ?? [])
+    .map((u) => u.name)
+    .sort()
+    .join(',');
+
 /** Registers the scenario for `runtime`. */
 export function defineEndToEnd(
   runtime: Runtime,
-  options: { restart?: boolean; echo?: boolean } = {},
+  options: { restart?: boolean; echo?: boolean; hibernation?: boolean } = {},
 ): void {
   describe(`${runtime} demo in headless Chromium`, () => {
     let server: DemoServer;
@@ -327,5 +356,47 @@ export function defineEndToEnd(
       await connected(pageA);
       expect(pageErrors).toEqual([]);
     }, 60_000);
+
+    if (options.hibernation) {
+      it("presence survives the room object's hibernation", async () => {
+        const url = `ws://127.0.0.1:${server.port}/ws/chat/sleepy`;
+        const mark = server.output().length;
+        const cy = await connect(`${url}?token=${await tokenFor('Cy')}`);
+        const dee = await connect(`${url}?token=${await tokenFor('Dee')}`);
+        await until(cy, (m) => m.type === 'presence' && names(m) === 'Cy,Dee');
+        await until(dee, (m) => m.type === 'presence' && names(m) === 'Cy,Dee');
+        const started = (): number =>
+          server.output().match(/chat room object \S+ started/g)?.length ?? 0;
+        const before = started();
+        // workerd evicts an object after about 10 s without events; the sockets stay open.
+        let eve: WebSocketConnection | undefined;
+        for (let attempt = 0; attempt < 3 && !eve; attempt++) {
+          await new Promise((resolve) => setTimeout(resolve, 11_000));
+          const probe = await connect(`${url}?token=${await tokenFor(`Eve${attempt}`)}`);
+          const list = await until(probe, (m) => m.type === 'presence');
+          if (started() > before) {
+            // A fresh object answered: it knew Cy and Dee only from their sockets' tags.
+            // wrangler dev restarts workerd when a file of the bundle changes (a build running
+            // beside the test), which drops every socket: then this run proves nothing.
+            expect(server.output().slice(mark), 'wrangler reloaded during the test').not.toContain(
+              'Reloading local server',
+            );
+            expect(names(list)).toBe(`Cy,Dee,Eve${attempt}`);
+            eve = probe;
+          } else {
+            await probe.close();
+          }
+        }
+        expect(eve, 'the room object was evicted and started again').toBeDefined();
+        await until(cy, (m) => m.type === 'join' && m.user?.name.startsWith('Eve') === true);
+        await dee.sendJson({ type: 'leave' });
+        await dee.whenClosed;
+        expect(dee.closeCode).toBe(1000);
+        await until(cy, (m) => m.type === 'leave' && m.user?.name === 'Dee');
+        expect(names(await until(cy, (m) => m.type === 'presence'))).toMatch(/^Cy,Eve\d$/);
+        expect([cy.state, eve!.state]).toEqual(['open', 'open']);
+        await Promise.all([cy.close(), eve!.close()]);
+      }, 60_000);
+    }
   });
 }

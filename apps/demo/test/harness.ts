@@ -82,8 +82,9 @@ function command(runtime: Runtime, port: number, persistDir: string): [string, s
           '0',
           '--persist-to',
           persistDir,
-          '--log-level',
-          'info',
+          // A Worker's settings come from wrangler, not from the process environment.
+          '--var',
+          `JWT_SECRET:${TEST_SECRET}`,
         ],
       ];
   }
@@ -111,7 +112,10 @@ export async function startDemo(
       HOST: '127.0.0.1',
       JWT_SECRET: TEST_SECRET,
       NO_COLOR: '1',
+      // Keep wrangler off the network: no metrics, no update check (banner), no Request.cf download.
       WRANGLER_SEND_METRICS: 'false',
+      WRANGLER_HIDE_BANNER: 'true',
+      CLOUDFLARE_CF_FETCH_ENABLED: 'false',
       ...options.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -29,6 +29,7 @@ import {
 import {
   type ConnectionOptions,
   checkDelay,
+  type PingOptions,
   type ReceiveJsonOptions,
   type ReceiveOptions,
   type ResolvedOptions,
@@ -152,6 +153,12 @@ export class WebSocketConnection<C = unknown>
   #closeSent = false;
   /** Set when this end ends the connection without the peer's say (heartbeat, terminate). */
   #forcedCode: number | null = null;
+  /**
+   * This end's close code where the peer's answer cannot carry it, and the code the end is
+   * reported with then: 1005 when the runtime could send our frame only without a body (its
+   * echo has none), 1006 when the runtime failed the connection itself and stopped reading.
+   */
+  #standIn: [code: number, replaces: number] | null = null;
   #closeTimer: ReturnType<typeof setTimeout> | undefined;
   #closedPromise: Promise<void>;
   #resolveClosed!: () => void;
@@ -352,9 +359,7 @@ export class WebSocketConnection<C = unknown>
     if (buffered + bytes <= limit) return undefined;
     const error = new BufferOverflowError(buffered + bytes, limit);
     if (this.options.slowConsumer === 'close') {
-      this.#exception ??= error;
-      this.#emit('error', error);
-      this.close(WSCloseCode.POLICY_VIOLATION, 'slow consumer: send buffer full');
+      this.#fail(error, WSCloseCode.POLICY_VIOLATION, 'slow consumer: send buffer full');
     }
     return Promise.reject(error);
   }
@@ -369,16 +374,38 @@ export class WebSocketConnection<C = unknown>
   /**
    * Sends a ping and resolves with the round trip in ms when the pong comes. Uses a ping
    * frame where the runtime has them, the application-level ping otherwise (no payload then).
+   * With `timeout`, a pong that does not come in time means a dead peer, as for the heartbeat:
+   * the ping rejects with `HeartbeatTimeoutError`, the reader gets it as ERROR and the
+   * connection is dropped (1006). During a close only the ping rejects: `closeTimeout` rules.
    */
-  ping(data?: string | Uint8Array): Promise<number> {
-    if (this.#state !== 'open') {
-      return Promise.reject(this.#closedError('ping'));
+  ping(options?: PingOptions): Promise<number>;
+  ping(data: string | Uint8Array | undefined, options?: PingOptions): Promise<number>;
+  async ping(data?: string | Uint8Array | PingOptions, options?: PingOptions): Promise<number> {
+    if (typeof data === 'object' && !(data instanceof Uint8Array)) {
+      options = data;
+      data = undefined;
     }
-    const payload = typeof data === 'string' ? textEncoder.encode(data) : (data ?? EMPTY);
-    if (payload.byteLength > 125)
-      return Promise.reject(new RangeError('a ping carries at most 125 bytes'));
+    const payload = this.#controlPayload('ping', data);
+    const timeout = options?.timeout;
+    if (timeout != null) checkDelay('timeout', timeout);
     return new Promise((resolve, reject) => {
-      this.#pings.push({ start: now(), resolve, reject });
+      const entry: PendingPing = { start: now(), resolve, reject };
+      if (timeout != null) {
+        const timer = setTimeout(() => {
+          const error = new HeartbeatTimeoutError(timeout);
+          reject(error);
+          if (this.#state === 'open') this.#fail(error);
+        }, timeout);
+        entry.resolve = (rtt) => {
+          clearTimeout(timer);
+          resolve(rtt);
+        };
+        entry.reject = (error) => {
+          clearTimeout(timer);
+          reject(error);
+        };
+      }
+      this.#pings.push(entry);
       this.#sendPing(payload);
     });
   }
@@ -387,17 +414,19 @@ export class WebSocketConnection<C = unknown>
    * Sends a pong: a pong frame, or the application-level pong when the runtime has no ping
    * frames or the peer's last ping was an application-level one (so the answer is of its kind).
    */
-  pong(data?: string | Uint8Array): Promise<void> {
-    if (this.#state !== 'open') {
-      return Promise.reject(this.#closedError('pong'));
-    }
-    const payload = typeof data === 'string' ? textEncoder.encode(data) : (data ?? EMPTY);
-    if (payload.byteLength > 125)
-      return Promise.reject(new RangeError('a pong carries at most 125 bytes'));
+  async pong(data?: string | Uint8Array): Promise<void> {
+    const payload = this.#controlPayload('pong', data);
     const t = this.#transport;
     if (t.capabilities.pingFrames && t.pong && !this.#peerPingsInText) t.pong(payload);
     else t.sendText(APP_PONG, false);
-    return RESOLVED;
+  }
+
+  /** The payload of a ping or pong; throws what the call rejects with. */
+  #controlPayload(what: 'ping' | 'pong', data: string | Uint8Array | undefined): Uint8Array {
+    if (this.#state !== 'open') throw this.#closedError(what);
+    const payload = typeof data === 'string' ? textEncoder.encode(data) : (data ?? EMPTY);
+    if (payload.byteLength > 125) throw new RangeError(`a ${what} carries at most 125 bytes`);
+    return payload;
   }
 
   #sendPing(payload: Uint8Array): void {
@@ -428,11 +457,30 @@ export class WebSocketConnection<C = unknown>
     this.#finish(WSCloseCode.ABNORMAL_CLOSURE, '');
   }
 
-  #sendClose(code: number, reason: string): void {
+  /**
+   * Sends this end's close frame, unless the runtime already sent it (`sentByRuntime`: it failed
+   * the connection itself), then waits for the end, terminating after `closeTimeout`.
+   */
+  #sendClose(code: number, reason: string, sentByRuntime = false): void {
+    const t = this.#transport;
     this.#state = 'closing';
     this.#closeSent = true;
     this.#stopHeartbeat();
-    this.#transport.close(code === WSCloseCode.NO_STATUS ? undefined : code, reason);
+    if (sentByRuntime) {
+      this.#standIn = [code, WSCloseCode.ABNORMAL_CLOSURE];
+    } else if (code === WSCloseCode.NO_STATUS) {
+      t.close(undefined, '');
+    } else if (
+      t.capabilities.restrictedCloseCodes &&
+      code !== WSCloseCode.OK &&
+      (code < 3000 || code > 4999)
+    ) {
+      // The runtime cannot send this code: the frame goes without a body.
+      this.#standIn = [code, WSCloseCode.NO_STATUS];
+      t.close(undefined, '');
+    } else {
+      t.close(code, reason);
+    }
     if (this.#state !== 'closing') return; // the transport closed synchronously
     const timeout = this.options.closeTimeout;
     this.#closeTimer = setTimeout(() => {
@@ -444,12 +492,21 @@ export class WebSocketConnection<C = unknown>
     }, timeout);
   }
 
-  /** Ends the connection because of a fault found here: ERROR for the reader, then a close with `code`. */
-  #fail(error: Error, code: number, reason: string): void {
+  /** A fault: the first one is `exception()`; the reader gets ERROR, listeners 'error'. */
+  #report(error: Error): void {
     this.#exception ??= error;
     this.#enqueue(errorMessage(error));
     this.#emit('error', error);
-    if (this.#state === 'open' || (this.#state === 'closing' && !this.#closeSent)) {
+  }
+
+  /**
+   * Ends the connection because of a fault found here: ERROR for the reader, then a close with
+   * `code`; without a code the peer is taken for dead and dropped (1006).
+   */
+  #fail(error: Error, code?: number, reason = ''): void {
+    this.#report(error);
+    if (code === undefined) this.terminate();
+    else if (this.#state === 'open' || (this.#state === 'closing' && !this.#closeSent)) {
       this.#sendClose(code, reason);
     }
   }
@@ -463,12 +520,16 @@ export class WebSocketConnection<C = unknown>
     if (this.#forcedCode !== null) {
       this.#closeCode = this.#forcedCode;
       this.#closeReason = '';
-    } else if (this.#peerClose) {
-      this.#closeCode = this.#peerClose.code;
-      this.#closeReason = this.#peerClose.reason;
     } else {
-      this.#closeCode = code;
-      this.#closeReason = reason;
+      const end = this.#peerClose ?? { code, reason };
+      const own = this.#standIn;
+      if (own && end.code === own[1]) {
+        this.#closeCode = own[0];
+        this.#closeReason = '';
+      } else {
+        this.#closeCode = end.code;
+        this.#closeReason = end.reason;
+      }
     }
     const closedError = new ConnectionClosedError('the connection closed', this.#closeCode);
     for (const ping of this.#pings.splice(0)) ping.reject(closedError);
@@ -729,11 +790,7 @@ export class WebSocketConnection<C = unknown>
     if (this.#heartbeatPingAt >= 0) {
       if (this.#lastActivity < this.#heartbeatPingAt) {
         this.#heartbeatTimer = undefined;
-        const error = new HeartbeatTimeoutError(hb.timeout);
-        this.#exception ??= error;
-        this.#enqueue(errorMessage(error));
-        this.#emit('error', error);
-        this.terminate();
+        this.#fail(new HeartbeatTimeoutError(hb.timeout));
         return;
       }
       this.#heartbeatPingAt = -1;
@@ -799,10 +856,22 @@ export class WebSocketConnection<C = unknown>
     return false;
   }
 
+  /** Traffic from the peer: false once closed (late events are ignored), else it proves the peer alive. */
+  #heard(): boolean {
+    if (this.#state === 'closed') return false;
+    if (this.#heartbeatTimer !== undefined) this.#lastActivity = now();
+    return true;
+  }
+
+  /** The peer's close code is invalid: the connection records the protocol error (1002). */
+  #invalidClose(code: number): Error {
+    this.#peerClose = { code: WSCloseCode.PROTOCOL_ERROR, reason: '' };
+    return new WebSocketError(`the peer sent an invalid close code ${String(code)}`);
+  }
+
   readonly #sink: TransportSink = {
     text: (data) => {
-      if (this.#state === 'closed') return;
-      if (this.#heartbeatTimer !== undefined) this.#lastActivity = now();
+      if (!this.#heard()) return;
       if (data.length === APP_PING.length && data.charCodeAt(0) === 0) {
         if (data === APP_PING) return this.#onPing(EMPTY, true);
         if (data === APP_PONG) return this.#onPong(EMPTY);
@@ -816,30 +885,18 @@ export class WebSocketConnection<C = unknown>
       this.#deliver(textMessage(data));
     },
     binary: (data) => {
-      if (this.#state === 'closed') return;
-      if (this.#heartbeatTimer !== undefined) this.#lastActivity = now();
-      if (!this.#checkSize(data.byteLength)) return;
-      this.#deliver(binaryMessage(data));
+      if (this.#heard() && this.#checkSize(data.byteLength)) this.#deliver(binaryMessage(data));
     },
     ping: (data) => {
-      if (this.#state === 'closed') return;
-      if (this.#heartbeatTimer !== undefined) this.#lastActivity = now();
-      this.#onPing(data, false);
+      if (this.#heard()) this.#onPing(data, false);
     },
     pong: (data) => {
-      if (this.#state === 'closed') return;
-      if (this.#heartbeatTimer !== undefined) this.#lastActivity = now();
-      this.#onPong(data);
+      if (this.#heard()) this.#onPong(data);
     },
     closeFrame: (code, reason) => {
       if (this.#state === 'closed' || this.#peerClose) return;
       if (!this.#transport.capabilities.validatesCloseCodes && !isValidReceivedCloseCode(code)) {
-        this.#peerClose = { code: WSCloseCode.PROTOCOL_ERROR, reason: '' };
-        this.#fail(
-          new WebSocketError(`the peer sent an invalid close code ${String(code)}`),
-          WSCloseCode.PROTOCOL_ERROR,
-          'invalid close code',
-        );
+        this.#fail(this.#invalidClose(code), WSCloseCode.PROTOCOL_ERROR, 'invalid close code');
         return;
       }
       this.#peerClose = { code, reason };
@@ -858,18 +915,23 @@ export class WebSocketConnection<C = unknown>
     },
     closed: (code, reason) => {
       if (this.#state === 'closed') return;
-      if (!this.#peerClose && !this.#closeSent && code !== WSCloseCode.ABNORMAL_CLOSURE) {
-        // The runtime answered the peer's close itself: the reader still sees CLOSE once.
-        this.#peerClose = { code, reason };
-        this.#enqueue(closeMessage(code, reason));
+      if (!this.#peerClose && code !== WSCloseCode.ABNORMAL_CLOSURE) {
+        if (!this.#transport.capabilities.validatesCloseCodes && !isValidReceivedCloseCode(code)) {
+          // The runtime answered an invalid code itself (browsers echo it): too late for our
+          // 1002, but the connection records the protocol error as if it had answered.
+          this.#report(this.#invalidClose(code));
+        } else if (!this.#closeSent) {
+          // The runtime answered the peer's close itself: the reader still sees CLOSE once.
+          this.#peerClose = { code, reason };
+          this.#enqueue(closeMessage(code, reason));
+        }
       }
       this.#finish(code, reason);
     },
-    error: (error) => {
+    error: (error, code) => {
       if (this.#state === 'closed') return;
-      this.#exception ??= error;
-      this.#enqueue(errorMessage(error));
-      this.#emit('error', error);
+      this.#report(error);
+      if (code !== undefined && !this.#closeSent) this.#sendClose(code, '', true);
     },
     drain: () => {
       const waiters = this.#drainWaiters;

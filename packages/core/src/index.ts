@@ -59,6 +59,7 @@ export {
   type ConnectionOptions,
   DEFAULT_OPTIONS,
   type HeartbeatOptions,
+  type PingOptions,
   type ReceiveJsonOptions,
   type ReceiveOptions,
   type ResolvedOptions,

@@ -174,6 +174,14 @@ export interface SendOptions {
   /** Compress this message (true), never (false), or as the connection does (left out). */
   compress?: boolean;
 }
+/** Options of `ping()`. */
+export interface PingOptions {
+  /**
+   * Milliseconds to wait for the pong; none (or `null`) waits until the connection ends. No pong
+   * in time means a dead peer: `HeartbeatTimeoutError`, and the connection is dropped (1006).
+   */
+  timeout?: number | null;
+}
 /** Options of a receive. */
 export interface ReceiveOptions {
   /** Milliseconds to wait; overrides `receiveTimeout`. `null` waits without limit. */

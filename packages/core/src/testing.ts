@@ -77,6 +77,18 @@ export class MemoryTransport implements Transport {
     this.#send({ kind: 'pong', data: data.slice() });
   }
   close(code: number | undefined, reason: string): void {
+    if (
+      this.capabilities.restrictedCloseCodes &&
+      code !== undefined &&
+      code !== WSCloseCode.OK &&
+      (code < 3000 || code > 4999)
+    ) {
+      // As a browser's WebSocket.close() does (InvalidAccessError).
+      throw new RangeError(`this runtime cannot send close code ${String(code)}`);
+    }
+    this.#close(code, reason);
+  }
+  #close(code: number | undefined, reason: string): void {
     if (this.#sentClose || this.#down) return;
     this.#send({ kind: 'close', code, reason });
     this.#sentClose = true;
@@ -148,7 +160,7 @@ export class MemoryTransport implements Transport {
           if (this.capabilities.forcedCloseReply) {
             // A runtime that answers the close frame itself (echoing its code) and reports
             // only the end, as browsers and workerd do: core never sees closeFrame.
-            this.close(frame.code, '');
+            this.#close(frame.code, '');
             this.#end(code, frame.reason);
             break;
           }
@@ -183,7 +195,8 @@ export interface PairOptions {
   /**
    * Capabilities of both transports, e.g. `{ pingFrames: false }` to exercise the
    * application-level heartbeat. The memory transport behaves accordingly for `pingFrames`,
-   * `forcedAutoPong`, `forcedCloseReply`, `backpressure` and `pauseReading`; it never checks
+   * `forcedAutoPong`, `forcedCloseReply`, `backpressure`, `pauseReading` and
+   * `restrictedCloseCodes` (`close()` throws for another code, as browsers do); it never checks
    * close codes nor message sizes itself, so leave `validatesCloseCodes` and
    * `enforcesMaxMessageSize` false (with true, nothing would check them).
    */

@@ -21,6 +21,13 @@ export interface TransportCapabilities {
   readonly backpressure: boolean;
   /** It can stop and resume reading from the network (`pause`/`resume`). */
   readonly pauseReading: boolean;
+  /**
+   * It can put only 1000 and 3000–4999 in a close frame (browsers). Core then closes with any
+   * other code (its own 1002, 1008, 1009, 1011, or the application's) by a frame without a body
+   * and keeps that code as `closeCode` where the peer's answer can only echo the missing body (1005).
+   * Optional: left out means false.
+   */
+  readonly restrictedCloseCodes?: boolean;
 }
 
 /** The events a transport reports to its connection. */
@@ -40,8 +47,14 @@ export interface TransportSink {
   closeFrame(code: number, reason: string): void;
   /** The connection is gone. `code`/`reason` are the peer's close frame, or 1006 when none came. */
   closed(code: number, reason: string): void;
-  /** The runtime reported an error; `closed` follows. */
-  error(error: Error): void;
+  /**
+   * The runtime reported an error; `closed` follows. With `code`, the runtime failed the
+   * connection itself and sent a close frame with that code (ws: 1002, 1007, 1008, 1009): core
+   * records it as it records its own failures (ERROR for the reader, no CLOSE), and `closeCode`
+   * is `code` when `closed` then reports no close frame from the peer (1006), as a runtime
+   * that stops reading after failing a connection never sees the answer.
+   */
+  error(error: Error, code?: number): void;
   /** `bufferedAmount` went down (at the latest when it reaches 0). */
   drain(): void;
 }

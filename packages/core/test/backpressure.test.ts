@@ -120,6 +120,24 @@ describe('the outgoing bound (maxBufferedAmount) and slow consumers', () => {
     await server.whenClosed;
     expect(server.closeCode).toBe(1008);
   });
+  it("policy 'close': the reader gets the ERROR too, as for a heartbeat timeout or a message too big", async () => {
+    const { server, clientTransport } = createPair({ server: { maxBufferedAmount: 100 } });
+    clientTransport.pause();
+    const refused = server.sendBytes(new Uint8Array(101));
+    const error = await rejection(refused);
+    expect(await server.receive()).toEqual({ type: WSMsgType.ERROR, data: error, extra: '' });
+    server.terminate();
+    expect((await server.receive()).type).toBe(WSMsgType.CLOSED);
+  });
+  it("policy 'reject' puts nothing in the reader queue", async () => {
+    const { server, clientTransport } = createPair({
+      server: { maxBufferedAmount: 100, slowConsumer: 'reject' },
+    });
+    clientTransport.pause();
+    await rejection(server.sendBytes(new Uint8Array(101)));
+    expect(await stateOf(server.receive())).toBe('pending');
+    server.terminate();
+  });
   it("policy 'close' against a client that never reads: terminated after closeTimeout (1006)", async () => {
     useFakeClock();
     const { server, clientTransport } = createPair({

@@ -18,3 +18,17 @@ describe('contract suite over in-memory transports (a runtime that answers pings
   const { target, capabilities } = memoryTarget({ forcedAutoPong: true, forcedCloseReply: true });
   registerContractSuite(register, capabilities, () => target);
 });
+
+describe('contract suite over in-memory transports (a browser-like client: no ping frames, close codes restricted)', () => {
+  const { target, capabilities } = memoryTarget(
+    {},
+    {
+      pingFrames: false,
+      forcedAutoPong: true,
+      forcedCloseReply: true,
+      restrictedCloseCodes: true,
+      pauseReading: false,
+    },
+  );
+  registerContractSuite(register, capabilities, () => target);
+});

@@ -161,6 +161,83 @@ describe('application-level heartbeat (capabilities: { pingFrames: false })', ()
   });
 });
 
+describe('ping({ timeout })', () => {
+  for (const [name, capabilities] of [
+    ['protocol ping frames', {}],
+    ['application-level', { pingFrames: false }],
+  ] as const) {
+    it(`${name}: a pong in time resolves it, and the connection stays open after the timeout`, async () => {
+      useFakeClock();
+      const { client } = createPair({ capabilities });
+      expect(await client.ping({ timeout: 50 })).toBeGreaterThanOrEqual(0);
+      await vi.advanceTimersByTimeAsync(100);
+      expect(client.state).toBe('open');
+      expect(client.exception()).toBeNull();
+    });
+    it(`${name}: no pong in time, a dead peer: HeartbeatTimeoutError, ERROR for the reader, 1006`, async () => {
+      useFakeClock();
+      const { client, serverTransport } = createPair({ capabilities });
+      const errors: Error[] = [];
+      client.on('error', (error) => errors.push(error));
+      serverTransport.pause();
+      const ping = client.ping({ timeout: 50 });
+      const rejected = rejection(ping);
+      await vi.advanceTimersByTimeAsync(49);
+      expect(await stateOf(ping)).toBe('pending');
+      await vi.advanceTimersByTimeAsync(1);
+      const error = (await rejected) as HeartbeatTimeoutError;
+      expect(error).toBeInstanceOf(HeartbeatTimeoutError);
+      expect(error.timeout).toBe(50);
+      expect(await client.receive()).toEqual({ type: WSMsgType.ERROR, data: error, extra: '' });
+      expect((await client.receive()).type).toBe(WSMsgType.CLOSED);
+      expect([client.closeCode, client.exception()]).toEqual([1006, error]);
+      expect(errors).toEqual([error]);
+    });
+  }
+  it('with a payload: ping(data, { timeout })', async () => {
+    const { client, clientTransport } = createPair();
+    await client.ping('hi', { timeout: 1000 });
+    expect(clientTransport.sent).toEqual([{ kind: 'ping', data: utf8('hi') }]);
+  });
+  it('a bad timeout is a RangeError, nothing sent', async () => {
+    const { client, clientTransport } = createPair();
+    expect(await rejection(client.ping({ timeout: -1 }))).toBeInstanceOf(RangeError);
+    expect(await rejection(client.ping(undefined, { timeout: 2 ** 31 }))).toBeInstanceOf(
+      RangeError,
+    );
+    expect(clientTransport.sent).toEqual([]);
+    await client.ping({ timeout: null });
+  });
+  it('during a close only the ping rejects; closeTimeout decides the end', async () => {
+    useFakeClock();
+    const { client, serverTransport } = createPair({ client: { closeTimeout: 200 } });
+    serverTransport.pause();
+    const ping = rejection(client.ping({ timeout: 50 }));
+    const closing = client.close();
+    await vi.advanceTimersByTimeAsync(50);
+    expect(await ping).toBeInstanceOf(HeartbeatTimeoutError);
+    expect(client.state).toBe('closing');
+    expect(client.exception()).toBeNull();
+    await vi.advanceTimersByTimeAsync(150);
+    await closing;
+    expect(client.closeCode).toBe(1006);
+  });
+  it('pongs still answer pings in order after one timed out with the connection closing', async () => {
+    useFakeClock();
+    const { client, serverTransport } = createPair();
+    serverTransport.pause();
+    const first = rejection(client.ping({ timeout: 10 }));
+    const second = client.ping();
+    void client.close();
+    await vi.advanceTimersByTimeAsync(10);
+    expect(await first).toBeInstanceOf(HeartbeatTimeoutError);
+    serverTransport.resume();
+    await client.whenClosed;
+    // The server answered both pings before the close: the late pong of the first resolves nothing.
+    expect(await stateOf(second)).toBe('fulfilled');
+  });
+});
+
 describe('heartbeat', () => {
   for (const [name, capabilities] of [
     ['protocol ping frames', {}],

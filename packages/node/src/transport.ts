@@ -151,8 +151,6 @@ export class WsTransport implements Transport {
   #early: ((sink: TransportSink) => void)[] | undefined = [];
   #corked = false;
   #watching = false;
-  /** The close code ws sent when it failed the connection itself (1002, 1007, 1008, 1009). */
-  #failCode = 0;
 
   constructor(ws: WebSocket, options: WsTransportOptions = {}) {
     const internals = ws as unknown as WsInternals;
@@ -321,12 +319,17 @@ export class WsTransport implements Transport {
     this.#early?.push((s) => (text === undefined ? s.binary(view(data)) : s.text(text)));
   };
 
+  /**
+   * A `WS_ERR_*` error means ws failed the connection itself: it sent the close frame with the
+   * failure's code and stopped reading, so core hears that code with the error.
+   */
   readonly #onError = (error: Error): void => {
     const code = (error as Error & { code?: unknown }).code;
     let reported = error;
+    let failCode: number | undefined;
     if (typeof code === 'string' && code.startsWith('WS_ERR_')) {
-      this.#failCode = FAIL_CODES[code] ?? 1002;
-      if (this.#failCode === 1009) {
+      failCode = FAIL_CODES[code] ?? 1002;
+      if (failCode === 1009) {
         const seen = (this.#ws as unknown as WsInternals)._receiver?._totalPayloadLength;
         const limit = this.#maxPayload;
         // ws stops at the frame header that takes the message past the limit: the size it saw.
@@ -338,14 +341,11 @@ export class WsTransport implements Transport {
         reported = new WebSocketError(error.message, { cause: error });
       }
     }
-    this.#emit((sink) => sink.error(reported));
+    this.#emit((sink) => sink.error(reported, failCode));
   };
 
   readonly #onClose = (code: number, reason: Buffer): void => {
-    // ws sent the close frame of a failure itself and stopped reading, so the peer's answer is
-    // never parsed: the connection's close code is the failure's, as when core fails one.
-    const closeCode = code === 1006 && this.#failCode !== 0 ? this.#failCode : code;
     const text = reason.length === 0 ? '' : reason.toString('utf8');
-    this.#emit((sink) => sink.closed(closeCode, text));
+    this.#emit((sink) => sink.closed(code, text));
   };
 }

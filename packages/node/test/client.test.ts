@@ -57,6 +57,21 @@ describe('connect', () => {
     await plain.close();
   });
 
+  it('a message over maxMessageSize, refused by ws itself: ERROR then CLOSED, closeCode 1009, as core would', async () => {
+    const conn = await connect(server.url, { maxMessageSize: 1024 });
+    await conn.receiveJson({ timeout: 5000 });
+    await conn.sendText('x'.repeat(2000)); // echoed back: over the client's limit
+    const types: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const message = await conn.receive({ timeout: 5000 });
+      types.push(message.type);
+      if (message.type === WSMsgType.CLOSED) break;
+    }
+    expect(types).toEqual([WSMsgType.ERROR, WSMsgType.CLOSED]);
+    expect(conn.exception()?.name).toBe('MessageTooBigError');
+    expect(conn.closeCode).toBe(1009);
+  });
+
   it('rejects with HandshakeError and the status on refusal', async () => {
     const error = await connect(`${server.url}/teapot`).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(HandshakeError);

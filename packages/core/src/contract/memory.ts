@@ -12,9 +12,13 @@ const SILENT = '__silent';
 
 /**
  * The contract suite's target over in-memory transports: core's own proof that the cases and
- * the semantics agree before any runtime is involved. `capabilities` pretends a runtime's.
+ * the semantics agree before any runtime is involved. `capabilities` pretends a runtime's, on
+ * both sides unless `clientCapabilities` gives the client's (a browser against a server).
  */
-export function memoryTarget(capabilities: Partial<TransportCapabilities> = {}): {
+export function memoryTarget(
+  capabilities: Partial<TransportCapabilities> = {},
+  clientCapabilities: Partial<TransportCapabilities> = capabilities,
+): {
   target: ContractTarget;
   capabilities: ContractCapabilities;
 } {
@@ -22,7 +26,7 @@ export function memoryTarget(capabilities: Partial<TransportCapabilities> = {}):
   const base = 'ws://memory';
 
   function link(url: string, protocol: string, clientOptions: ConnectionOptions | undefined) {
-    const clientTransport = new MemoryTransport(url, protocol, capabilities);
+    const clientTransport = new MemoryTransport(url, protocol, clientCapabilities);
     const serverTransport = new MemoryTransport(url, protocol, capabilities);
     clientTransport.peer = serverTransport;
     serverTransport.peer = clientTransport;
@@ -82,12 +86,11 @@ export function memoryTarget(capabilities: Partial<TransportCapabilities> = {}):
       return { close: () => client.terminate() };
     },
   };
-  const caps: TransportCapabilities = new MemoryTransport('', '', capabilities).capabilities;
   return {
     target,
     capabilities: {
-      server: caps,
-      client: caps,
+      server: new MemoryTransport('', '', capabilities).capabilities,
+      client: new MemoryTransport('', '', clientCapabilities).capabilities,
       handshakeStatus: true,
       silentServer: true,
       silentClient: true,

@@ -63,7 +63,9 @@ export function connect(
     const onOpen = (): void => {
       settle();
       // Built in the 'open' dispatch itself: the transport listens before any message event.
-      const transport = new DenoTransport(ws, ws.url, ws.protocol, 'client');
+      const transport = new DenoTransport(ws, ws.url, ws.protocol, 'client', {
+        drainThreshold: resolved.highWaterMark,
+      });
       resolve(new WebSocketConnection<unknown>({ transport, side: 'client', options: resolved }));
     };
     const onError = (event: Event): void => {

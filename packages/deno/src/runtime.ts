@@ -57,8 +57,17 @@ export function denoRuntime(): DenoGlobal {
  * it watches do that while they are open.
  */
 export function unrefTimeout(callback: () => void, delay: number): ReturnType<typeof setTimeout> {
-  const id = setTimeout(callback, delay);
-  const deno = (globalThis as { Deno?: DenoGlobal }).Deno;
-  if (typeof id === 'number') deno?.unrefTimer?.(id);
-  return id;
+  const timer: unknown = setTimeout(callback, delay);
+  // Deno 2.9's setTimeout returns a Node-style Timeout; earlier ones a number.
+  if (
+    typeof timer === 'object' &&
+    timer !== null &&
+    'unref' in timer &&
+    typeof timer.unref === 'function'
+  ) {
+    timer.unref();
+  } else if (typeof timer === 'number') {
+    (globalThis as { Deno?: DenoGlobal }).Deno?.unrefTimer?.(timer);
+  }
+  return timer as ReturnType<typeof setTimeout>;
 }

@@ -8,6 +8,8 @@ import {
   checkHandshake,
   decideUpgrade,
   LocalTopics,
+  type ResolvedOptions,
+  resolveOptions,
   runHandler,
   type TopicBus,
   WebSocketConnection,
@@ -74,6 +76,13 @@ async function accept<C>(
 ): Promise<Response> {
   const refusal = checkHandshake(request);
   if (refusal) return refusal;
+  let options: ResolvedOptions;
+  try {
+    options = resolveOptions(handler.options);
+  } catch (error) {
+    // The handler's fault, found before anything is upgraded.
+    return new Response(`invalid handler options: ${String(error)}`, { status: 500 });
+  }
   const decision = await decideUpgrade(handler, request);
   if (!decision.accept) return decision.response;
   const protocol = decision.protocol ?? '';
@@ -91,7 +100,9 @@ async function accept<C>(
   }
   const { socket, response } = upgraded;
   for (const [name, value] of Object.entries(decision.headers)) response.headers.set(name, value);
-  const transport = new DenoTransport(socket, toWebSocketUrl(request.url), protocol, 'server');
+  const transport = new DenoTransport(socket, toWebSocketUrl(request.url), protocol, 'server', {
+    drainThreshold: options.highWaterMark,
+  });
   // Deno's socket is CONNECTING until the 101 is written, and refuses sends until then.
   socket.addEventListener(
     'open',
@@ -99,7 +110,7 @@ async function accept<C>(
       const conn = new WebSocketConnection<C>({
         transport,
         side: 'server',
-        options: handler.options,
+        options,
         context: decision.context,
         topics: how.topics,
       });

@@ -6,7 +6,6 @@ import {
   type ControlMessage,
   type DataMessage,
   HandshakeError,
-  HeartbeatTimeoutError,
   type ReceiveJsonOptions,
   type ReceiveOptions,
   ReceiveTimeoutError,
@@ -496,17 +495,15 @@ export class ReconnectingClient implements AsyncIterable<WSMessage> {
     if (document.visibilityState === 'visible') this.#check();
   };
 
-  /** Pings the open connection; no pong within `checkTimeout` ends it (1006), and the client reconnects. */
+  /**
+   * Pings the open connection; no pong within `checkTimeout` ends it (1006, its 'error' is a
+   * `HeartbeatTimeoutError`), and the client reconnects.
+   */
   #check(): void {
     const conn = this.connection;
-    if (!conn) return;
-    const timeout = this.options.checkTimeout ?? conn.options.heartbeat?.timeout ?? 5000;
-    const timer = setTimeout(() => {
-      this.#emit('error', new HeartbeatTimeoutError(timeout));
-      conn.terminate();
-    }, timeout);
-    const stop = (): void => clearTimeout(timer);
-    conn.ping().then(stop, stop);
+    conn
+      ?.ping({ timeout: this.options.checkTimeout ?? conn.options.heartbeat?.timeout ?? 5000 })
+      .catch(() => undefined);
   }
 
   /** Routes the connection's messages to the client's listeners while there are any. */

@@ -13,7 +13,8 @@ import {
  * What the browser's WebSocket does by itself. It hides ping frames (answering them itself)
  * and answers close frames itself; Chromium 156 echoes even an invalid close code (1004) as it
  * came. It has no message size limit and no way to stop reading; `bufferedAmount` is real but
- * nothing reports a drain.
+ * nothing reports a drain. `close()` takes only 1000 and 3000–4999 (InvalidAccessError
+ * otherwise): core sends other codes as a close frame without a body.
  */
 export const BROWSER_CAPABILITIES: TransportCapabilities = Object.freeze({
   pingFrames: false,
@@ -23,6 +24,7 @@ export const BROWSER_CAPABILITIES: TransportCapabilities = Object.freeze({
   enforcesMaxMessageSize: false,
   backpressure: true,
   pauseReading: false,
+  restrictedCloseCodes: true,
 });
 
 /** How often `bufferedAmount` is polled while it is above 0: the browser has no drain event. */
@@ -76,14 +78,9 @@ export class BrowserTransport implements Transport {
   }
 
   close(code: number | undefined, reason: string): void {
-    const ws = this.socket;
-    try {
-      if (code === undefined) ws.close();
-      else ws.close(code, reason);
-    } catch {
-      // Browsers may send only 1000 and 3000–4999: any other code leaves without a body (1005).
-      ws.close();
-    }
+    // Only 1000 and 3000–4999 come here (restrictedCloseCodes), and reasons core checked.
+    if (code === undefined) this.socket.close();
+    else this.socket.close(code, reason);
   }
 
   /**

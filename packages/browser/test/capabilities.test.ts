@@ -8,6 +8,7 @@ import { BROWSER_CAPABILITIES } from '../src/transport.js';
 import {
   type ClientFrame,
   frame,
+  inPage,
   openTestPage,
   rawServer,
   requireChromium,
@@ -100,10 +101,27 @@ describe('Chromium WebSocket, as BROWSER_CAPABILITIES declares it', () => {
     expect(events).toEqual(['open', 'close 1004 ']);
   });
 
-  it('refuses to send close codes other than 1000 and 3000–4999 (the transport falls back to no body)', async () => {
+  it('core over that echo: the reader gets an ERROR and closeCode is 1002, as if core had answered', async () => {
+    const server = await rawServer((socket) => socket.write(frame(CLOSE, closeBody(1004))), true);
+    try {
+      const r = await inPage(
+        browser.page,
+        (api, url) => api.scenarios.readToEnd({ url }),
+        server.url,
+      );
+      expect(r.types).toEqual([0x102, 0x101]); // ERROR, CLOSED
+      expect(r.error).toMatch(/invalid close code 1004/);
+      expect(r.closeCode).toBe(1002);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('refuses to send close codes other than 1000 and 3000–4999 (restrictedCloseCodes true: core sends those without a body)', async () => {
     const { events } = await probe((socket) => {
       socket.on('data', () => socket.end(frame(CLOSE, closeBody(4000))));
     }, 'close1009');
+    expect(BROWSER_CAPABILITIES.restrictedCloseCodes).toBe(true);
     expect(events.slice(0, 2)).toEqual(['open', 'throws InvalidAccessError']);
   });
 });

@@ -36,18 +36,6 @@ const capabilities: ContractCapabilities = {
   silentClient: false,
 };
 
-/**
- * Cases that cannot pass in a browser until core changes, run as expected failures so that
- * they stay visible and turn red the day core is fixed. Evidence: Chromium's
- * `WebSocket.close(1009)` throws InvalidAccessError ("The close code must be either 1000, or
- * between 3000 and 4999"), so the transport sends a close frame without a body; the server
- * echoes that (1005) and core takes the echo as `closeCode`.
- */
-const KNOWN_FAILURES: Record<string, string> = {
-  'maxMessageSize on the client: a larger message is an ERROR and a 1009 close':
-    'browsers cannot send 1009; core has no hook to keep its own close code',
-};
-
 let server: RunningServer;
 let silent: Awaited<ReturnType<typeof silentServer>>;
 let browser: TestBrowser;
@@ -82,9 +70,7 @@ describe('contract suite: browser client (Chromium) against @anyws/node', () => 
           [name.replace(/ \[skipped: .*\]$/, ''), base, silent.url] as const,
         );
       };
-      const known = KNOWN_FAILURES[name];
       if (skip) it.skip(name, run);
-      else if (known) it.fails(`${name} [expected failure: ${known}]`, run, 20_000);
       else it(name, run, 20_000);
     },
     capabilities,

@@ -297,6 +297,18 @@ export const scenarios = {
     return { bufferedAfterSend, echoed: echoed.byteLength };
   },
 
+  /** What one connection's reader sees to the end, and how the connection ended. */
+  async readToEnd(arg: { url: string }) {
+    const conn = await connect(arg.url);
+    const types: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      const message = await conn.receive({ timeout: 5000 });
+      types.push(message.type);
+      if (message.type === WSMsgType.CLOSED) break;
+    }
+    return { types, closeCode: conn.closeCode, error: conn.exception()?.message ?? null };
+  },
+
   /** A close code browsers may not send (1001) leaves as a close frame without a body; nothing throws. */
   async unsendableClose(arg: { base: string }) {
     const observer = await connect(`${arg.base}/observe`);

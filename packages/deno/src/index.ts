@@ -13,4 +13,10 @@ export {
   type UpgradeOptions,
   upgrade,
 } from './server.ts';
-export { DENO_CAPABILITIES, type DenoSocketRole, DenoTransport } from './transport.ts';
+export {
+  DENO_CLIENT_CAPABILITIES,
+  DENO_SERVER_CAPABILITIES,
+  type DenoSocketRole,
+  DenoTransport,
+  type DenoTransportOptions,
+} from './transport.ts';

@@ -7,10 +7,10 @@ import type { Transport, TransportCapabilities, TransportSink } from '@anyws/cor
 import { unrefTimeout } from './runtime.ts';
 
 /**
- * What Deno's WebSocket does by itself, measured on Deno 2.9 (test/runtime.test.ts proves
- * each line against raw TCP peers). The same for server and client sockets.
+ * What Deno's server WebSocket (`Deno.upgradeWebSocket`) does by itself, measured on Deno 2.9
+ * (test/runtime.test.ts proves each line against raw TCP peers).
  */
-export const DENO_CAPABILITIES: TransportCapabilities = Object.freeze({
+export const DENO_SERVER_CAPABILITIES: TransportCapabilities = Object.freeze({
   // No ping() in the WebSocket API and pongs are not reported: core's application-level heartbeat.
   pingFrames: false,
   // Deno answers protocol pings itself, with their payload.
@@ -25,14 +25,26 @@ export const DENO_CAPABILITIES: TransportCapabilities = Object.freeze({
   backpressure: true,
   // The WebSocket API cannot stop reading.
   pauseReading: false,
+  // A server socket's close() takes any code.
+  restrictedCloseCodes: false,
+});
+
+/** Deno's client WebSocket (`new WebSocket`): the same, but `close()` follows the WHATWG rule. */
+export const DENO_CLIENT_CAPABILITIES: TransportCapabilities = Object.freeze({
+  ...DENO_SERVER_CAPABILITIES,
+  // close() throws for anything but 1000 and 3000–4999: core sends a frame without a body then.
+  restrictedCloseCodes: true,
 });
 
 const OPEN = 1;
+const PROTOCOL_ERROR = 1002;
 const ABNORMAL_CLOSURE = 1006;
+/** Deno's error message when it answered a peer's invalid close code with 1002. */
+const INVALID_CLOSE_CODE = 'Invalid close code';
 /** Longest pause between two looks at `bufferedAmount` while it does not go down. */
 const MAX_POLL_MS = 20;
 
-/** Which end a socket is: Deno lets a client send only 1000 and 3000–4999. */
+/** Which end a socket is: Deno lets a client close only with 1000 and 3000–4999. */
 export type DenoSocketRole = 'server' | 'client';
 
 /** Options of a {@link DenoTransport}. */
@@ -50,11 +62,10 @@ export interface DenoTransportOptions {
  * before `start()`, so no event between the socket's `open` and the connection is lost.
  */
 export class DenoTransport implements Transport {
-  readonly capabilities: TransportCapabilities = DENO_CAPABILITIES;
+  readonly capabilities: TransportCapabilities;
   /** Deno negotiates no extensions (no permessage-deflate). */
   readonly extensions = '';
   readonly #ws: WebSocket;
-  readonly #role: DenoSocketRole;
   #sink: TransportSink | undefined;
   /** Events that came before `start()`, in order. */
   #early: ((sink: TransportSink) => void)[] | null = [];
@@ -80,7 +91,7 @@ export class DenoTransport implements Transport {
     options: DenoTransportOptions = {},
   ) {
     this.#ws = ws;
-    this.#role = role;
+    this.capabilities = role === 'server' ? DENO_SERVER_CAPABILITIES : DENO_CLIENT_CAPABILITIES;
     this.#drainThreshold = options.drainThreshold ?? 0;
     ws.binaryType = 'arraybuffer';
     ws.addEventListener('message', this.#onMessage);
@@ -125,8 +136,6 @@ export class DenoTransport implements Transport {
     if (ws.readyState !== OPEN) return;
     // With no argument Deno sends a close frame without a body; `close(1005)` would put 1005 on the wire.
     if (code === undefined) ws.close();
-    else if (this.#role === 'client' && !isClientApiCode(code))
-      closeWithProtocolCode(ws, code, reason);
     else ws.close(code, reason);
   }
 
@@ -168,9 +177,11 @@ export class DenoTransport implements Transport {
 
   #onError = (event: Event): void => {
     const detail = event as ErrorEvent;
-    const error =
-      detail.error instanceof Error ? detail.error : new Error(detail.message || 'WebSocket error');
-    this.#deliver((sink) => sink.error(error));
+    const message = detail.message || 'WebSocket error';
+    const error = detail.error instanceof Error ? detail.error : new Error(message);
+    // The one fault Deno answers on the wire itself: an invalid close code gets its 1002.
+    const sent = message === INVALID_CLOSE_CODE ? PROTOCOL_ERROR : undefined;
+    this.#deliver((sink) => sink.error(error, sent));
   };
 
   #onClose = (event: CloseEvent): void => {
@@ -224,34 +235,4 @@ export class DenoTransport implements Transport {
     DenoTransport.#delay = moved ? 0 : Math.min(MAX_POLL_MS, DenoTransport.#delay * 2 || 1);
     DenoTransport.#timer = unrefTimeout(DenoTransport.#look, DenoTransport.#delay);
   };
-}
-
-/** The codes the WHATWG `close()` lets a client send. */
-function isClientApiCode(code: number): boolean {
-  return code === 1000 || (code >= 3000 && code <= 4999);
-}
-
-/**
- * Sends a close code that RFC 6455 allows a client (1001–1003, 1007–1014: e.g. 1009 when a
- * message is too big) but the WHATWG `close()` refuses. Deno's socket checks the code only
- * for its client role, kept under an internal symbol: the check is passed by taking the
- * server role for the duration of the call. If that internal ever changes, the code that
- * goes on the wire falls back to 1000, with the reason kept.
- */
-function closeWithProtocolCode(ws: WebSocket, code: number, reason: string): void {
-  const roleKey = Object.getOwnPropertySymbols(ws).find((s) => s.description === '[[role]]');
-  const slots = ws as unknown as Record<symbol, unknown>;
-  if (roleKey !== undefined && typeof slots[roleKey] === 'number') {
-    const role = slots[roleKey];
-    slots[roleKey] = 0;
-    try {
-      ws.close(code, reason);
-      return;
-    } catch {
-      // The internal changed: fall through to what the public API allows.
-    } finally {
-      slots[roleKey] = role;
-    }
-  }
-  if (ws.readyState === OPEN) ws.close(1000, reason);
 }

@@ -1,7 +1,7 @@
 /**
  * The whole contract suite inside the real deno binary: @anyws/deno on the server side
  * (`serve`), @anyws/deno on the client side (`connect`). Every skip comes from a declared
- * capability (see DENO_CAPABILITIES).
+ * capability (DENO_SERVER_CAPABILITIES, DENO_CLIENT_CAPABILITIES).
  */
 import { registerContractSuite } from '@anyws/core/contract';
 import { capabilities, startContractHarness } from './harness.ts';

@@ -5,13 +5,19 @@
  */
 import type { ContractCapabilities, ContractTarget } from '@anyws/core/contract';
 import { contractRoute } from '@anyws/core/contract';
-import { connect, DENO_CAPABILITIES, type RunningServer, serve } from '../src/index.ts';
+import {
+  connect,
+  DENO_CLIENT_CAPABILITIES,
+  DENO_SERVER_CAPABILITIES,
+  type RunningServer,
+  serve,
+} from '../src/index.ts';
 import { type RawPeer, RawServer, rawClient } from './raw.ts';
 
 /** What the Deno runtime offers to the suite, from the transport's declared capabilities. */
 export const capabilities: ContractCapabilities = {
-  server: DENO_CAPABILITIES,
-  client: DENO_CAPABILITIES,
+  server: DENO_SERVER_CAPABILITIES,
+  client: DENO_CLIENT_CAPABILITIES,
   // Deno's client reports a refused upgrade's status in its error message; connect() reads it.
   handshakeStatus: true,
   silentServer: true,

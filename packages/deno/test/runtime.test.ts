@@ -1,11 +1,16 @@
 /**
  * What Deno's WebSocket does by itself, seen on the wire with raw TCP peers: the evidence
- * behind each line of DENO_CAPABILITIES, for server sockets (`Deno.upgradeWebSocket`) and
+ * behind each line of DENO_SERVER_CAPABILITIES and DENO_CLIENT_CAPABILITIES, for server sockets (`Deno.upgradeWebSocket`) and
  * client sockets (`new WebSocket`), plus what the adapter adds on top (1009, close codes,
  * drain, handshake status).
  */
 import { type WebSocketConnection, type WebSocketHandler, WSMsgType } from '@anyws/core';
-import { connect, DENO_CAPABILITIES, serve } from '../src/index.ts';
+import {
+  connect,
+  DENO_CLIENT_CAPABILITIES,
+  DENO_SERVER_CAPABILITIES,
+  serve,
+} from '../src/index.ts';
 import { closeCodeOf, closePayload, encodeFrame, OP, RawServer, rawClient, textOf } from './raw.ts';
 
 const options = { sanitizeOps: false, sanitizeResources: false };
@@ -65,7 +70,7 @@ Deno.test({
   name: 'server: Deno answers a ping itself, with its payload (forcedAutoPong)',
   ...options,
   async fn() {
-    assertEquals(DENO_CAPABILITIES.forcedAutoPong, true, 'declared');
+    assertEquals(DENO_SERVER_CAPABILITIES.forcedAutoPong, true, 'declared');
     const peer = await rawClient(server.port, '/watch');
     await nextSeen();
     await peer.write(encodeFrame(OP.ping, 'are you there', true));
@@ -80,7 +85,7 @@ Deno.test({
   name: "server: Deno echoes the peer's close itself; the connection sees the code (forcedCloseReply)",
   ...options,
   async fn() {
-    assertEquals(DENO_CAPABILITIES.forcedCloseReply, true, 'declared');
+    assertEquals(DENO_SERVER_CAPABILITIES.forcedCloseReply, true, 'declared');
     const peer = await rawClient(server.port, '/watch');
     const { closed } = await nextSeen();
     await peer.write(encodeFrame(OP.close, closePayload(4001, 'bye ✓'), true));
@@ -115,7 +120,7 @@ Deno.test({
   name: 'server: an invalid close code is answered with 1002 by Deno (validatesCloseCodes)',
   ...options,
   async fn() {
-    assertEquals(DENO_CAPABILITIES.validatesCloseCodes, true, 'declared');
+    assertEquals(DENO_SERVER_CAPABILITIES.validatesCloseCodes, true, 'declared');
     for (const code of [0, 999, 1004, 1005, 1006, 1015, 2999, 5000]) {
       const peer = await rawClient(server.port, '/watch');
       const { closed } = await nextSeen();
@@ -124,7 +129,7 @@ Deno.test({
       assertEquals(answer?.op, OP.close, `${String(code)}: a close frame`);
       assertEquals(closeCodeOf(answer!), 1002, `${String(code)}: answered with 1002`);
       const result = await closed;
-      assertEquals(result.code, 1006, `${String(code)}: no valid close from the peer`);
+      assertEquals(result.code, 1002, `${String(code)}: closeCode is Deno's answer`);
       assert(result.error !== null, `${String(code)}: the error is reported`);
       peer.close();
     }
@@ -140,7 +145,9 @@ Deno.test({
     await peer.write(encodeFrame(OP.close, closePayload(1014, 'x'), true));
     const answer = await peer.readFrame();
     assertEquals(closeCodeOf(answer!), 1002, 'Deno answers 1002');
-    assertEquals((await closed).code, 1006, 'and reports an error, not the close');
+    const result = await closed;
+    assertEquals(result.code, 1002, 'recorded as the protocol error Deno answered');
+    assert(result.error !== null, 'with the error');
     peer.close();
   },
 });
@@ -149,7 +156,7 @@ Deno.test({
   name: 'server: a message over maxMessageSize closes with 1009 on the wire (core enforces)',
   ...options,
   async fn() {
-    assertEquals(DENO_CAPABILITIES.enforcesMaxMessageSize, false, 'declared');
+    assertEquals(DENO_SERVER_CAPABILITIES.enforcesMaxMessageSize, false, 'declared');
     const peer = await rawClient(server.port, '/small');
     const { closed } = await nextSeen();
     await peer.write(encodeFrame(OP.binary, new Uint8Array(1024), true));
@@ -192,7 +199,7 @@ Deno.test({
   name: 'server: bufferedAmount grows against a reader that stops; sends resolve once it drains',
   ...options,
   async fn() {
-    assertEquals(DENO_CAPABILITIES.backpressure, true, 'declared');
+    assertEquals(DENO_SERVER_CAPABILITIES.backpressure, true, 'declared');
     const peer = await rawClient(server.port, '/watch');
     const { conn } = await nextSeen();
     const chunk = new Uint8Array(256 * 1024);
@@ -267,7 +274,7 @@ Deno.test({
   name: 'client: Deno answers a ping itself; no ping() in its API (pingFrames false)',
   ...options,
   async fn() {
-    assertEquals(DENO_CAPABILITIES.pingFrames, false, 'declared');
+    assertEquals(DENO_CLIENT_CAPABILITIES.pingFrames, false, 'declared');
     const { raw, conn, peer } = await clientPair({ autoping: false });
     await peer.write(encodeFrame(OP.ping, 'hi', false));
     const pong = await peer.readFrame();
@@ -308,26 +315,31 @@ Deno.test({
     await peer.write(encodeFrame(OP.close, closePayload(1006), false));
     const answer = await peer.readFrame();
     assertEquals(closeCodeOf(answer!), 1002, 'answered with 1002');
+    assertEquals(
+      (await conn.receive({ timeout: 3000 })).type,
+      WSMsgType.ERROR,
+      'ERROR for the reader',
+    );
     await conn.whenClosed;
-    assertEquals(conn.closeCode, 1006, 'no valid close from the peer');
+    assertEquals(conn.closeCode, 1002, "closeCode is Deno's answer");
     raw.close();
   },
 });
 
 Deno.test({
-  name: 'client: close codes the WHATWG API refuses (1001-1003, 1007-1013) still reach the wire',
+  name: 'client: codes the WHATWG close() refuses go without a body; closeCode keeps them',
   ...options,
   async fn() {
-    // 1014 goes on the wire too, but Deno refuses to receive it (see the quirk below): not echoed here.
+    assertEquals(DENO_CLIENT_CAPABILITIES.restrictedCloseCodes, true, 'declared');
     for (const code of [
-      1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 3000, 4999,
+      1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 4999,
     ]) {
       const { raw, conn, peer } = await clientPair();
-      const closing = conn.close(code, `code ${String(code)}`);
+      const allowed = code === 1000 || code >= 3000;
+      const closing = conn.close(code, allowed ? `code ${String(code)}` : '');
       const frame = await peer.readFrame();
       assertEquals(frame?.op, OP.close, `${String(code)}: a close frame`);
-      assertEquals(closeCodeOf(frame!), code, `${String(code)}: the code on the wire`);
-      assertEquals(textOf(frame!.payload.subarray(2)), `code ${String(code)}`, 'the reason');
+      assertEquals(closeCodeOf(frame!), allowed ? code : undefined, `${String(code)}: on the wire`);
       await peer.write(encodeFrame(OP.close, frame!.payload, false));
       await closing;
       assertEquals(conn.closeCode, code, `${String(code)}: closeCode`);
@@ -353,18 +365,22 @@ Deno.test({
 });
 
 Deno.test({
-  name: 'client: a message over maxMessageSize closes with 1009 on the wire',
+  name: 'client: a message over maxMessageSize: ERROR, a bodiless close (no 1009 from a client), closeCode 1009',
   ...options,
   async fn() {
     const { raw, conn, peer } = await clientPair({ maxMessageSize: 1024 });
     await peer.write(encodeFrame(OP.text, 'x'.repeat(2000), false));
     const frame = await peer.readFrame();
-    assertEquals(closeCodeOf(frame!), 1009, 'MESSAGE_TOO_BIG from the client');
+    assertEquals(frame?.op, OP.close, 'a close frame');
+    assertEquals(frame?.payload.byteLength, 0, 'without a body: Deno refuses 1009 from a client');
     assertEquals(
       (await conn.receive({ timeout: 3000 })).type,
       WSMsgType.ERROR,
       'ERROR for the reader',
     );
+    await peer.write(encodeFrame(OP.close, new Uint8Array(0), false));
+    await conn.whenClosed;
+    assertEquals(conn.closeCode, 1009, 'closeCode');
     raw.close();
   },
 });

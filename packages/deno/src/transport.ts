@@ -50,9 +50,9 @@ export type DenoSocketRole = 'server' | 'client';
 /** Options of a {@link DenoTransport}. */
 export interface DenoTransportOptions {
   /**
-   * Sends that leave at most this many bytes buffered need no drain report, because nobody
-   * waits on them: give the connection's `highWaterMark`. Default 0: every send is watched
-   * until its bytes are written.
+   * While `bufferedAmount` is at most this many bytes nobody waits for it to go down, so no
+   * drain is reported: give the connection's `highWaterMark`. Default 0: a drain is reported
+   * for every decrease after `bufferedAmount` was read above 0.
    */
   drainThreshold?: number;
 }
@@ -99,8 +99,14 @@ export class DenoTransport implements Transport {
     ws.addEventListener('close', this.#onClose);
   }
 
+  /**
+   * Deno's own count. Whoever sees it above the drain threshold (core, right after a send, to
+   * decide whether the send waits) is told of each decrease from then on: the watch starts here.
+   */
   get bufferedAmount(): number {
-    return this.#ws.bufferedAmount;
+    const amount = this.#ws.bufferedAmount;
+    if (amount > this.#drainThreshold && !this.#watched) this.#watch();
+    return amount;
   }
 
   start(sink: TransportSink): void {
@@ -112,7 +118,6 @@ export class DenoTransport implements Transport {
 
   sendText(data: string): void {
     this.#ws.send(data);
-    if (!this.#watched && this.#ws.bufferedAmount > this.#drainThreshold) this.#watch();
   }
 
   sendBytes(data: Uint8Array): void {
@@ -128,7 +133,6 @@ export class DenoTransport implements Transport {
     } else {
       this.#ws.send(data);
     }
-    if (!this.#watched && this.#ws.bufferedAmount > this.#drainThreshold) this.#watch();
   }
 
   close(code: number | undefined, reason: string): void {
@@ -195,10 +199,10 @@ export class DenoTransport implements Transport {
 
   // ---- drain ------------------------------------------------------------------------
   // Deno has no drain event and lowers `bufferedAmount` only once its write task has run, on a
-  // later turn of the event loop. A transport is watched from a send that leaves more than
-  // the drain threshold buffered (a sender may wait) until its buffer is empty. The watched
-  // ones are looked at together: one timer per turn for the whole process, each decrease
-  // reported. While no buffer goes down the looks back off to MAX_POLL_MS apart.
+  // later turn of the event loop. A transport is watched from the moment its `bufferedAmount`
+  // is seen above the drain threshold (only then may a sender wait) until its buffer is
+  // empty. The watched ones are looked at together: one timer per turn for the whole process,
+  // each decrease reported. While no buffer goes down the looks back off to MAX_POLL_MS apart.
 
   static readonly #watching = new Set<DenoTransport>();
   static #timer: ReturnType<typeof setTimeout> | undefined;

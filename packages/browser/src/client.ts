@@ -6,6 +6,7 @@ import {
   type ControlMessage,
   type DataMessage,
   HandshakeError,
+  jsonText,
   type ReceiveJsonOptions,
   type ReceiveOptions,
   ReceiveTimeoutError,
@@ -229,17 +230,13 @@ export class ReconnectingClient implements AsyncIterable<WSMessage> {
 
   /** Sends `value` as JSON text, serialised now. A TypeError when it does not serialise. */
   sendJson(value: unknown, options?: SendJsonOptions): Promise<void> {
-    let text: unknown;
+    let text: string;
     try {
-      text = (options?.stringify ?? JSON.stringify)(value);
+      text = jsonText(value, options?.stringify);
     } catch (error) {
-      return Promise.reject(
-        new TypeError('sendJson(): the value does not serialise', { cause: error }),
-      );
+      return Promise.reject(error);
     }
-    return typeof text === 'string'
-      ? this.sendText(text, options)
-      : Promise.reject(new TypeError('sendJson(): the value does not serialise to JSON text'));
+    return this.sendText(text, options);
   }
 
   #send(size: number, send: (conn: WebSocketConnection) => Promise<void>): Promise<void> {

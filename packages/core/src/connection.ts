@@ -20,7 +20,9 @@ import {
   controlMessage,
   type DataMessage,
   decodeUtf8,
+  describe,
   errorMessage,
+  jsonText,
   type TextMessage,
   textMessage,
   toBytes,
@@ -38,10 +40,15 @@ import {
   type SendOptions,
 } from './options.js';
 import {
+  ABNORMAL_CLOSURE,
   assertSendableClose,
   isValidReceivedCloseCode,
+  MESSAGE_TOO_BIG,
+  NO_STATUS,
+  OK,
+  POLICY_VIOLATION,
+  PROTOCOL_ERROR,
   utf8ByteLength,
-  WSCloseCode,
   WSMsgType,
 } from './protocol.js';
 import type { PublishOptions, TopicBus } from './topics.js';
@@ -78,7 +85,6 @@ export interface ConnectionEvents {
 
 interface Waiter {
   resolve: (message: WSMessage) => void;
-  reject: (error: Error) => void;
   timer: ReturnType<typeof setTimeout> | undefined;
 }
 interface PendingPing {
@@ -151,8 +157,8 @@ export class WebSocketConnection<C = unknown>
   #peerClose: { code: number; reason: string } | null = null;
   /** True once this end has sent its close frame. */
   #closeSent = false;
-  /** Set when this end ends the connection without the peer's say (heartbeat, terminate). */
-  #forcedCode: number | null = null;
+  /** This end dropped the connection without the peer's say (terminate, close timeout): 1006. */
+  #dropped = false;
   /**
    * This end's close code where the peer's answer cannot carry it, and the code the end is
    * reported with then: 1005 when the runtime could send our frame only without a body (its
@@ -166,7 +172,7 @@ export class WebSocketConnection<C = unknown>
   #drainWaiters: DrainWaiter[] = [];
   #heartbeatTimer: ReturnType<typeof setTimeout> | undefined;
   #lastActivity = 0;
-  #heartbeatPingAt = -1;
+  /** The heartbeat's ping while its pong is awaited. */
   #heartbeatPing: PendingPing | null = null;
   /** The peer's last ping was the application-level one: it understands only that kind of pong. */
   #peerPingsInText = false;
@@ -178,19 +184,7 @@ export class WebSocketConnection<C = unknown>
 
   static {
     readerHooks = {
-      listen(conn, deliver) {
-        if (conn.#waiter) throw new ConcurrentReceiveError();
-        const ready = conn.#immediate();
-        if (ready) {
-          deliver(ready);
-          return ignore;
-        }
-        const waiter: Waiter = { resolve: deliver, reject: ignore, timer: undefined };
-        conn.#waiter = waiter;
-        return () => {
-          if (conn.#waiter === waiter) conn.#waiter = null;
-        };
-      },
+      listen: (conn, deliver) => conn.#listen(deliver, ignore, null),
       unshift(conn, message) {
         // CLOSING and CLOSED are states, not messages: receive() reports them again by itself.
         if (message.type === WSMsgType.CLOSING || message.type === WSMsgType.CLOSED) return;
@@ -305,18 +299,11 @@ export class WebSocketConnection<C = unknown>
 
   /** Sends `value` as JSON text. A TypeError when it does not serialise (undefined, a function). */
   sendJson(value: unknown, options?: SendJsonOptions): Promise<void> {
-    let text: string | undefined;
+    let text: string;
     try {
-      text = (options?.stringify ?? JSON.stringify)(value);
+      text = jsonText(value, options?.stringify);
     } catch (error) {
-      return Promise.reject(
-        new TypeError(`sendJson(): value does not serialise: ${String(error)}`, { cause: error }),
-      );
-    }
-    if (typeof text !== 'string') {
-      return Promise.reject(
-        new TypeError(`sendJson(): ${describe(value)} does not serialise to JSON text`),
-      );
+      return Promise.reject(error);
     }
     return this.sendText(text, options);
   }
@@ -359,7 +346,7 @@ export class WebSocketConnection<C = unknown>
     if (buffered + bytes <= limit) return undefined;
     const error = new BufferOverflowError(buffered + bytes, limit);
     if (this.options.slowConsumer === 'close') {
-      this.#fail(error, WSCloseCode.POLICY_VIOLATION, 'slow consumer: send buffer full');
+      this.#fail(error, POLICY_VIOLATION, 'slow consumer: send buffer full');
     }
     return Promise.reject(error);
   }
@@ -442,7 +429,7 @@ export class WebSocketConnection<C = unknown>
    * close frame came, or after `closeTimeout` by terminating. Throws a RangeError at once for a
    * code or reason that may not be sent. `close(WSCloseCode.NO_STATUS)` sends a frame with no body.
    */
-  close(code: number = WSCloseCode.OK, reason = ''): Promise<void> {
+  close(code: number = OK, reason = ''): Promise<void> {
     assertSendableClose(code, reason);
     if (this.#state === 'closed' || this.#closeSent) return this.#closedPromise;
     this.#sendClose(code, reason);
@@ -452,9 +439,9 @@ export class WebSocketConnection<C = unknown>
   /** Drops the connection at once, without a closing handshake; `closeCode` becomes 1006. */
   terminate(): void {
     if (this.#state === 'closed') return;
-    this.#forcedCode = WSCloseCode.ABNORMAL_CLOSURE;
+    this.#dropped = true;
     this.#transport.terminate();
-    this.#finish(WSCloseCode.ABNORMAL_CLOSURE, '');
+    this.#finish(ABNORMAL_CLOSURE, '');
   }
 
   /**
@@ -467,16 +454,12 @@ export class WebSocketConnection<C = unknown>
     this.#closeSent = true;
     this.#stopHeartbeat();
     if (sentByRuntime) {
-      this.#standIn = [code, WSCloseCode.ABNORMAL_CLOSURE];
-    } else if (code === WSCloseCode.NO_STATUS) {
+      this.#standIn = [code, ABNORMAL_CLOSURE];
+    } else if (code === NO_STATUS) {
       t.close(undefined, '');
-    } else if (
-      t.capabilities.restrictedCloseCodes &&
-      code !== WSCloseCode.OK &&
-      (code < 3000 || code > 4999)
-    ) {
+    } else if (t.capabilities.restrictedCloseCodes && code !== OK && (code < 3000 || code > 4999)) {
       // The runtime cannot send this code: the frame goes without a body.
-      this.#standIn = [code, WSCloseCode.NO_STATUS];
+      this.#standIn = [code, NO_STATUS];
       t.close(undefined, '');
     } else {
       t.close(code, reason);
@@ -486,9 +469,9 @@ export class WebSocketConnection<C = unknown>
     this.#closeTimer = setTimeout(() => {
       // With the peer's close frame in, the handshake is complete: only the runtime's end is late,
       // and closeCode stays the peer's. Without it the end is abnormal.
-      if (!this.#peerClose) this.#forcedCode = WSCloseCode.ABNORMAL_CLOSURE;
+      if (!this.#peerClose) this.#dropped = true;
       this.#transport.terminate();
-      this.#finish(WSCloseCode.ABNORMAL_CLOSURE, '');
+      this.#finish(ABNORMAL_CLOSURE, '');
     }, timeout);
   }
 
@@ -496,7 +479,7 @@ export class WebSocketConnection<C = unknown>
   #report(error: Error): void {
     this.#exception ??= error;
     this.#enqueue(errorMessage(error));
-    this.#emit('error', error);
+    this.#emitError(error);
   }
 
   /**
@@ -517,20 +500,12 @@ export class WebSocketConnection<C = unknown>
     this.#state = 'closed';
     clearTimeout(this.#closeTimer);
     this.#stopHeartbeat();
-    if (this.#forcedCode !== null) {
-      this.#closeCode = this.#forcedCode;
-      this.#closeReason = '';
-    } else {
-      const end = this.#peerClose ?? { code, reason };
-      const own = this.#standIn;
-      if (own && end.code === own[1]) {
-        this.#closeCode = own[0];
-        this.#closeReason = '';
-      } else {
-        this.#closeCode = end.code;
-        this.#closeReason = end.reason;
-      }
-    }
+    let end = this.#peerClose ?? { code, reason };
+    const own = this.#standIn;
+    if (this.#dropped) end = { code: ABNORMAL_CLOSURE, reason: '' };
+    else if (own && end.code === own[1]) end = { code: own[0], reason: '' };
+    this.#closeCode = end.code;
+    this.#closeReason = end.reason;
     const closedError = new ConnectionClosedError('the connection closed', this.#closeCode);
     for (const ping of this.#pings.splice(0)) ping.reject(closedError);
     for (const waiter of this.#drainWaiters.splice(0)) waiter.reject(closedError);
@@ -545,7 +520,7 @@ export class WebSocketConnection<C = unknown>
       try {
         listener(this.#closeCode, this.#closeReason ?? '');
       } catch (error) {
-        this.#emit('error', toError(error));
+        this.#emitError(toError(error));
       }
     }
     this.#resolveClosed();
@@ -561,26 +536,39 @@ export class WebSocketConnection<C = unknown>
    */
   receive(options?: ReceiveOptions): Promise<WSMessage> {
     const timeout = options?.timeout === undefined ? this.options.receiveTimeout : options.timeout;
-    if (timeout != null) {
-      try {
-        checkDelay('timeout', timeout);
-      } catch (error) {
-        return Promise.reject(error);
-      }
-    }
-    if (this.#waiter) return Promise.reject(new ConcurrentReceiveError());
-    const ready = this.#immediate();
-    if (ready) return Promise.resolve(ready);
     return new Promise((resolve, reject) => {
-      const waiter: Waiter = { resolve, reject, timer: undefined };
-      if (timeout != null) {
-        waiter.timer = setTimeout(() => {
-          if (this.#waiter === waiter) this.#waiter = null;
-          reject(new ReceiveTimeoutError(timeout));
-        }, timeout);
-      }
-      this.#waiter = waiter;
+      if (timeout != null) checkDelay('timeout', timeout);
+      this.#listen(resolve, reject, timeout);
     });
+  }
+
+  /**
+   * Makes `resolve` the one reader: called at once with a ready message, else with the next
+   * one; `reject` gets the timeout. Returns the reader's withdrawal.
+   */
+  #listen(
+    resolve: (message: WSMessage) => void,
+    reject: (error: Error) => void,
+    timeout: number | null,
+  ): () => void {
+    if (this.#waiter) throw new ConcurrentReceiveError();
+    const ready = this.#immediate();
+    if (ready) {
+      resolve(ready);
+      return ignore;
+    }
+    const waiter: Waiter = { resolve, timer: undefined };
+    const withdraw = (): void => {
+      if (this.#waiter === waiter) this.#waiter = null;
+    };
+    if (timeout != null) {
+      waiter.timer = setTimeout(() => {
+        withdraw();
+        reject(new ReceiveTimeoutError(timeout));
+      }, timeout);
+    }
+    this.#waiter = waiter;
+    return withdraw;
   }
 
   /** The next message, which must be TEXT: otherwise an `UnexpectedMessageError` holding it. */
@@ -724,13 +712,13 @@ export class WebSocketConnection<C = unknown>
       try {
         listener(message);
       } catch (error) {
-        this.#emit('error', toError(error));
+        this.#emitError(toError(error));
       }
     }
   }
 
-  #emit(event: 'error', error: Error): void {
-    for (const listener of this.#listeners[event]) {
+  #emitError(error: Error): void {
+    for (const listener of this.#listeners.error) {
       try {
         listener(error);
       } catch {
@@ -787,21 +775,23 @@ export class WebSocketConnection<C = unknown>
       // behind its messages, so its silence proves nothing.
       this.#lastActivity = t;
     }
-    if (this.#heartbeatPingAt >= 0) {
-      if (this.#lastActivity < this.#heartbeatPingAt) {
+    const ping = this.#heartbeatPing;
+    if (ping) {
+      if (this.#lastActivity < ping.start) {
         this.#heartbeatTimer = undefined;
         this.#fail(new HeartbeatTimeoutError(hb.timeout));
         return;
       }
-      this.#heartbeatPingAt = -1;
-      this.#dropHeartbeatPing();
+      // Other traffic proved the peer alive before the pong came: forget the ping.
+      this.#heartbeatPing = null;
+      const i = this.#pings.indexOf(ping);
+      if (i >= 0) this.#pings.splice(i, 1);
     }
     const idle = t - this.#lastActivity;
     if (idle < hb.interval) {
       this.#heartbeatTimer = setTimeout(this.#heartbeatTick, hb.interval - idle);
       return;
     }
-    this.#heartbeatPingAt = t;
     // Queued with the application's pings, so that its pong does not resolve one of theirs.
     const entry: PendingPing = { start: t, resolve: ignore, reject: ignore };
     this.#heartbeatPing = entry;
@@ -809,15 +799,6 @@ export class WebSocketConnection<C = unknown>
     this.#sendPing(EMPTY);
     this.#heartbeatTimer = setTimeout(this.#heartbeatTick, hb.timeout);
   };
-
-  /** Forgets the heartbeat's ping when other traffic proved the peer alive before its pong came. */
-  #dropHeartbeatPing(): void {
-    const entry = this.#heartbeatPing;
-    if (!entry) return;
-    this.#heartbeatPing = null;
-    const i = this.#pings.indexOf(entry);
-    if (i >= 0) this.#pings.splice(i, 1);
-  }
 
   // ---- inbound events from the transport --------------------------------------------
 
@@ -850,7 +831,7 @@ export class WebSocketConnection<C = unknown>
     }
     this.#fail(
       new MessageTooBigError(size, this.options.maxMessageSize),
-      WSCloseCode.MESSAGE_TOO_BIG,
+      MESSAGE_TOO_BIG,
       'message too big',
     );
     return false;
@@ -865,7 +846,7 @@ export class WebSocketConnection<C = unknown>
 
   /** The peer's close code is invalid: the connection records the protocol error (1002). */
   #invalidClose(code: number): Error {
-    this.#peerClose = { code: WSCloseCode.PROTOCOL_ERROR, reason: '' };
+    this.#peerClose = { code: PROTOCOL_ERROR, reason: '' };
     return new WebSocketError(`the peer sent an invalid close code ${String(code)}`);
   }
 
@@ -896,7 +877,7 @@ export class WebSocketConnection<C = unknown>
     closeFrame: (code, reason) => {
       if (this.#state === 'closed' || this.#peerClose) return;
       if (!this.#transport.capabilities.validatesCloseCodes && !isValidReceivedCloseCode(code)) {
-        this.#fail(this.#invalidClose(code), WSCloseCode.PROTOCOL_ERROR, 'invalid close code');
+        this.#fail(this.#invalidClose(code), PROTOCOL_ERROR, 'invalid close code');
         return;
       }
       this.#peerClose = { code, reason };
@@ -904,18 +885,12 @@ export class WebSocketConnection<C = unknown>
       this.#state = 'closing';
       this.#stopHeartbeat();
       this.#enqueue(closeMessage(code, reason));
-      if (this.options.autoclose) {
-        this.#sendClose(
-          isValidReceivedCloseCode(code) && code !== WSCloseCode.NO_STATUS
-            ? code
-            : WSCloseCode.NO_STATUS,
-          '',
-        );
-      }
+      // The code is valid here (checked above, or by the runtime): the answer echoes it.
+      if (this.options.autoclose) this.#sendClose(code, '');
     },
     closed: (code, reason) => {
       if (this.#state === 'closed') return;
-      if (!this.#peerClose && code !== WSCloseCode.ABNORMAL_CLOSURE) {
+      if (!this.#peerClose && code !== ABNORMAL_CLOSURE) {
         if (!this.#transport.capabilities.validatesCloseCodes && !isValidReceivedCloseCode(code)) {
           // The runtime answered an invalid code itself (browsers echo it): too late for our
           // 1002, but the connection records the protocol error as if it had answered.
@@ -947,10 +922,4 @@ function ignore(): void {}
 
 function toError(value: unknown): Error {
   return value instanceof Error ? value : new Error(String(value));
-}
-
-function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (typeof value === 'object') return value.constructor?.name ?? 'object';
-  return typeof value;
 }

@@ -1,7 +1,7 @@
 import type { WebSocketConnection } from './connection.js';
 import type { ControlMessage, DataMessage } from './message.js';
 import type { ConnectionOptions } from './options.js';
-import { WSCloseCode } from './protocol.js';
+import { INTERNAL_ERROR, OK } from './protocol.js';
 
 /** What the `upgrade` hook decides when it accepts. */
 export interface UpgradeAcceptance<C> {
@@ -174,8 +174,7 @@ export async function runHandler<C>(
         // The error hook failing too leaves nothing to report to.
       }
     }
-    if (!conn.closed)
-      conn.close(WSCloseCode.INTERNAL_ERROR, 'internal error').catch(() => undefined);
+    if (!conn.closed) conn.close(INTERNAL_ERROR, 'internal error').catch(() => undefined);
   };
   const call = (fn: () => void | Promise<void>): void => {
     try {
@@ -198,7 +197,7 @@ export async function runHandler<C>(
     try {
       await handler.session(conn, request);
       // Also when the peer's close is still unanswered (autoclose: false): the session is over.
-      if (!conn.closed) await conn.close(WSCloseCode.OK);
+      if (!conn.closed) await conn.close(OK);
     } catch (error) {
       fail(error);
     }

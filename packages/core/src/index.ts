@@ -48,6 +48,7 @@ export {
   type ErrorMessage,
   errorMessage,
   type JsonParser,
+  jsonText,
   type StateMessage,
   type TextMessage,
   textMessage,

@@ -109,6 +109,33 @@ export const CLOSED_MESSAGE: StateMessage = Object.freeze({
   extra: '',
 });
 
+/**
+ * `value` as JSON text, as `sendJson` sends it: a TypeError when it does not serialise (a
+ * `stringify` that throws, or a value such as undefined or a function that gives no text).
+ */
+export function jsonText(
+  value: unknown,
+  stringify: (value: unknown) => string | undefined = JSON.stringify,
+): string {
+  let text: unknown;
+  try {
+    text = stringify(value);
+  } catch (error) {
+    throw new TypeError(`sendJson(): value does not serialise: ${String(error)}`, { cause: error });
+  }
+  if (typeof text !== 'string') {
+    throw new TypeError(`sendJson(): ${describe(value)} does not serialise to JSON text`);
+  }
+  return text;
+}
+
+/** What a value is, for error messages: its class name, or its type. */
+export function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value === 'object') return value.constructor?.name ?? 'object';
+  return typeof value;
+}
+
 /** Decodes UTF-8 strictly: throws a TypeError on invalid input. */
 export function decodeUtf8(bytes: Uint8Array): string {
   return decoder.decode(bytes);

@@ -1,7 +1,7 @@
 import { readerHooks, type WebSocketConnection } from './connection.js';
 import type { WebSocketHandler } from './handler.js';
 import type { ControlMessage, DataMessage, WSMessage } from './message.js';
-import { WSCloseCode, WSMsgType } from './protocol.js';
+import { INTERNAL_ERROR, WSMsgType } from './protocol.js';
 
 /**
  * One async stream of `[conn, message]` pairs from several connections. Each connection's
@@ -99,7 +99,7 @@ export function aggregate<C>(
         // (runHandler does it for this one and calls the error hook).
         for (const member of members) {
           if (member !== conn && !member.closed) {
-            member.close(WSCloseCode.INTERNAL_ERROR, 'internal error').catch(() => undefined);
+            member.close(INTERNAL_ERROR, 'internal error').catch(() => undefined);
           }
         }
         throw error;

@@ -90,18 +90,17 @@ export const DEFAULT_OPTIONS: ResolvedOptions = Object.freeze({
   receiveHighWaterMark: 1024 * 1024,
 });
 
-function positive(name: string, value: number, allowZero = false): number {
-  if (
-    typeof value !== 'number' ||
-    Number.isNaN(value) ||
-    value < 0 ||
-    (!allowZero && value === 0)
-  ) {
-    throw new RangeError(
-      `${name} must be a positive number of ${name.endsWith('Size') || name.includes('Amount') || name.includes('Mark') ? 'bytes' : 'ms'}, got ${String(value)}`,
-    );
+/** Checks a positive number (zero too with `allowZero`) of `unit`. */
+function positive(name: string, value: number, unit: string, allowZero: boolean): number {
+  if (typeof value !== 'number' || !(value > 0 || (allowZero && value === 0))) {
+    throw new RangeError(`${name} must be a positive number of ${unit}, got ${String(value)}`);
   }
   return value;
+}
+
+/** Checks a size in bytes: positive (or zero), Infinity for no limit. */
+function bytes(name: string, value: number, allowZero = false): number {
+  return positive(name, value, 'bytes', allowZero);
 }
 
 /** The longest delay a timer holds: `setTimeout` fires at once (after 1 ms) for a longer one. */
@@ -109,7 +108,7 @@ const MAX_DELAY = 2 ** 31 - 1;
 
 /** Checks a duration in ms that goes to a timer: positive (or zero), finite, at most 2^31-1. */
 export function checkDelay(name: string, value: number, allowZero = false): number {
-  positive(name, value, allowZero);
+  positive(name, value, 'ms', allowZero);
   if (value > MAX_DELAY) {
     throw new RangeError(
       `${name} must be at most ${String(MAX_DELAY)} ms (the longest timer), got ${String(value)}`,
@@ -144,15 +143,12 @@ export function resolveOptions(options: ConnectionOptions = {}): ResolvedOptions
     receiveTimeout:
       options.receiveTimeout == null ? null : checkDelay('receiveTimeout', options.receiveTimeout),
     closeTimeout: checkDelay('closeTimeout', options.closeTimeout ?? d.closeTimeout, true),
-    maxMessageSize: positive('maxMessageSize', options.maxMessageSize ?? d.maxMessageSize),
+    maxMessageSize: bytes('maxMessageSize', options.maxMessageSize ?? d.maxMessageSize),
     compress: options.compress ?? d.compress,
-    highWaterMark: positive('highWaterMark', options.highWaterMark ?? d.highWaterMark, true),
-    maxBufferedAmount: positive(
-      'maxBufferedAmount',
-      options.maxBufferedAmount ?? d.maxBufferedAmount,
-    ),
+    highWaterMark: bytes('highWaterMark', options.highWaterMark ?? d.highWaterMark, true),
+    maxBufferedAmount: bytes('maxBufferedAmount', options.maxBufferedAmount ?? d.maxBufferedAmount),
     slowConsumer,
-    receiveHighWaterMark: positive(
+    receiveHighWaterMark: bytes(
       'receiveHighWaterMark',
       options.receiveHighWaterMark ?? d.receiveHighWaterMark,
     ),

@@ -16,21 +16,32 @@ export const WSMsgType = {
 /** One of the {@link WSMsgType} values. */
 export type WSMsgType = (typeof WSMsgType)[keyof typeof WSMsgType];
 
+// The codes core's own logic uses, as module constants (internal: not exported from the
+// package). Bundlers inline these where they would keep `WSCloseCode.X` lookups, so a browser
+// bundle that never reads the table leaves it out.
+export const OK = 1000;
+export const PROTOCOL_ERROR = 1002;
+export const NO_STATUS = 1005;
+export const ABNORMAL_CLOSURE = 1006;
+export const POLICY_VIOLATION = 1008;
+export const MESSAGE_TOO_BIG = 1009;
+export const INTERNAL_ERROR = 1011;
+
 /** Close codes of the IANA registry (RFC 6455 §7.4 and later additions). */
 export const WSCloseCode = {
-  OK: 1000,
+  OK,
   GOING_AWAY: 1001,
-  PROTOCOL_ERROR: 1002,
+  PROTOCOL_ERROR,
   UNSUPPORTED_DATA: 1003,
   /** Reserved: never sent; a close frame without a body is reported as 1005. */
-  NO_STATUS: 1005,
+  NO_STATUS,
   /** Reserved: never sent; reported when the connection ended without a close frame. */
-  ABNORMAL_CLOSURE: 1006,
+  ABNORMAL_CLOSURE,
   INVALID_TEXT: 1007,
-  POLICY_VIOLATION: 1008,
-  MESSAGE_TOO_BIG: 1009,
+  POLICY_VIOLATION,
+  MESSAGE_TOO_BIG,
   MANDATORY_EXTENSION: 1010,
-  INTERNAL_ERROR: 1011,
+  INTERNAL_ERROR,
   SERVICE_RESTART: 1012,
   TRY_AGAIN_LATER: 1013,
   BAD_GATEWAY: 1014,
@@ -77,7 +88,7 @@ export function utf8ByteLength(text: string): number {
  */
 export function assertSendableClose(code: number, reason: string): void {
   if (typeof reason !== 'string') throw new TypeError('close reason must be a string');
-  if (code === WSCloseCode.NO_STATUS) {
+  if (code === NO_STATUS) {
     if (reason !== '')
       throw new RangeError('a close without a status code (1005) cannot carry a reason');
     return;
@@ -99,5 +110,5 @@ export function assertSendableClose(code: number, reason: string): void {
 
 /** True when a peer's close frame with this code is valid; otherwise the answer is 1002. */
 export function isValidReceivedCloseCode(code: number): boolean {
-  return code === WSCloseCode.NO_STATUS || isSendableCloseCode(code);
+  return code === NO_STATUS || isSendableCloseCode(code);
 }

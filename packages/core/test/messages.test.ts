@@ -6,6 +6,7 @@ import {
   closeMessage,
   decodeUtf8,
   errorMessage,
+  jsonText,
   textMessage,
   toBytes,
   WSMsgType,
@@ -89,5 +90,26 @@ describe('toBytes', () => {
   it('returns undefined for anything else', () => {
     for (const value of ['text', 42, null, undefined, {}, [1, 2]])
       expect(toBytes(value)).toBeUndefined();
+  });
+});
+
+describe('jsonText', () => {
+  it('serialises as sendJson does, with a custom stringify too', () => {
+    expect(jsonText({ a: [1] })).toBe('{"a":[1]}');
+    expect(jsonText(2, (value) => `<${String(value)}>`)).toBe('<2>');
+  });
+  it('a TypeError naming what does not serialise, with the cause when stringify throws', () => {
+    expect(() => jsonText(undefined)).toThrow(/undefined does not serialise to JSON text/);
+    expect(() => jsonText(() => 1)).toThrow(TypeError);
+    const cyclic: { self?: unknown } = {};
+    cyclic.self = cyclic;
+    let error: unknown;
+    try {
+      jsonText(cyclic);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(TypeError);
+    expect((error as Error).cause).toBeInstanceOf(TypeError);
   });
 });

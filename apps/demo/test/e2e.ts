@@ -133,7 +133,7 @@ async function tokenFor(name: string, lifetimeSeconds = 600): Promise<string> {
   );
 }
 
-type Reply = { type: string; users?: { name: string }[]; user?: { name: string } };
+type Reply = { type: string; code?: string; users?: { name: string }[]; user?: { name: string } };
 
 /** Reads a chat connection until `match` holds (bounded in messages and time). */
 async function until(conn: WebSocketConnection, match: (m: Reply) => boolean): Promise<Reply> {
@@ -323,6 +323,40 @@ export function defineEndToEnd(
       // The room did not see the refused ones.
       await presence(pageA, ['Ada', 'Bob']);
     }, 60_000);
+
+    it('answers bad input with an error and stays open; closes a flood with 1008', async () => {
+      const conn = await connect(
+        `ws://127.0.0.1:${server.port}/ws/chat/limits?token=${await tokenFor('Flo')}`,
+      );
+      await until(conn, (m) => m.type === 'presence');
+      const bad: [string, string][] = [
+        ['{oops', 'invalid_json'],
+        [JSON.stringify({ type: 'shout', text: 'hi' }), 'unknown_type'],
+        [JSON.stringify({ type: 'message', text: 'x'.repeat(1001) }), 'too_long'],
+      ];
+      for (const [text, code] of bad) {
+        await conn.sendText(text);
+        expect(await until(conn, (m) => m.type === 'error')).toMatchObject({ code });
+      }
+      await conn.sendJson({ type: 'message', text: 'still here' });
+      await until(conn, (m) => m.type === 'message');
+      expect(conn.state).toBe('open');
+      // Faster than the rate allows (2 a second after a burst of 10, 4 spent above), each sent
+      // once the last came back: no message is on its way when the close comes. (Deno resets
+      // the TCP connection when data arrives after its close frame, and the peer may then
+      // never read that frame.)
+      let accepted = 0;
+      for (let i = 0; i < 30 && conn.state === 'open'; i++) {
+        await conn.sendJson({ type: 'message', text: `flood ${i}` }).catch(() => undefined);
+        const reply = await conn.receiveJson<Reply>({ timeout: 5000 }).catch(() => null);
+        if (reply?.type === 'message') accepted++;
+      }
+      await Promise.race([conn.whenClosed, new Promise((resolve) => setTimeout(resolve, 10_000))]);
+      expect(accepted).toBeGreaterThanOrEqual(5);
+      expect(accepted).toBeLessThan(10);
+      expect(conn.closeCode).toBe(1008);
+      expect(conn.closeReason).toBe('rate limit exceeded');
+    }, 30_000);
 
     if (options.restart) {
       it('the server restarts: both pages reconnect and keep chatting', async () => {

@@ -183,7 +183,13 @@ Deno.test({
   ...options,
   async fn() {
     const bare = Deno.serve(
-      { hostname: '127.0.0.1', port: 0, onListen: () => undefined },
+      {
+        hostname: '127.0.0.1',
+        port: 0,
+        onListen: () => undefined,
+        // Deno's own answer to a handler that throws, without its log line.
+        onError: () => new Response('Internal Server Error', { status: 500 }),
+      },
       (request) => {
         const { socket, response } = Deno.upgradeWebSocket(request);
         socket.onopen = () => socket.close();

@@ -4,6 +4,7 @@
  * capability (DENO_SERVER_CAPABILITIES, DENO_CLIENT_CAPABILITIES).
  */
 import { registerContractSuite } from '@anyws/core/contract';
+import { options } from './assert.ts';
 import { capabilities, startContractHarness } from './harness.ts';
 
 const harness = await startContractHarness();
@@ -15,8 +16,7 @@ registerContractSuite(
       ignore: skip !== null,
       fn: run,
       // One server serves every case; its sockets outlive single cases by design.
-      sanitizeOps: false,
-      sanitizeResources: false,
+      ...options,
     }),
   capabilities,
   () => harness.target,

@@ -6,18 +6,8 @@
  */
 import { WSMsgType } from '@anyws/core';
 import { connect, upgrade } from '../src/index.ts';
+import { assert, assertEquals, options } from './assert.ts';
 import { handshakeLines, type RawPeer, rawHandshake, rawRequest } from './raw.ts';
-
-const options = { sanitizeOps: false, sanitizeResources: false };
-
-function assert(condition: unknown, message: string): asserts condition {
-  if (!condition) throw new Error(message);
-}
-function assertEquals(actual: unknown, expected: unknown, what: string): void {
-  if (!Object.is(actual, expected)) {
-    throw new Error(`${what}: expected ${JSON.stringify(expected)}, got ${JSON.stringify(actual)}`);
-  }
-}
 
 const server = Deno.serve(
   { hostname: '127.0.0.1', port: 0, onListen: () => undefined },

@@ -6,15 +6,8 @@ import { WSMsgType } from '@anyws/core';
 import { Hono } from 'hono';
 import { upgradeWebSocket } from '../src/hono.ts';
 import { connect } from '../src/index.ts';
+import { assertEquals, options } from './assert.ts';
 import { handshakeLines, rawRequest } from './raw.ts';
-
-const options = { sanitizeOps: false, sanitizeResources: false };
-
-function assertEquals(actual: unknown, expected: unknown, what: string): void {
-  if (!Object.is(actual, expected)) {
-    throw new Error(`${what}: expected ${JSON.stringify(expected)}, got ${JSON.stringify(actual)}`);
-  }
-}
 
 const app = new Hono();
 app.get(

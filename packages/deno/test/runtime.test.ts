@@ -11,18 +11,8 @@ import {
   DENO_SERVER_CAPABILITIES,
   serve,
 } from '../src/index.ts';
+import { assert, assertEquals, options } from './assert.ts';
 import { closeCodeOf, closePayload, encodeFrame, OP, RawServer, rawClient, textOf } from './raw.ts';
-
-const options = { sanitizeOps: false, sanitizeResources: false };
-
-function assert(condition: unknown, message: string): asserts condition {
-  if (!condition) throw new Error(message);
-}
-function assertEquals(actual: unknown, expected: unknown, what: string): void {
-  if (!Object.is(actual, expected)) {
-    throw new Error(`${what}: expected ${JSON.stringify(expected)}, got ${JSON.stringify(actual)}`);
-  }
-}
 
 /** What the server side saw of one connection. */
 interface Seen {

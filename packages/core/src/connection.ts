@@ -506,9 +506,12 @@ export class WebSocketConnection<C = unknown>
     else if (own && end.code === own[1]) end = { code: own[0], reason: '' };
     this.#closeCode = end.code;
     this.#closeReason = end.reason;
-    const closedError = new ConnectionClosedError('the connection closed', this.#closeCode);
-    for (const ping of this.#pings.splice(0)) ping.reject(closedError);
-    for (const waiter of this.#drainWaiters.splice(0)) waiter.reject(closedError);
+    // Built only for someone to reject: capturing its stack costs microseconds per connection.
+    if (this.#pings.length > 0 || this.#drainWaiters.length > 0) {
+      const closedError = new ConnectionClosedError('the connection closed', this.#closeCode);
+      for (const ping of this.#pings.splice(0)) ping.reject(closedError);
+      for (const waiter of this.#drainWaiters.splice(0)) waiter.reject(closedError);
+    }
     const waiter = this.#waiter;
     if (waiter) {
       this.#waiter = null;

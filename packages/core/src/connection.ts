@@ -83,10 +83,8 @@ export interface ConnectionEvents {
   error: (error: Error) => void;
 }
 
-interface Waiter {
-  resolve: (message: WSMessage) => void;
-  timer: ReturnType<typeof setTimeout> | undefined;
-}
+/** Resolves the one reader: with a message, or with a loop's iterator result (`#readerLoop`). */
+type ReaderResolve = (value: WSMessage | LoopResult) => void;
 interface PendingPing {
   start: number;
   resolve: (rtt: number) => void;
@@ -114,6 +112,13 @@ export interface ReaderHooks {
 }
 // Assigned by the class's static block, the one place with access to its private fields.
 export let readerHooks: ReaderHooks;
+/** `MessageIterator.next`'s way in to the connection's reader (assigned by the static block). */
+let readLoop: (conn: WebSocketConnection<unknown>, loop: MessageIterator) => Promise<LoopResult>;
+
+type LoopItem = DataMessage | ControlMessage | WSMessage;
+type LoopResult = IteratorResult<LoopItem, void>;
+const DONE: LoopResult = Object.freeze({ value: undefined, done: true });
+const DONE_PROMISE: Promise<LoopResult> = Promise.resolve(DONE);
 
 const RESOLVED: Promise<void> = Promise.resolve();
 const EMPTY = new Uint8Array(0);
@@ -149,7 +154,17 @@ export class WebSocketConnection<C = unknown>
   #head = 0;
   #queuedBytes = 0;
   #paused = false;
-  #waiter: Waiter | null = null;
+  // The one waiting reader, kept in fields rather than an object: a reader that waits for
+  // every message (for await) then costs its promise and nothing more.
+  /** Resolves the waiting reader; null when none waits (a reader only waits on an empty queue). */
+  #reader: ReaderResolve | null = null;
+  #readerReject: (error: Error) => void = ignore;
+  /** The waiting reader is this loop: it takes iterator results, not messages. */
+  #readerLoop: MessageIterator | null = null;
+  #readerTimer: ReturnType<typeof setTimeout> | undefined;
+  #readerTimeout = 0;
+  /** Counts readers, so that a withdrawal (mux) only ever withdraws its own. */
+  #readerSeq = 0;
   #closeCode: number | null = null;
   #closeReason: string | null = null;
   #exception: Error | null = null;
@@ -184,13 +199,14 @@ export class WebSocketConnection<C = unknown>
 
   static {
     readerHooks = {
-      listen: (conn, deliver) => conn.#listen(deliver, ignore, null),
+      listen: (conn, deliver) => conn.#listen(deliver),
       unshift(conn, message) {
         // CLOSING and CLOSED are states, not messages: receive() reports them again by itself.
         if (message.type === WSMsgType.CLOSING || message.type === WSMsgType.CLOSED) return;
         conn.#unshift(message);
       },
     };
+    readLoop = (conn, loop) => conn.#read(loop, conn.options.receiveTimeout);
   }
 
   constructor(init: ConnectionInit<C>) {
@@ -512,12 +528,7 @@ export class WebSocketConnection<C = unknown>
       for (const ping of this.#pings.splice(0)) ping.reject(closedError);
       for (const waiter of this.#drainWaiters.splice(0)) waiter.reject(closedError);
     }
-    const waiter = this.#waiter;
-    if (waiter) {
-      this.#waiter = null;
-      clearTimeout(waiter.timer);
-      waiter.resolve(CLOSED_MESSAGE);
-    }
+    this.#handToReader(CLOSED_MESSAGE);
     this.#topics?.unsubscribeAll(this);
     for (const listener of this.#listeners.close) {
       try {
@@ -538,40 +549,89 @@ export class WebSocketConnection<C = unknown>
    * of time rejects with `ReceiveTimeoutError` and leaves the connection open.
    */
   receive(options?: ReceiveOptions): Promise<WSMessage> {
-    const timeout = options?.timeout === undefined ? this.options.receiveTimeout : options.timeout;
-    return new Promise((resolve, reject) => {
-      if (timeout != null) checkDelay('timeout', timeout);
-      this.#listen(resolve, reject, timeout);
-    });
+    let timeout = this.options.receiveTimeout;
+    if (options?.timeout !== undefined) {
+      timeout = options.timeout;
+      if (timeout !== null) {
+        try {
+          checkDelay('timeout', timeout);
+        } catch (error) {
+          return Promise.reject(error);
+        }
+      }
+    }
+    return this.#read(null, timeout);
   }
 
   /**
-   * Makes `resolve` the one reader: called at once with a ready message, else with the next
-   * one; `reject` gets the timeout. Returns the reader's withdrawal.
+   * The next message for `receive()` (loop null) or the next result of `loop`: at once when one
+   * is ready, else from `#handToReader`. One promise either way.
    */
-  #listen(
-    resolve: (message: WSMessage) => void,
-    reject: (error: Error) => void,
-    timeout: number | null,
-  ): () => void {
-    if (this.#waiter) throw new ConcurrentReceiveError();
+  #read(loop: null, timeout: number | null): Promise<WSMessage>;
+  #read(loop: MessageIterator, timeout: number | null): Promise<LoopResult>;
+  #read(loop: MessageIterator | null, timeout: number | null): Promise<WSMessage | LoopResult> {
+    if (this.#reader) {
+      if (loop !== null && this.#readerLoop === loop) {
+        // A next() overlapping this loop's waiting one runs after it, as a generator queues it.
+        const again = (): Promise<LoopResult> => loop.next();
+        return (loop.pending as Promise<unknown>).then(again, again);
+      }
+      if (loop) loop.finished = true; // as a generator ends on the error it throws
+      return Promise.reject(new ConcurrentReceiveError());
+    }
+    const ready = this.#immediate();
+    if (ready) return Promise.resolve(loop ? loop.result(ready) : ready);
+    this.#readerLoop = loop;
+    this.#readerTimeout = timeout ?? 0;
+    const promise = new Promise<WSMessage | LoopResult>(this.#arm);
+    if (timeout != null) this.#readerTimer = setTimeout(this.#readerTimedOut, timeout);
+    if (loop) loop.pending = promise;
+    return promise;
+  }
+
+  /** The executor of every waiting read: one function per connection, not one per read. */
+  readonly #arm = (resolve: ReaderResolve, reject: (error: Error) => void): void => {
+    this.#reader = resolve;
+    this.#readerReject = reject;
+    this.#readerSeq++;
+  };
+
+  readonly #readerTimedOut = (): void => {
+    const reject = this.#readerReject;
+    const loop = this.#readerLoop;
+    this.#readerTimer = undefined;
+    this.#clearReader();
+    if (loop) loop.finished = true;
+    reject(new ReceiveTimeoutError(this.#readerTimeout));
+  };
+
+  #clearReader(): void {
+    this.#reader = null;
+    this.#readerReject = ignore;
+    this.#readerLoop = null;
+    if (this.#readerTimer !== undefined) {
+      clearTimeout(this.#readerTimer);
+      this.#readerTimer = undefined;
+    }
+  }
+
+  /**
+   * Makes `deliver` the one reader (mux): called at once with a ready message, else with the
+   * next one. Returns the reader's withdrawal.
+   */
+  #listen(deliver: (message: WSMessage) => void): () => void {
+    if (this.#reader) throw new ConcurrentReceiveError();
     const ready = this.#immediate();
     if (ready) {
-      resolve(ready);
+      deliver(ready);
       return ignore;
     }
-    const waiter: Waiter = { resolve, timer: undefined };
-    const withdraw = (): void => {
-      if (this.#waiter === waiter) this.#waiter = null;
+    // Never a loop's reader: only messages reach `deliver`.
+    this.#arm(deliver as ReaderResolve, ignore);
+    const seq = this.#readerSeq;
+    return () => {
+      if (this.#reader !== null && this.#readerSeq === seq) this.#clearReader();
     };
-    if (timeout != null) {
-      waiter.timer = setTimeout(() => {
-        withdraw();
-        reject(new ReceiveTimeoutError(timeout));
-      }, timeout);
-    }
-    this.#waiter = waiter;
-    return withdraw;
   }
 
   /** The next message, which must be TEXT: otherwise an `UnexpectedMessageError` holding it. */
@@ -620,19 +680,13 @@ export class WebSocketConnection<C = unknown>
     return new UnexpectedMessageError(expected, message);
   }
 
-  /** Yields TEXT and BINARY (and PING/PONG, ERROR) messages until the connection closes. */
-  async *[Symbol.asyncIterator](): AsyncGenerator<
-    DataMessage | ControlMessage | WSMessage,
-    void,
-    undefined
-  > {
-    for (;;) {
-      const message = await this.receive();
-      const type = message.type;
-      if (type === WSMsgType.CLOSE || type === WSMsgType.CLOSING || type === WSMsgType.CLOSED)
-        return;
-      yield message;
-    }
+  /**
+   * Yields TEXT and BINARY (and PING/PONG, ERROR) messages until the connection closes. Each
+   * step costs the one promise `next()` returns: an iterator object rather than an async
+   * generator, which would add promise hops per message.
+   */
+  [Symbol.asyncIterator](): AsyncGenerator<LoopItem, void, undefined> {
+    return new MessageIterator(this as WebSocketConnection<unknown>);
   }
 
   /** What `receive()` returns without waiting, if anything. */
@@ -683,11 +737,11 @@ export class WebSocketConnection<C = unknown>
 
   /** Resolves the waiting reader with `message`; false when none waits (a reader only waits on an empty queue). */
   #handToReader(message: WSMessage): boolean {
-    const waiter = this.#waiter;
-    if (!waiter) return false;
-    this.#waiter = null;
-    clearTimeout(waiter.timer);
-    waiter.resolve(message);
+    const resolve = this.#reader;
+    if (resolve === null) return false;
+    const loop = this.#readerLoop;
+    this.#clearReader();
+    resolve(loop ? loop.result(message) : message);
     return true;
   }
 
@@ -922,6 +976,54 @@ export class WebSocketConnection<C = unknown>
 }
 
 function ignore(): void {}
+
+// The prototype async generators share: it gives the loop object what a runtime adds to every
+// async iterator (its own `Symbol.asyncIterator`, and `Symbol.asyncDispose` where it exists).
+const AsyncIteratorPrototype: object = Object.getPrototypeOf(
+  Object.getPrototypeOf(async function* () {}).prototype,
+);
+
+/**
+ * One `for await` loop over a connection: behaves as the async generator it replaces (ends on
+ * CLOSE or once the connection is closing/closed, and for good after an error, `return()` or
+ * `throw()`), without its promise hops.
+ */
+class MessageIterator implements AsyncGenerator<LoopItem, void, undefined> {
+  finished = false;
+  /** The promise of this loop's last read that waited (see `#read`). */
+  pending: Promise<unknown> | null = null;
+
+  constructor(readonly conn: WebSocketConnection<unknown>) {}
+
+  next(): Promise<LoopResult> {
+    return this.finished ? DONE_PROMISE : readLoop(this.conn, this);
+  }
+
+  return(value?: undefined): Promise<LoopResult> {
+    this.finished = true;
+    return Promise.resolve({ value, done: true });
+  }
+
+  throw(error?: unknown): Promise<LoopResult> {
+    this.finished = true;
+    return Promise.reject(error);
+  }
+
+  /** The iterator result for `message`: done at the end of the connection. */
+  result(message: WSMessage): LoopResult {
+    const type = message.type;
+    if (type === WSMsgType.CLOSE || type === WSMsgType.CLOSING || type === WSMsgType.CLOSED) {
+      this.finished = true;
+      return DONE;
+    }
+    return { value: message, done: false };
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+}
+Object.setPrototypeOf(MessageIterator.prototype, AsyncIteratorPrototype);
 
 function toError(value: unknown): Error {
   return value instanceof Error ? value : new Error(String(value));

@@ -3,6 +3,8 @@ import {
   ConcurrentReceiveError,
   ConnectionClosedError,
   JsonParseError,
+  ReceiveTimeoutError,
+  textMessage,
   UnexpectedMessageError,
   WebSocketConnection,
   WebSocketError,
@@ -322,6 +324,57 @@ describe('async iteration', () => {
     const seen: unknown[] = [];
     for await (const message of conn) seen.push(message);
     expect(seen).toEqual([{ type: WSMsgType.ERROR, data: error, extra: '' }]);
+  });
+  // The loop is an iterator object, not an async generator: these pin the generator's behaviour.
+  it('stays done after CLOSE, even when something is queued behind it', async () => {
+    const { conn, t } = scripted({ autoclose: false });
+    const loop = conn[Symbol.asyncIterator]();
+    t.sink.text('a');
+    t.sink.closeFrame(1000, '');
+    t.sink.error(new Error('late'));
+    expect(await loop.next()).toEqual({ value: textMessage('a'), done: false });
+    expect(await loop.next()).toEqual({ value: undefined, done: true });
+    expect(await loop.next()).toEqual({ value: undefined, done: true });
+    expect((await conn.receive()).type).toBe(WSMsgType.ERROR);
+  });
+  it('runs a next() that overlaps a waiting one after it, in order', async () => {
+    const { conn, t } = scripted();
+    const loop = conn[Symbol.asyncIterator]();
+    const first = loop.next();
+    const second = loop.next();
+    t.sink.text('1');
+    t.sink.text('2');
+    expect((await first).value?.data).toBe('1');
+    expect((await second).value?.data).toBe('2');
+  });
+  it('ends for good after return(), throw(), a receive timeout or a concurrent reader', async () => {
+    const { conn, t } = scripted();
+    const returned = conn[Symbol.asyncIterator]();
+    expect(await returned.return(undefined)).toEqual({ value: undefined, done: true });
+    const thrown = conn[Symbol.asyncIterator]();
+    const error = new Error('stop');
+    expect(await rejection(thrown.throw(error))).toBe(error);
+    const reading = conn.receive();
+    const concurrent = conn[Symbol.asyncIterator]();
+    expect(await rejection(concurrent.next())).toBeInstanceOf(ConcurrentReceiveError);
+    t.sink.text('x');
+    await reading;
+    const timed = scripted({ receiveTimeout: 5 });
+    const timedLoop = timed.conn[Symbol.asyncIterator]();
+    expect(await rejection(timedLoop.next())).toBeInstanceOf(ReceiveTimeoutError);
+    timed.t.sink.text('y');
+    for (const loop of [returned, thrown, concurrent, timedLoop]) {
+      expect(await loop.next()).toEqual({ value: undefined, done: true });
+    }
+    // The ended loop took nothing: 'y' is still there for the next reader.
+    expect((await timed.conn.receive()).data).toBe('y');
+  });
+  it('is an async iterator of the runtime (its own iterator, the shared prototype)', () => {
+    const { conn } = scripted();
+    const loop = conn[Symbol.asyncIterator]();
+    expect(loop[Symbol.asyncIterator]()).toBe(loop);
+    const prototype = Object.getPrototypeOf(Object.getPrototypeOf(async function* () {}).prototype);
+    expect(Object.prototype.isPrototypeOf.call(prototype, loop)).toBe(true);
   });
 });
 

@@ -122,6 +122,8 @@ const DONE_PROMISE: Promise<LoopResult> = Promise.resolve(DONE);
 
 const RESOLVED: Promise<void> = Promise.resolve();
 const EMPTY = new Uint8Array(0);
+/** The longest header of a frame: 2 bytes, 8 of extended length, 4 of mask. */
+const MAX_FRAME_HEADER = 14;
 const textEncoder = new TextEncoder();
 const now = (): number => performance.now();
 
@@ -185,6 +187,8 @@ export class WebSocketConnection<C = unknown>
   #resolveClosed!: () => void;
   #pings: PendingPing[] = [];
   #drainWaiters: DrainWaiter[] = [];
+  /** bufferedAmount as `#admit` read it before the send under way; -1 without backpressure. */
+  #bufferedBefore = -1;
   #heartbeatTimer: ReturnType<typeof setTimeout> | undefined;
   #lastActivity = 0;
   /** The heartbeat's ping while its pong is awaited. */
@@ -295,7 +299,7 @@ export class WebSocketConnection<C = unknown>
     const rejected = this.#admit(data.length, data);
     if (rejected) return rejected;
     this.#transport.sendText(data, options?.compress);
-    return this.#afterSend();
+    return this.#afterSend(data.length * 3);
   }
 
   /** Sends a BINARY message. A TypeError for anything but bytes. */
@@ -310,7 +314,7 @@ export class WebSocketConnection<C = unknown>
     const rejected = this.#admit(bytes.byteLength);
     if (rejected) return rejected;
     this.#transport.sendBytes(bytes, options?.compress);
-    return this.#afterSend();
+    return this.#afterSend(bytes.byteLength);
   }
 
   /** Sends `value` as JSON text. A TypeError when it does not serialise (undefined, a function). */
@@ -354,8 +358,12 @@ export class WebSocketConnection<C = unknown>
       return Promise.reject(this.#closedError('send'));
     }
     const t = this.#transport;
-    if (!t.capabilities.backpressure) return undefined;
+    if (!t.capabilities.backpressure) {
+      this.#bufferedBefore = -1;
+      return undefined;
+    }
     const buffered = t.bufferedAmount;
+    this.#bufferedBefore = buffered;
     const limit = this.options.maxBufferedAmount;
     // Runtimes buffer text as UTF-8 (up to 3 bytes a unit): counted exactly only near the bound.
     const bytes = text !== undefined && buffered + size * 3 > limit ? utf8ByteLength(text) : size;
@@ -367,10 +375,20 @@ export class WebSocketConnection<C = unknown>
     return Promise.reject(error);
   }
 
-  #afterSend(): Promise<void> {
-    const t = this.#transport;
-    if (!t.capabilities.backpressure || t.bufferedAmount <= this.options.highWaterMark)
+  /**
+   * The send's promise: resolved (one shared promise) while bufferedAmount is at most
+   * `highWaterMark`, else pending until the transport drains. `maxBytes`: the most the payload
+   * can add to the buffer.
+   */
+  #afterSend(maxBytes: number): Promise<void> {
+    const before = this.#bufferedBefore;
+    if (before < 0) return RESOLVED;
+    const mark = this.options.highWaterMark;
+    // The frame adds its payload and a header of at most 14 bytes: clearly under the mark, the
+    // buffer is not read again (a sum of queues on ws, a runtime call on Deno).
+    if (before + maxBytes + MAX_FRAME_HEADER <= mark || this.#transport.bufferedAmount <= mark) {
       return RESOLVED;
+    }
     return new Promise((resolve, reject) => this.#drainWaiters.push({ resolve, reject }));
   }
 

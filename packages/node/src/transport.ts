@@ -116,6 +116,37 @@ function view(data: Buffer): Uint8Array {
   return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 }
 
+/**
+ * Binary payloads up to this size are copied into the frame's one buffer; larger ones go
+ * through ws, which writes them as they are behind a separate header.
+ */
+const COPY_MAX = 8 * 1024;
+
+/**
+ * An unmasked, uncompressed, final frame of `opcode` (1 text, 2 binary) around `payload` of
+ * `length` bytes, in one buffer. ws's own framing costs a header buffer, an options object and
+ * two socket writes per frame (plus the string's encoding at write time): for small messages
+ * that is most of the send.
+ */
+function frameDirect(opcode: number, payload: string | Uint8Array, length: number): Buffer {
+  const header = length < 126 ? 2 : length < 0x10000 ? 4 : 10;
+  const frame = Buffer.allocUnsafe(header + length);
+  frame[0] = 0x80 | opcode;
+  if (header === 2) {
+    frame[1] = length;
+  } else if (header === 4) {
+    frame[1] = 126;
+    frame.writeUInt16BE(length, 2);
+  } else {
+    frame[1] = 127;
+    frame.writeUIntBE(length, 4, 6);
+    frame.writeUInt16BE(0, 2);
+  }
+  if (typeof payload === 'string') frame.write(payload, header, 'utf8');
+  else frame.set(payload, header);
+  return frame;
+}
+
 function frameOnce(message: PreparedMessage): Uint8Array {
   const data = message.data;
   const payload = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
@@ -196,6 +227,10 @@ export class WsTransport implements Transport {
   sendText(data: string, compress: boolean | undefined): void {
     if (this.#ws.readyState !== OPEN) return;
     this.#beforeWrite();
+    if (this.#canWriteDirect()) {
+      this.#socket.write(frameDirect(1, data, Buffer.byteLength(data, 'utf8')));
+      return;
+    }
     const options = compress === undefined ? TEXT : compress ? TEXT_COMPRESS : TEXT_PLAIN;
     this.#ws.send(data, options, this.#deflate ? this.#afterDeflate : undefined);
   }
@@ -203,20 +238,21 @@ export class WsTransport implements Transport {
   sendBytes(data: Uint8Array, compress: boolean | undefined): void {
     if (this.#ws.readyState !== OPEN) return;
     this.#beforeWrite();
+    if (data.byteLength <= COPY_MAX && this.#canWriteDirect()) {
+      this.#socket.write(frameDirect(2, data, data.byteLength));
+      return;
+    }
     const options = compress === undefined ? BINARY : compress ? BINARY_COMPRESS : BINARY_PLAIN;
     this.#ws.send(data, options, this.#deflate ? this.#afterDeflate : undefined);
   }
 
   /**
-   * Writes the frame the message was given once for all sockets. Only where those bytes are
-   * exactly what ws would send: a server socket (no mask) without permessage-deflate and with
-   * nothing waiting in ws's sender; otherwise ws frames it for this socket.
+   * Writes the frame the message was given once for all sockets where this socket takes
+   * frames made here (`#canWriteDirect`); otherwise ws frames it for this socket.
    */
   sendPrepared(message: PreparedMessage): void {
-    const ws = this.#ws;
-    if (ws.readyState !== OPEN) return;
-    const sender = (ws as unknown as WsInternals)._sender;
-    if (!this.#direct || (sender !== null && sender._queue.length > 0)) {
+    if (this.#ws.readyState !== OPEN) return;
+    if (!this.#canWriteDirect()) {
       if (message.binary) this.sendBytes(message.data as Uint8Array, message.compress);
       else this.sendText(message.data as string, message.compress);
       return;
@@ -277,6 +313,16 @@ export class WsTransport implements Transport {
     if (this.#watching || socket.destroyed || socket.writableNeedDrain) return;
     this.#watching = true;
     socket.write(EMPTY, this.#afterFlush);
+  }
+
+  /**
+   * Frames this adapter makes itself are exactly what ws would send: a server socket (no
+   * mask), without permessage-deflate, with nothing waiting in ws's sender to go first.
+   */
+  #canWriteDirect(): boolean {
+    if (!this.#direct) return false;
+    const sender = (this.#ws as unknown as WsInternals)._sender;
+    return sender === null || sender._queue.length === 0;
   }
 
   #beforeWrite(): void {

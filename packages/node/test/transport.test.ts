@@ -41,6 +41,17 @@ beforeAll(async () => {
   attach(http, { path: '/burst', handler: burst });
   attach(http, { path: '/burst-plain', handler: burst, coalesce: false });
   attach(http, { path: '/sub', handler: subscriber, topics });
+  for (const coalesce of [true, false]) {
+    attach(http, {
+      path: `/echo-${String(coalesce)}`,
+      coalesce,
+      handler: {
+        async session(conn) {
+          for await (const message of conn) await conn.send(message.data);
+        },
+      },
+    });
+  }
   attach(http, {
     path: '/sub-deflate',
     handler: { ...subscriber, options: { compress: true } },
@@ -120,6 +131,26 @@ describe('WsTransport', () => {
   it('coalesce: false writes each frame on its own, as ws does', async () => {
     expect(await burstWrites('/burst-plain')).toBe(11);
   });
+
+  // Server frames are made by the adapter (not ws) where it can: every header length, text
+  // in UTF-8, binary copied into the frame or, past the copy limit, left to ws.
+  for (const coalesce of [true, false]) {
+    it(`echoes every frame size intact (coalesce: ${String(coalesce)})`, async () => {
+      const conn = await connect(`${base}/echo-${String(coalesce)}`, {
+        maxMessageSize: 1 << 20,
+      });
+      for (const size of [0, 1, 125, 126, 127, 8192, 8193, 65_535, 65_536, 70_000]) {
+        const bytes = Uint8Array.from({ length: size }, (_, i) => (i * 7) & 0xff);
+        await conn.sendBytes(bytes);
+        expect(await conn.receiveBytes({ timeout: 5000 })).toEqual(bytes);
+        // Two bytes per unit past 127: byte and unit counts differ.
+        const text = 'é'.repeat(size >> 1) + 'a'.repeat(size & 1);
+        await conn.sendText(text);
+        expect(await conn.receiveText({ timeout: 5000 })).toBe(text);
+      }
+      await conn.close();
+    });
+  }
 
   it('publish frames a message once and writes the same bytes to every subscriber', async () => {
     const clients = await Promise.all([1, 2, 3].map(() => connect(`${base}/sub`)));

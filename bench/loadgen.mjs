@@ -75,64 +75,84 @@ function chatMessage(seq) {
   return head + filler.repeat(2).slice(0, 128 - head.length - tail.length) + tail;
 }
 
-/** One message published to every subscriber: time until the last one has it. */
+/**
+ * One message published to every subscriber: time until the last one has it. Runs for each
+ * step of `steps` on the same server, adding subscribers between steps (2,000 then 10,000).
+ */
 async function broadcast(driver, { pid }, params) {
-  const subs = await driver.subscribers({ count: params.subscribers, compress: params.compress });
+  const groups = [];
+  let subscribers = 0;
+  let deliver = () => {};
   const pub = await driver.publisher();
-  const times = [];
+  const results = [];
+  let seq = 0;
   let compressed = 0;
   let known = 0;
-  let seq = 0;
   const once = () =>
     new Promise((resolve) => {
       let received = 0;
       const timer = setTimeout(() => resolve(null), params.timeoutMs);
       const start = performance.now();
-      subs.onDeliver((isCompressed) => {
+      deliver = (isCompressed) => {
         if (isCompressed !== null) {
           known++;
           if (isCompressed) compressed++;
         }
-        if (++received === params.subscribers) {
+        if (++received === subscribers) {
           clearTimeout(timer);
           resolve(performance.now() - start);
         }
-      });
+      };
       pub.publish(chatMessage(seq++));
     });
   try {
-    // Warm-up broadcasts also prove that every subscription is in place before timing.
-    let warm = 0;
-    for (let attempt = 0; warm < params.warmup && attempt < params.warmup + 5; attempt++) {
-      if ((await once()) !== null) warm++;
-      await sleep(20);
+    for (const [index, target] of params.steps.entries()) {
+      const group = await driver.subscribers({
+        count: target - subscribers,
+        compress: params.compress,
+      });
+      group.onDeliver((isCompressed) => deliver(isCompressed));
+      groups.push(group);
+      subscribers = target;
+      // Warm-up broadcasts also prove that every subscription is in place before timing.
+      let warm = 0;
+      for (let attempt = 0; warm < params.warmup && attempt < params.warmup + 5; attempt++) {
+        if ((await once()) !== null) warm++;
+        await sleep(20);
+      }
+      if (warm < params.warmup) {
+        throw new Error(`not every one of ${target} subscribers received the warm-up broadcasts`);
+      }
+      compressed = 0;
+      known = 0;
+      const times = [];
+      const rounds = params.rounds[index];
+      const meter = cpuMeter(pid);
+      for (let i = 0; i < rounds; i++) {
+        const ms = await once();
+        if (ms === null) throw new Error(`broadcast ${i} did not reach all ${target} in time`);
+        times.push(ms);
+        // Let the server go idle so each broadcast is timed alone.
+        await sleep(Math.min(200, Math.max(5, ms)));
+      }
+      const cpu = meter();
+      times.sort((a, b) => a - b);
+      const ms = times[Math.floor(times.length / 2)];
+      results.push({
+        subscribers: target,
+        ms,
+        deliveriesPerSec: target / (ms / 1000),
+        serverUsPerDelivery: cpu.serverUs / (rounds * target),
+        negotiated: groups.every((g) => g.negotiated),
+        compressedShare: known === 0 ? null : compressed / known,
+        foreignCpu: cpu.foreignCpu,
+      });
     }
-    if (warm < params.warmup)
-      throw new Error('not every subscriber received the warm-up broadcasts');
-    compressed = 0;
-    known = 0;
-    const meter = cpuMeter(pid);
-    for (let i = 0; i < params.rounds; i++) {
-      const ms = await once();
-      if (ms === null) throw new Error(`broadcast ${i} did not reach every subscriber in time`);
-      times.push(ms);
-      // Let the server go idle so each broadcast is timed alone.
-      await sleep(Math.min(200, Math.max(5, ms)));
-    }
-    const cpu = meter();
-    times.sort((a, b) => a - b);
-    const ms = times[Math.floor(times.length / 2)];
-    return {
-      ms,
-      deliveriesPerSec: params.subscribers / (ms / 1000),
-      serverUsPerDelivery: cpu.serverUs / (params.rounds * params.subscribers),
-      negotiated: subs.negotiated,
-      compressedShare: known === 0 ? null : compressed / known,
-    };
+    return { steps: results };
   } finally {
-    subs.onDeliver(() => {});
+    deliver = () => {};
     pub.close();
-    subs.close();
+    for (const group of groups) group.close();
   }
 }
 

@@ -114,6 +114,8 @@ export interface ReaderHooks {
 export let readerHooks: ReaderHooks;
 /** `MessageIterator.next`'s way in to the connection's reader (assigned by the static block). */
 let readLoop: (conn: WebSocketConnection<unknown>, loop: MessageIterator) => Promise<LoopResult>;
+/** The class of connections' sinks (assigned by the static block). */
+let Sink: new (conn: WebSocketConnection<unknown>) => TransportSink;
 
 type LoopItem = DataMessage | ControlMessage | WSMessage;
 type LoopResult = IteratorResult<LoopItem, void>;
@@ -195,11 +197,8 @@ export class WebSocketConnection<C = unknown>
   #heartbeatPing: PendingPing | null = null;
   /** The peer's last ping was the application-level one: it understands only that kind of pong. */
   #peerPingsInText = false;
-  #listeners: { [K in keyof ConnectionEvents]: Set<ConnectionEvents[K]> } = {
-    message: new Set(),
-    close: new Set(),
-    error: new Set(),
-  };
+  // Made by the first `on()`: most connections never have a push listener.
+  #listeners: { [K in keyof ConnectionEvents]: Set<ConnectionEvents[K]> } | null = null;
 
   static {
     readerHooks = {
@@ -211,6 +210,38 @@ export class WebSocketConnection<C = unknown>
       },
     };
     readLoop = (conn, loop) => conn.#read(loop, conn.options.receiveTimeout);
+    // One prototype of methods for every connection's sink, instead of eight closures each.
+    Sink = class implements TransportSink {
+      readonly #conn: WebSocketConnection<unknown>;
+      constructor(conn: WebSocketConnection<unknown>) {
+        this.#conn = conn;
+      }
+      text(data: string): void {
+        this.#conn.#onText(data);
+      }
+      binary(data: Uint8Array): void {
+        const conn = this.#conn;
+        if (conn.#heard() && conn.#checkSize(data.byteLength)) conn.#deliver(binaryMessage(data));
+      }
+      ping(data: Uint8Array): void {
+        if (this.#conn.#heard()) this.#conn.#onPing(data, false);
+      }
+      pong(data: Uint8Array): void {
+        if (this.#conn.#heard()) this.#conn.#onPong(data);
+      }
+      closeFrame(code: number, reason: string): void {
+        this.#conn.#onCloseFrame(code, reason);
+      }
+      closed(code: number, reason: string): void {
+        this.#conn.#onClosed(code, reason);
+      }
+      error(error: Error, code?: number): void {
+        this.#conn.#onError(error, code);
+      }
+      drain(): void {
+        this.#conn.#onDrain();
+      }
+    };
   }
 
   constructor(init: ConnectionInit<C>) {
@@ -222,7 +253,7 @@ export class WebSocketConnection<C = unknown>
     this.#closedPromise = new Promise((resolve) => {
       this.#resolveClosed = resolve;
     });
-    init.transport.start(this.#sink);
+    init.transport.start(new Sink(this as WebSocketConnection<unknown>));
     this.#startHeartbeat();
   }
 
@@ -271,6 +302,7 @@ export class WebSocketConnection<C = unknown>
 
   /** Adds a push-style listener; returns the function that removes it. */
   on<K extends keyof ConnectionEvents>(event: K, listener: ConnectionEvents[K]): () => void {
+    this.#listeners ??= { message: new Set(), close: new Set(), error: new Set() };
     const set = this.#listeners[event] as Set<ConnectionEvents[K]>;
     set.add(listener);
     return () => set.delete(listener);
@@ -548,13 +580,15 @@ export class WebSocketConnection<C = unknown>
     }
     this.#handToReader(CLOSED_MESSAGE);
     this.#topics?.unsubscribeAll(this);
-    for (const listener of this.#listeners.close) {
-      try {
-        listener(this.#closeCode, this.#closeReason ?? '');
-      } catch (error) {
-        this.#emitError(toError(error));
+    const close = this.#listeners?.close;
+    if (close)
+      for (const listener of close) {
+        try {
+          listener(this.#closeCode, this.#closeReason ?? '');
+        } catch (error) {
+          this.#emitError(toError(error));
+        }
       }
-    }
     this.#resolveClosed();
   }
 
@@ -601,27 +635,39 @@ export class WebSocketConnection<C = unknown>
     if (ready) return Promise.resolve(loop ? loop.result(ready) : ready);
     this.#readerLoop = loop;
     this.#readerTimeout = timeout ?? 0;
-    const promise = new Promise<WSMessage | LoopResult>(this.#arm);
-    if (timeout != null) this.#readerTimer = setTimeout(this.#readerTimedOut, timeout);
+    this.#armFn ??= this.#arm.bind(this);
+    const promise = new Promise<WSMessage | LoopResult>(this.#armFn);
+    if (timeout != null) {
+      this.#readerTimedOutFn ??= () => this.#readerTimedOut();
+      this.#readerTimer = setTimeout(this.#readerTimedOutFn, timeout);
+    }
     if (loop) loop.pending = promise;
     return promise;
   }
 
-  /** The executor of every waiting read: one function per connection, not one per read. */
-  readonly #arm = (resolve: ReaderResolve, reject: (error: Error) => void): void => {
+  /**
+   * `#arm` bound: the executor of every waiting read, one function per connection (not one
+   * per read), made by the first read that waits.
+   */
+  #armFn: ((resolve: ReaderResolve, reject: (error: Error) => void) => void) | null = null;
+
+  #arm(resolve: ReaderResolve, reject: (error: Error) => void): void {
     this.#reader = resolve;
     this.#readerReject = reject;
     this.#readerSeq++;
-  };
+  }
 
-  readonly #readerTimedOut = (): void => {
+  /** `#readerTimedOut` for setTimeout, made by the first read with a timeout. */
+  #readerTimedOutFn: (() => void) | null = null;
+
+  #readerTimedOut(): void {
     const reject = this.#readerReject;
     const loop = this.#readerLoop;
     this.#readerTimer = undefined;
     this.#clearReader();
     if (loop) loop.finished = true;
     reject(new ReceiveTimeoutError(this.#readerTimeout));
-  };
+  }
 
   #clearReader(): void {
     this.#reader = null;
@@ -778,8 +824,8 @@ export class WebSocketConnection<C = unknown>
 
   /** A data or control message: to push listeners when there are any, else to the reader. */
   #deliver(message: TextMessage | BinaryMessage | ControlMessage): void {
-    const listeners = this.#listeners.message;
-    if (listeners.size === 0) {
+    const listeners = this.#listeners?.message;
+    if (listeners === undefined || listeners.size === 0) {
       this.#enqueue(message);
       return;
     }
@@ -793,13 +839,15 @@ export class WebSocketConnection<C = unknown>
   }
 
   #emitError(error: Error): void {
-    for (const listener of this.#listeners.error) {
-      try {
-        listener(error);
-      } catch {
-        // A failing error listener has nowhere left to report to.
+    const listeners = this.#listeners?.error;
+    if (listeners)
+      for (const listener of listeners) {
+        try {
+          listener(error);
+        } catch {
+          // A failing error listener has nowhere left to report to.
+        }
       }
-    }
   }
 
   // ---- topics ------------------------------------------------------------------------
@@ -832,7 +880,7 @@ export class WebSocketConnection<C = unknown>
     const hb = this.options.heartbeat;
     if (!hb) return;
     this.#lastActivity = now();
-    this.#heartbeatTimer = setTimeout(this.#heartbeatTick, hb.interval);
+    this.#heartbeatTimer = setTimeout(this.#heartbeatCallback(), hb.interval);
   }
 
   #stopHeartbeat(): void {
@@ -841,7 +889,19 @@ export class WebSocketConnection<C = unknown>
   }
 
   /** Pings after `interval` of silence; any traffic from the peer, not only the pong, proves it alive. */
-  #heartbeatTick = (): void => {
+  /** `#heartbeatTick` for setTimeout, made when a heartbeat starts. */
+  #heartbeatFn: (() => void) | null = null;
+
+  #heartbeatCallback(): () => void {
+    let fn = this.#heartbeatFn;
+    if (fn === null) {
+      fn = () => this.#heartbeatTick();
+      this.#heartbeatFn = fn;
+    }
+    return fn;
+  }
+
+  #heartbeatTick(): void {
     const hb = this.options.heartbeat;
     if (!hb || this.#state !== 'open') return;
     const t = now();
@@ -864,7 +924,7 @@ export class WebSocketConnection<C = unknown>
     }
     const idle = t - this.#lastActivity;
     if (idle < hb.interval) {
-      this.#heartbeatTimer = setTimeout(this.#heartbeatTick, hb.interval - idle);
+      this.#heartbeatTimer = setTimeout(this.#heartbeatCallback(), hb.interval - idle);
       return;
     }
     // Queued with the application's pings, so that its pong does not resolve one of theirs.
@@ -872,8 +932,8 @@ export class WebSocketConnection<C = unknown>
     this.#heartbeatPing = entry;
     this.#pings.push(entry);
     this.#sendPing(EMPTY);
-    this.#heartbeatTimer = setTimeout(this.#heartbeatTick, hb.timeout);
-  };
+    this.#heartbeatTimer = setTimeout(this.#heartbeatCallback(), hb.timeout);
+  }
 
   // ---- inbound events from the transport --------------------------------------------
 
@@ -925,72 +985,70 @@ export class WebSocketConnection<C = unknown>
     return new WebSocketError(`the peer sent an invalid close code ${String(code)}`);
   }
 
-  readonly #sink: TransportSink = {
-    text: (data) => {
-      if (!this.#heard()) return;
-      if (data.length === APP_PING.length && data.charCodeAt(0) === 0) {
-        if (data === APP_PING) return this.#onPing(EMPTY, true);
-        if (data === APP_PONG) return this.#onPong(EMPTY);
-      }
-      const max = this.options.maxMessageSize;
-      if (
-        data.length > max / 3 &&
-        !this.#checkSize(data.length > max ? data.length : utf8ByteLength(data))
-      )
+  #onText(data: string): void {
+    if (!this.#heard()) return;
+    if (data.length === APP_PING.length && data.charCodeAt(0) === 0) {
+      if (data === APP_PING) {
+        this.#onPing(EMPTY, true);
         return;
-      this.#deliver(textMessage(data));
-    },
-    binary: (data) => {
-      if (this.#heard() && this.#checkSize(data.byteLength)) this.#deliver(binaryMessage(data));
-    },
-    ping: (data) => {
-      if (this.#heard()) this.#onPing(data, false);
-    },
-    pong: (data) => {
-      if (this.#heard()) this.#onPong(data);
-    },
-    closeFrame: (code, reason) => {
-      if (this.#state === 'closed' || this.#peerClose) return;
+      }
+      if (data === APP_PONG) {
+        this.#onPong(EMPTY);
+        return;
+      }
+    }
+    const max = this.options.maxMessageSize;
+    if (
+      data.length > max / 3 &&
+      !this.#checkSize(data.length > max ? data.length : utf8ByteLength(data))
+    )
+      return;
+    this.#deliver(textMessage(data));
+  }
+
+  #onCloseFrame(code: number, reason: string): void {
+    if (this.#state === 'closed' || this.#peerClose) return;
+    if (!this.#transport.capabilities.validatesCloseCodes && !isValidReceivedCloseCode(code)) {
+      this.#fail(this.#invalidClose(code), PROTOCOL_ERROR, 'invalid close code');
+      return;
+    }
+    this.#peerClose = { code, reason };
+    if (this.#closeSent) return; // our close was first: this is the answer
+    this.#state = 'closing';
+    this.#stopHeartbeat();
+    this.#enqueue(closeMessage(code, reason));
+    // The code is valid here (checked above, or by the runtime): the answer echoes it.
+    if (this.options.autoclose) this.#sendClose(code, '');
+  }
+
+  #onClosed(code: number, reason: string): void {
+    if (this.#state === 'closed') return;
+    if (!this.#peerClose && code !== ABNORMAL_CLOSURE) {
       if (!this.#transport.capabilities.validatesCloseCodes && !isValidReceivedCloseCode(code)) {
-        this.#fail(this.#invalidClose(code), PROTOCOL_ERROR, 'invalid close code');
-        return;
+        // The runtime answered an invalid code itself (browsers echo it): too late for our
+        // 1002, but the connection records the protocol error as if it had answered.
+        this.#report(this.#invalidClose(code));
+      } else if (!this.#closeSent) {
+        // The runtime answered the peer's close itself: the reader still sees CLOSE once.
+        this.#peerClose = { code, reason };
+        this.#enqueue(closeMessage(code, reason));
       }
-      this.#peerClose = { code, reason };
-      if (this.#closeSent) return; // our close was first: this is the answer
-      this.#state = 'closing';
-      this.#stopHeartbeat();
-      this.#enqueue(closeMessage(code, reason));
-      // The code is valid here (checked above, or by the runtime): the answer echoes it.
-      if (this.options.autoclose) this.#sendClose(code, '');
-    },
-    closed: (code, reason) => {
-      if (this.#state === 'closed') return;
-      if (!this.#peerClose && code !== ABNORMAL_CLOSURE) {
-        if (!this.#transport.capabilities.validatesCloseCodes && !isValidReceivedCloseCode(code)) {
-          // The runtime answered an invalid code itself (browsers echo it): too late for our
-          // 1002, but the connection records the protocol error as if it had answered.
-          this.#report(this.#invalidClose(code));
-        } else if (!this.#closeSent) {
-          // The runtime answered the peer's close itself: the reader still sees CLOSE once.
-          this.#peerClose = { code, reason };
-          this.#enqueue(closeMessage(code, reason));
-        }
-      }
-      this.#finish(code, reason);
-    },
-    error: (error, code) => {
-      if (this.#state === 'closed') return;
-      this.#report(error);
-      if (code !== undefined && !this.#closeSent) this.#sendClose(code, '', true);
-    },
-    drain: () => {
-      const waiters = this.#drainWaiters;
-      if (waiters.length === 0 || this.#transport.bufferedAmount > this.options.highWaterMark)
-        return;
-      this.#drainWaiters = [];
-      for (const waiter of waiters) waiter.resolve();
-    },
-  };
+    }
+    this.#finish(code, reason);
+  }
+
+  #onError(error: Error, code?: number): void {
+    if (this.#state === 'closed') return;
+    this.#report(error);
+    if (code !== undefined && !this.#closeSent) this.#sendClose(code, '', true);
+  }
+
+  #onDrain(): void {
+    const waiters = this.#drainWaiters;
+    if (waiters.length === 0 || this.#transport.bufferedAmount > this.options.highWaterMark) return;
+    this.#drainWaiters = [];
+    for (const waiter of waiters) waiter.resolve();
+  }
 }
 
 function ignore(): void {}

@@ -20,7 +20,7 @@ import {
   type WebSocketHandler,
   WSCloseCode,
 } from '@anyws/core';
-import { type ServerOptions, WebSocketServer } from 'ws';
+import { type ServerOptions, type WebSocket, WebSocketServer } from 'ws';
 import { checkHttpVersion, toRequest, toWebSocketUrl, writeResponse } from './http.js';
 import { MAX_ENFORCEABLE_PAYLOAD, WsTransport } from './transport.js';
 
@@ -167,22 +167,43 @@ class Upgrader {
     decisions.set(req, decision);
     endpoint.wss.handleUpgrade(req, socket, head, (ws) => {
       decisions.delete(req);
-      const transport = new WsTransport(ws, {
-        url: toWebSocketUrl(request.url),
-        coalesce: route.coalesce,
-        maxPayload: endpoint.maxPayload,
-      });
-      const conn = new WebSocketConnection<unknown>({
-        transport,
-        side: 'server',
-        options: handler.options,
-        context: decision.context,
-        topics: route.topics,
-      });
-      this.connections.add(conn);
-      void conn.whenClosed.then(() => this.connections.delete(conn));
-      runHandler(conn, handler, request).catch(ignore);
+      this.#open(ws, request, route, endpoint, handler, decision.context);
     });
+  }
+
+  /**
+   * Starts the connection. A method of its own so that nothing living as long as the
+   * connection (the `whenClosed` callback) keeps `#handle`'s scope, and with it the
+   * `IncomingMessage`, alive.
+   */
+  #open(
+    ws: WebSocket,
+    request: Request,
+    route: Route,
+    endpoint: Endpoint,
+    handler: AnyHandler,
+    context: unknown,
+  ): void {
+    const transport = new WsTransport(ws, {
+      url: toWebSocketUrl(request.url),
+      coalesce: route.coalesce,
+      maxPayload: endpoint.maxPayload,
+    });
+    const conn = new WebSocketConnection<unknown>({
+      transport,
+      side: 'server',
+      options: handler.options,
+      context,
+      topics: route.topics,
+    });
+    this.#track(conn);
+    runHandler(conn, handler, request).catch(ignore);
+  }
+
+  #track(conn: WebSocketConnection<unknown>): void {
+    const connections = this.connections;
+    connections.add(conn);
+    void conn.whenClosed.then(() => connections.delete(conn));
   }
 }
 

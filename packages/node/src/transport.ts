@@ -95,6 +95,23 @@ export interface WsTransportOptions {
   autoPong?: boolean;
 }
 
+/** The property under which a ws WebSocket and its socket keep their transport. */
+const OWNER = Symbol('anyws.transport');
+interface Owned {
+  [OWNER]: WsTransport;
+}
+/** The ws and socket listeners of every transport; `this` is the emitter. */
+interface Listeners {
+  message(this: unknown, data: Buffer, isBinary: boolean): void;
+  ping(this: unknown, data: Buffer): void;
+  pong(this: unknown, data: Buffer): void;
+  error(this: unknown, error: Error): void;
+  close(this: unknown, code: number, reason: Buffer): void;
+  drain(this: unknown): void;
+}
+// Assigned by WsTransport's static block, the one place with access to its private fields.
+let listeners: Listeners;
+
 /** Transports corked in this tick, uncorked together by one `process.nextTick`. */
 let dirty: WsTransport[] = [];
 let flushScheduled = false;
@@ -196,6 +213,7 @@ export class WsTransport implements Transport {
     this.extensions = ws.extensions;
     this.#deflate = this.extensions.includes('permessage-deflate');
     this.#direct = !this.#deflate && internals._isServer === true;
+    if (this.#deflate) this.#afterDeflate = () => this.#sink?.drain();
     this.capabilities = Object.freeze({
       ...WS_CAPABILITIES,
       forcedAutoPong: options.autoPong ?? false,
@@ -204,12 +222,39 @@ export class WsTransport implements Transport {
         (this.#maxPayload > 0 && this.#maxPayload <= MAX_ENFORCEABLE_PAYLOAD),
     });
     ws.binaryType = 'nodebuffer';
-    ws.on('message', this.#onMessage);
-    ws.on('ping', (data: Buffer) => this.#emit((sink) => sink.ping(view(data))));
-    ws.on('pong', (data: Buffer) => this.#emit((sink) => sink.pong(view(data))));
-    ws.on('error', this.#onError);
-    ws.on('close', this.#onClose);
-    this.#socket.on('drain', () => this.#sink?.drain());
+    // Listeners shared by every transport find theirs on the emitter: no closures per socket.
+    (ws as unknown as Owned)[OWNER] = this;
+    (this.#socket as unknown as Owned)[OWNER] = this;
+    ws.on('message', listeners.message);
+    ws.on('ping', listeners.ping);
+    ws.on('pong', listeners.pong);
+    ws.on('error', listeners.error);
+    ws.on('close', listeners.close);
+    this.#socket.on('drain', listeners.drain);
+  }
+
+  static {
+    const owner = (emitter: unknown): WsTransport => (emitter as Owned)[OWNER];
+    listeners = {
+      message(data, isBinary) {
+        owner(this).#onMessage(data, isBinary);
+      },
+      ping(data) {
+        owner(this).#emit((sink) => sink.ping(view(data)));
+      },
+      pong(data) {
+        owner(this).#emit((sink) => sink.pong(view(data)));
+      },
+      error(error) {
+        owner(this).#onError(error);
+      },
+      close(code, reason) {
+        owner(this).#onClose(code, reason);
+      },
+      drain() {
+        owner(this).#sink?.drain();
+      },
+    };
   }
 
   get bufferedAmount(): number {
@@ -232,7 +277,7 @@ export class WsTransport implements Transport {
       return;
     }
     const options = compress === undefined ? TEXT : compress ? TEXT_COMPRESS : TEXT_PLAIN;
-    this.#ws.send(data, options, this.#deflate ? this.#afterDeflate : undefined);
+    this.#ws.send(data, options, this.#afterDeflate);
   }
 
   sendBytes(data: Uint8Array, compress: boolean | undefined): void {
@@ -243,7 +288,7 @@ export class WsTransport implements Transport {
       return;
     }
     const options = compress === undefined ? BINARY : compress ? BINARY_COMPRESS : BINARY_PLAIN;
-    this.#ws.send(data, options, this.#deflate ? this.#afterDeflate : undefined);
+    this.#ws.send(data, options, this.#afterDeflate);
   }
 
   /**
@@ -312,7 +357,8 @@ export class WsTransport implements Transport {
     // mark a buffer can still be over the connection's, so an empty write reports the flush.
     if (this.#watching || socket.destroyed || socket.writableNeedDrain) return;
     this.#watching = true;
-    socket.write(EMPTY, this.#afterFlush);
+    this.#afterFlushFn ??= () => this.#afterFlush();
+    socket.write(EMPTY, this.#afterFlushFn);
   }
 
   /**
@@ -337,16 +383,17 @@ export class WsTransport implements Transport {
     }
   }
 
-  readonly #afterFlush = (): void => {
+  /** `#afterFlush` as a write callback, made by the first flush that has to wait. */
+  #afterFlushFn: (() => void) | undefined;
+
+  #afterFlush(): void {
     this.#watching = false;
     this.#sink?.drain();
     this.flush();
-  };
+  }
 
-  /** Compressed frames leave ws's queue later, outside any write we watch. */
-  readonly #afterDeflate = (): void => {
-    this.#sink?.drain();
-  };
+  /** Compressed frames leave ws's queue later, outside any write we watch (deflate only). */
+  readonly #afterDeflate: (() => void) | undefined;
 
   #emit(event: (sink: TransportSink) => void): void {
     const sink = this.#sink;
@@ -354,7 +401,7 @@ export class WsTransport implements Transport {
     else this.#early?.push(event);
   }
 
-  readonly #onMessage = (data: Buffer, isBinary: boolean): void => {
+  #onMessage(data: Buffer, isBinary: boolean): void {
     const sink = this.#sink;
     if (sink) {
       if (isBinary) sink.binary(view(data));
@@ -363,13 +410,13 @@ export class WsTransport implements Transport {
     }
     const text = isBinary ? undefined : data.toString('utf8');
     this.#early?.push((s) => (text === undefined ? s.binary(view(data)) : s.text(text)));
-  };
+  }
 
   /**
    * A `WS_ERR_*` error means ws failed the connection itself: it sent the close frame with the
    * failure's code and stopped reading, so core hears that code with the error.
    */
-  readonly #onError = (error: Error): void => {
+  #onError(error: Error): void {
     const code = (error as Error & { code?: unknown }).code;
     let reported = error;
     let failCode: number | undefined;
@@ -388,10 +435,10 @@ export class WsTransport implements Transport {
       }
     }
     this.#emit((sink) => sink.error(reported, failCode));
-  };
+  }
 
-  readonly #onClose = (code: number, reason: Buffer): void => {
+  #onClose(code: number, reason: Buffer): void {
     const text = reason.length === 0 ? '' : reason.toString('utf8');
     this.#emit((sink) => sink.closed(code, text));
-  };
+  }
 }

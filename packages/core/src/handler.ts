@@ -165,33 +165,16 @@ export async function runHandler<C>(
   handler: WebSocketHandler<C>,
   request: Request,
 ): Promise<void> {
-  const fail = (error: unknown): void => {
-    const err = error instanceof Error ? error : new Error(String(error));
-    if (handler.error) {
-      try {
-        void Promise.resolve(handler.error(conn, err)).catch(() => undefined);
-      } catch {
-        // The error hook failing too leaves nothing to report to.
-      }
-    }
-    if (!conn.closed) conn.close(INTERNAL_ERROR, 'internal error').catch(() => undefined);
-  };
-  const call = (fn: () => void | Promise<void>): void => {
-    try {
-      const result = fn();
-      if (result instanceof Promise) result.catch(fail);
-    } catch (error) {
-      fail(error);
-    }
-  };
   // close and error hooks run with a session too: they report, the session pulls.
   if (handler.error) {
     const onError = handler.error;
-    conn.on('error', (error) => call(() => onError.call(handler, conn, error)));
+    conn.on('error', (error) => call(conn, handler, () => onError.call(handler, conn, error)));
   }
   if (handler.close) {
     const close = handler.close;
-    conn.on('close', (code, reason) => call(() => close.call(handler, conn, code, reason)));
+    conn.on('close', (code, reason) =>
+      call(conn, handler, () => close.call(handler, conn, code, reason)),
+    );
   }
   if (handler.session) {
     try {
@@ -199,17 +182,49 @@ export async function runHandler<C>(
       // Also when the peer's close is still unanswered (autoclose: false): the session is over.
       if (!conn.closed) await conn.close(OK);
     } catch (error) {
-      fail(error);
+      fail(conn, handler, error);
     }
     return conn.whenClosed;
   }
   if (handler.message) {
     const onMessage = handler.message;
-    conn.on('message', (message) => call(() => onMessage.call(handler, conn, message)));
+    conn.on('message', (message) =>
+      call(conn, handler, () => onMessage.call(handler, conn, message)),
+    );
   }
   if (handler.open) {
     const open = handler.open;
-    call(() => open.call(handler, conn));
+    call(conn, handler, () => open.call(handler, conn));
   }
   return conn.whenClosed;
+}
+
+// Module functions rather than closures of `runHandler`: a session's frame lives as long as
+// its connection, and would keep them alive for each one.
+
+/** A hook or session failed: report it to the error hook, end the connection with 1011. */
+function fail<C>(conn: WebSocketConnection<C>, handler: WebSocketHandler<C>, error: unknown): void {
+  const err = error instanceof Error ? error : new Error(String(error));
+  if (handler.error) {
+    try {
+      void Promise.resolve(handler.error(conn, err)).catch(() => undefined);
+    } catch {
+      // The error hook failing too leaves nothing to report to.
+    }
+  }
+  if (!conn.closed) conn.close(INTERNAL_ERROR, 'internal error').catch(() => undefined);
+}
+
+/** Runs a hook; a throw or a rejection is a {@link fail}. */
+function call<C>(
+  conn: WebSocketConnection<C>,
+  handler: WebSocketHandler<C>,
+  fn: () => void | Promise<void>,
+): void {
+  try {
+    const result = fn();
+    if (result instanceof Promise) result.catch((error: unknown) => fail(conn, handler, error));
+  } catch (error) {
+    fail(conn, handler, error);
+  }
 }

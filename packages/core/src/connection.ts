@@ -246,7 +246,7 @@ export class WebSocketConnection<C = unknown>
 
   constructor(init: ConnectionInit<C>) {
     this.side = init.side;
-    this.options = resolveOptions(init.options);
+    this.options = init.options === undefined ? defaultOptions() : resolveOptions(init.options);
     this.context = init.context as C;
     this.#transport = init.transport;
     this.#topics = init.topics;
@@ -1052,6 +1052,13 @@ export class WebSocketConnection<C = unknown>
 }
 
 function ignore(): void {}
+
+let resolvedDefaults: ResolvedOptions | undefined;
+/** The options of connections given none: one frozen object shared by all of them. */
+function defaultOptions(): ResolvedOptions {
+  resolvedDefaults ??= Object.freeze(resolveOptions());
+  return resolvedDefaults;
+}
 
 // The prototype async generators share: it gives the loop object what a runtime adds to every
 // async iterator (its own `Symbol.asyncIterator`, and `Symbol.asyncDispose` where it exists).

@@ -21,6 +21,7 @@ import {
   type DataMessage,
   decodeUtf8,
   describe,
+  type ErrorMessage,
   errorMessage,
   jsonText,
   type TextMessage,
@@ -117,7 +118,8 @@ let readLoop: (conn: WebSocketConnection<unknown>, loop: MessageIterator) => Pro
 /** The class of connections' sinks (assigned by the static block). */
 let Sink: new (conn: WebSocketConnection<unknown>) => TransportSink;
 
-type LoopItem = DataMessage | ControlMessage | WSMessage;
+/** What `for await` yields: the loop ends at CLOSE, CLOSING and CLOSED instead of yielding them. */
+export type LoopItem = DataMessage | ControlMessage | ErrorMessage;
 type LoopResult = IteratorResult<LoopItem, void>;
 const DONE: LoopResult = Object.freeze({ value: undefined, done: true });
 const DONE_PROMISE: Promise<LoopResult> = Promise.resolve(DONE);
@@ -141,9 +143,7 @@ function messageSize(message: WSMessage): number {
  * Pull style: `await conn.receive()`, or `for await (const msg of conn)`.
  * Push style: `conn.on('message', fn)`. Sends return promises; awaiting them is backpressure.
  */
-export class WebSocketConnection<C = unknown>
-  implements AsyncIterable<DataMessage | ControlMessage | WSMessage>
-{
+export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem> {
   /** Which end this is. */
   readonly side: Side;
   /** The options in force, defaults filled in. */
@@ -1094,12 +1094,16 @@ class MessageIterator implements AsyncGenerator<LoopItem, void, undefined> {
 
   /** The iterator result for `message`: done at the end of the connection. */
   result(message: WSMessage): LoopResult {
-    const type = message.type;
-    if (type === WSMsgType.CLOSE || type === WSMsgType.CLOSING || type === WSMsgType.CLOSED) {
+    if (
+      message.type === WSMsgType.CLOSE ||
+      message.type === WSMsgType.CLOSING ||
+      message.type === WSMsgType.CLOSED
+    ) {
       this.finished = true;
       return DONE;
     }
-    return { value: message, done: false };
+    // CLOSING and CLOSED share one interface, which narrowing by two values does not remove.
+    return { value: message as LoopItem, done: false };
   }
 
   [Symbol.asyncIterator](): this {

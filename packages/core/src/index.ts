@@ -6,6 +6,7 @@ export {
   type ConnectionEvents,
   type ConnectionInit,
   type ConnectionState,
+  type LoopItem,
   type Side,
   WebSocketConnection,
 } from './connection.js';

@@ -47,7 +47,11 @@ beforeAll(async () => {
       coalesce,
       handler: {
         async session(conn) {
-          for await (const message of conn) await conn.send(message.data);
+          for await (const message of conn) {
+            if (message.type === WSMsgType.TEXT || message.type === WSMsgType.BINARY) {
+              await conn.send(message.data);
+            }
+          }
         },
       },
     });

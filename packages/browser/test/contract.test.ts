@@ -3,32 +3,20 @@
  * server on 127.0.0.1. Each case is one vitest test that runs the case inside the page; skips
  * come only from the declared capabilities, and vitest counts them.
  */
-import type { TransportCapabilities } from '@anyws/core';
 import {
   type ContractCapabilities,
   contractRoute,
   registerContractSuite,
 } from '@anyws/core/contract';
-import { type RunningServer, serve } from '@anyws/node';
+import { type RunningServer, serve, WS_CAPABILITIES } from '@anyws/node';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { BROWSER_CAPABILITIES } from '../src/transport.js';
 import { openTestPage, requireChromium, silentServer, type TestBrowser } from './harness.js';
 
 requireChromium();
 
-/** What @anyws/node's WsTransport declares on the server side (ws under it). */
-const NODE_SERVER: TransportCapabilities = {
-  pingFrames: true,
-  forcedAutoPong: false,
-  forcedCloseReply: true,
-  validatesCloseCodes: true,
-  enforcesMaxMessageSize: true,
-  backpressure: true,
-  pauseReading: true,
-};
-
 const capabilities: ContractCapabilities = {
-  server: NODE_SERVER,
+  server: WS_CAPABILITIES,
   client: BROWSER_CAPABILITIES,
   handshakeStatus: false,
   silentServer: true,

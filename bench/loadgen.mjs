@@ -9,15 +9,18 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 /**
  * Server and generator CPU over a window, so a bottleneck in the generator shows, and the CPU
  * that other processes took meanwhile (in cores), so a run disturbed by them can be redone.
+ * `pid` is the server, or a list of servers (all counted as ours).
  */
 function cpuMeter(pid) {
-  const server0 = cpuMicros(pid);
+  const pids = Array.isArray(pid) ? pid : [pid];
+  const serverCpu = () => pids.reduce((sum, p) => sum + cpuMicros(p), 0);
+  const server0 = serverCpu();
   const own0 = ownCpuMicros();
   const machine0 = machineBusyMicros();
   const t0 = performance.now();
   return () => {
     const wallUs = (performance.now() - t0) * 1000;
-    const serverUs = cpuMicros(pid) - server0;
+    const serverUs = serverCpu() - server0;
     const ownUs = ownCpuMicros() - own0;
     const otherUs = machineBusyMicros() - machine0 - serverUs - ownUs;
     return {
@@ -56,15 +59,42 @@ async function echo(driver, { pid }, params) {
   };
 }
 
-/** Sequential round trips on one connection. */
-async function latency(driver, _cfg, params) {
-  const samples = await driver.latency(params);
-  samples.sort((a, b) => a - b);
-  return {
-    p50: percentile(samples, 50),
-    p99: percentile(samples, 99),
-    samples: samples.length,
-  };
+/**
+ * Sequential round trips, one connection per server, every server of the run at once: the
+ * servers take turns in blocks, so a change in the machine's state hits them all alike.
+ */
+async function latency(_driver, cfg, params) {
+  const pingers = [];
+  try {
+    for (const target of cfg.targets) {
+      const driver = await driverFor(target.kind, target.port);
+      pingers.push(await driver.pinger(params));
+    }
+    for (const pinger of pingers) {
+      await pinger.run({ warmup: params.warmup, count: 1, maxMs: params.maxMs });
+    }
+    const samples = pingers.map(() => []);
+    const blocks = Math.ceil(params.count / params.block);
+    for (let b = 0; b < blocks; b++) {
+      for (let k = 0; k < pingers.length; k++) {
+        const i = (b + k) % pingers.length;
+        const got = await pingers[i].run({ warmup: 0, count: params.block, maxMs: params.maxMs });
+        samples[i].push(...got);
+      }
+    }
+    const perServer = {};
+    cfg.targets.forEach((target, i) => {
+      const sorted = samples[i].sort((a, b) => a - b);
+      perServer[target.id] = {
+        p50: percentile(sorted, 50),
+        p99: percentile(sorted, 99),
+        samples: sorted.length,
+      };
+    });
+    return { perServer };
+  } finally {
+    for (const pinger of pingers) pinger.close();
+  }
 }
 
 /** A 128-byte chat-like message; the sequence number keeps every broadcast distinct. */
@@ -215,13 +245,16 @@ async function connrate(driver, { pid }, params) {
 
 const SCENARIOS = { echo, latency, broadcast, rss, connrate };
 
+async function driverFor(kind, port) {
+  return kind === 'sio' ? await sioDriver(port) : wsDriver(port, kind === 'tcp');
+}
+
 async function main() {
   const cfg = JSON.parse(process.argv[2]);
-  const driver =
-    cfg.kind === 'sio' ? await sioDriver(cfg.port) : wsDriver(cfg.port, cfg.kind === 'tcp');
   const run = SCENARIOS[cfg.params.type];
   if (!run) throw new Error(`unknown scenario type ${cfg.params.type}`);
-  const meter = cpuMeter(cfg.pid);
+  const driver = cfg.targets ? null : await driverFor(cfg.kind, cfg.port);
+  const meter = cpuMeter(cfg.targets ? cfg.targets.map((t) => t.pid) : cfg.pid);
   const result = await run(driver, cfg, cfg.params);
   result.foreignCpu = meter().foreignCpu;
   process.stdout.write(`${JSON.stringify(result)}\n`);

@@ -120,7 +120,7 @@ function scenarios(quick) {
     steps: [2000, 10_000],
     compress,
     warmup: 1,
-    rounds: quick ? [4, 2] : compress ? [6, 3] : [10, 6],
+    rounds: quick ? [4, 2] : compress ? [4, 2] : [8, 4],
     timeoutMs: 20_000,
   });
   return [
@@ -137,14 +137,17 @@ function scenarios(quick) {
     {
       id: 'latency',
       title: 'round trip',
-      // Server and generator share one core here: across cores, this VM's wake-up latency
-      // varies from 25 to 85 µs between runs and drowns the servers' own cost.
+      // Every server at once, taking turns in blocks of round trips: the machine's state
+      // drifts between runs more than the servers differ. Server and generator share one
+      // core: across cores, this VM's wake-up latency varies from 25 to 85 µs between runs.
+      together: true,
       sameCore: true,
       params: {
         type: 'latency',
         size: 64,
         warmup: quick ? 500 : 1000,
-        count: quick ? 3000 : 10_000,
+        count: quick ? 4000 : 20_000,
+        block: 500,
         maxMs: quick ? 2000 : 4000,
       },
     },
@@ -163,7 +166,7 @@ function scenarios(quick) {
     {
       id: 'rss',
       title: 'RSS per idle connection',
-      params: { type: 'rss', conns: 5000, warmConns: 200, settleMs: quick ? 300 : 400 },
+      params: { type: 'rss', conns: 5000, warmConns: 200, settleMs: 300 },
     },
     {
       id: 'connrate',
@@ -333,22 +336,27 @@ const NOISY = 0.15;
 const RETRIES = 3;
 
 /** Measures once on a quiet machine; redoes it when other processes took CPU meanwhile. */
-async function measureQuietly(server, scenario, pin, quietWaitMs) {
+/**
+ * Runs `measureOnce` on a quiet machine; runs it again when other processes took CPU
+ * meanwhile (up to RETRIES times; the last result is then marked noisy).
+ */
+async function quietly(label, measureOnce, quietWaitMs) {
   let result;
   for (let attempt = 0; attempt <= RETRIES; attempt++) {
     await waitQuiet(quietWaitMs);
     const start = Date.now();
-    result = await measure(server, scenario, pin);
+    result = await measureOnce();
     result.seconds = (Date.now() - start) / 1000;
     if (result.error || !(result.foreignCpu > NOISY)) return result;
     process.stderr.write(
-      `  other processes took ${result.foreignCpu.toFixed(2)} cores during ${server.id} ${scenario.id}: measuring again\n`,
+      `  other processes took ${result.foreignCpu.toFixed(2)} cores during ${label}: measuring again\n`,
     );
   }
   result.noisy = true;
   return result;
 }
 
+/** One server, fresh, with one load generator run. */
 async function measure(server, scenario, pin) {
   const cpus = cpusFor(scenario, pin);
   let handle;
@@ -372,6 +380,44 @@ async function measure(server, scenario, pin) {
     return result;
   } finally {
     await stopServer(handle);
+  }
+}
+
+/**
+ * Every server at once, fresh, with one load generator run that gives each its turn in
+ * blocks (the latency scenario). Returns { perServer: { id: result } }.
+ */
+async function measureTogether(servers, scenario, pin) {
+  const cpus = cpusFor(scenario, pin);
+  const handles = [];
+  const perServer = {};
+  try {
+    for (const server of servers) {
+      try {
+        handles.push({ server, handle: await startServer(server, scenario, cpus) });
+      } catch (error) {
+        perServer[server.id] = { error: String(error.message ?? error) };
+      }
+    }
+    const cfg = {
+      targets: handles.map(({ server, handle }) => ({
+        id: server.id,
+        kind: server.kind,
+        port: handle.port,
+        pid: handle.pid,
+      })),
+      params: scenario.params,
+    };
+    const result = await runLoadgen(cfg, cpus?.[1], 180_000);
+    for (const { server, handle } of handles) {
+      if (result.error) perServer[server.id] = { error: result.error };
+      else if (handle.child.exitCode !== null)
+        perServer[server.id] = { error: 'server exited during the run' };
+      else perServer[server.id] = result.perServer[server.id];
+    }
+    return { perServer, foreignCpu: result.foreignCpu, error: result.error };
+  } finally {
+    for (const { handle } of handles) await stopServer(handle);
   }
 }
 
@@ -434,23 +480,44 @@ async function main() {
     for (const scenario of list) {
       // Each round starts the rotation at another server, so no server always goes first.
       const order = active.map((_, i) => active[(i + round) % active.length]);
+      const record = (server, id, one, seconds) => {
+        const runs = results[server.id][id]?.runs ?? [];
+        runs.push(one);
+        results[server.id][id] = { runs };
+        const elapsed = ((Date.now() - started) / 1000).toFixed(0);
+        process.stderr.write(
+          `[${elapsed}s] round ${round + 1}/${rounds} ${id.padEnd(9)} ${server.id.padEnd(16)} ${brief(one)} (${seconds?.toFixed(1)} s)\n`,
+        );
+      };
+      const eligible = [];
       for (const server of order) {
         const reason = skipReason(server, scenario);
         if (reason) {
           for (const id of producedIds(scenario)) results[server.id][id] = { skipped: reason };
-          continue;
+        } else eligible.push(server);
+      }
+      if (scenario.together) {
+        const result = await quietly(
+          `${scenario.id} of every server`,
+          () => measureTogether(eligible, scenario, opts.pin),
+          opts.quietWaitMs,
+        );
+        for (const server of eligible) {
+          const one = result.perServer?.[server.id] ?? { error: result.error ?? 'no result' };
+          record(server, scenario.id, { ...one, noisy: result.noisy }, result.seconds);
         }
-        const result = await measureQuietly(server, scenario, opts.pin, opts.quietWaitMs);
-        const elapsed = ((Date.now() - started) / 1000).toFixed(0);
+        continue;
+      }
+      for (const server of eligible) {
+        const result = await quietly(
+          `${server.id} ${scenario.id}`,
+          () => measure(server, scenario, opts.pin),
+          opts.quietWaitMs,
+        );
         producedIds(scenario).forEach((id, i) => {
           const one =
             result.steps && !result.error ? { ...result.steps[i], noisy: result.noisy } : result;
-          const runs = results[server.id][id]?.runs ?? [];
-          runs.push(one);
-          results[server.id][id] = { runs };
-          process.stderr.write(
-            `[${elapsed}s] round ${round + 1}/${rounds} ${id.padEnd(9)} ${server.id.padEnd(16)} ${brief(one)} (${result.seconds?.toFixed(1)} s)\n`,
-          );
+          record(server, id, one, result.seconds);
         });
       }
     }

@@ -47,6 +47,28 @@ function roundTrips(send, { warmup, count, maxMs }) {
   };
 }
 
+const IDLE_TRIPS = { reply() {}, fail() {} };
+
+/**
+ * One connection for latency runs, run again and again (servers take turns in blocks).
+ * `wire(trips)` hooks the connection's replies to `trips()`, the run in progress.
+ */
+function pingerOver(wire) {
+  let current = IDLE_TRIPS;
+  const { send, close } = wire(() => current);
+  return {
+    async run(limits) {
+      current = roundTrips(send, limits);
+      try {
+        return await current.run();
+      } finally {
+        current = IDLE_TRIPS;
+      }
+    },
+    close,
+  };
+}
+
 /**
  * Our own client over `net`: a WebSocket server, or (`raw`) the TCP echo ceiling, which is
  * spoken to without a handshake and whose echo of our masked frames is parsed as replies.
@@ -89,21 +111,24 @@ export function wsDriver(port, raw) {
       };
     },
 
-    async latency({ size, ...limits }) {
+    async pinger({ size }) {
       const conn = await open({ port, raw });
       const message = frame(OP_TEXT, payloadOf(size, false));
-      const trips = roundTrips(() => conn.write(message), limits);
-      let problem = null;
-      conn.onMessage = (opcode, length) => {
-        if (opcode !== OP_TEXT || length !== size) problem ??= 'echo of the wrong type or size';
-        trips.reply();
-      };
-      conn.onClose = () => trips.fail(new Error('closed during the latency run'));
-      const samples = await trips.run();
-      conn.onClose = null;
-      conn.destroy();
-      if (problem) throw new Error(problem);
-      return samples;
+      return pingerOver((trips) => {
+        conn.onMessage = (opcode, length) => {
+          if (opcode !== OP_TEXT || length !== size)
+            trips().fail(new Error('echo of the wrong type or size'));
+          else trips().reply();
+        };
+        conn.onClose = () => trips().fail(new Error('closed during the latency run'));
+        return {
+          send: () => conn.write(message),
+          close: () => {
+            conn.onClose = null;
+            conn.destroy();
+          },
+        };
+      });
     },
 
     async subscribers({ count, compress }) {
@@ -210,15 +235,20 @@ export async function sioDriver(port) {
       };
     },
 
-    async latency({ size, ...limits }) {
+    async pinger({ size }) {
       const [socket] = await connectMany(1, { role: 'echo' });
       const payload = payloadOf(size, false).toString();
-      const trips = roundTrips(() => socket.emit('echo', payload), limits);
-      socket.on('echo', trips.reply);
-      socket.on('disconnect', () => trips.fail(new Error('closed during the latency run')));
-      const samples = await trips.run();
-      socket.close();
-      return samples;
+      return pingerOver((trips) => {
+        socket.on('echo', () => trips().reply());
+        socket.on('disconnect', () => trips().fail(new Error('closed during the latency run')));
+        return {
+          send: () => socket.emit('echo', payload),
+          close: () => {
+            socket.removeAllListeners('disconnect');
+            socket.close();
+          },
+        };
+      });
     },
 
     async subscribers({ count, compress }) {

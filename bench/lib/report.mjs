@@ -114,7 +114,7 @@ const LEVEL = 0.03;
 
 /**
  * The targets of issues 2 and 7, each with its measured ratio (of the medians), the same
- * ratio round by round (how steady it is), and PASS/MISS.
+ * ratio run by run, paired within each round (how steady it is), and PASS/MISS.
  */
 export function evaluateTargets(report) {
   const has = (id) => report.servers.some((s) => s.id === id);
@@ -353,7 +353,7 @@ export function renderMarkdown(report) {
     out.push('## Targets (issues 2 and 7)', '');
     out.push(
       table(
-        ['issue', 'target', 'measured (medians)', 'round by round', 'result', 'note'],
+        ['issue', 'target', 'measured (medians)', 'run by run', 'result', 'note'],
         evaluateTargets(report).map((r) => [
           r.issue,
           r.target,

@@ -25,7 +25,7 @@ import type { MiddlewareHandler } from 'hono';
 import WebSocket, { type ServerOptions, WebSocketServer } from 'ws';
 import { checkHttpVersion, toWebSocketUrl } from './http.js';
 import type { HandlerSource } from './server.js';
-import { MAX_ENFORCEABLE_PAYLOAD, WsTransport } from './transport.js';
+import { MAX_ENFORCEABLE_PAYLOAD, SERVER_DEFLATE, WsTransport } from './transport.js';
 
 /** Options of {@link createWebSocketServer}. */
 export interface HonoWebSocketServerOptions {
@@ -35,7 +35,11 @@ export interface HonoWebSocketServerOptions {
    * core after ws buffered them. Default: core's default `maxMessageSize` (4 MiB).
    */
   maxPayload?: number;
-  /** Offer permessage-deflate to clients that ask. Default false. */
+  /**
+   * Offer permessage-deflate to clients that ask, without server context takeover (so that a
+   * publish is compressed once for all subscribers), every message compressed unless a send
+   * says `compress: false`. Default false.
+   */
   perMessageDeflate?: boolean;
   /**
    * Let ws answer pings itself, for plain Hono WebSocket routes on the same server. Then anyws
@@ -68,7 +72,7 @@ export function createWebSocketServer(options: HonoWebSocketServerOptions = {}):
     clientTracking: false,
     autoPong,
     maxPayload,
-    perMessageDeflate: options.perMessageDeflate ?? false,
+    perMessageDeflate: options.perMessageDeflate ? { ...SERVER_DEFLATE } : false,
     // Core's closeTimeout terminates first; ws's own timer (one per server, so fixed) is a
     // backstop that cuts a closing handshake off after 60 s whatever a handler's closeTimeout.
     closeTimeout: 60_000,

@@ -22,7 +22,7 @@ import {
 } from '@anyws/core';
 import { type ServerOptions, type WebSocket, WebSocketServer } from 'ws';
 import { checkHttpVersion, toRequest, toWebSocketUrl, writeResponse } from './http.js';
-import { MAX_ENFORCEABLE_PAYLOAD, WsTransport } from './transport.js';
+import { MAX_ENFORCEABLE_PAYLOAD, SERVER_DEFLATE, WsTransport } from './transport.js';
 
 /** A handler, or a function that picks one per request (undefined: 404). */
 export type HandlerSource<C = unknown> =
@@ -86,7 +86,7 @@ function endpointFor(handler: AnyHandler): Endpoint {
     clientTracking: false,
     autoPong: false,
     maxPayload,
-    perMessageDeflate: options.compress,
+    perMessageDeflate: options.compress ? { ...SERVER_DEFLATE } : false,
     // Core's closeTimeout terminates first; ws's own timer is only a backstop.
     closeTimeout: options.closeTimeout + 1000,
     handleProtocols: (_offered, req) => decisions.get(req)?.protocol ?? false,

@@ -5,6 +5,7 @@
  * published message once for every subscriber.
  */
 import type { Socket } from 'node:net';
+import { deflateRawSync, constants as zlibConstants } from 'node:zlib';
 import {
   MessageTooBigError,
   type PreparedMessage,
@@ -29,9 +30,16 @@ interface SenderStatic {
 /** The fields of ws's objects this adapter reads; typed here because ws keeps them private. */
 interface WsInternals {
   _socket: Socket | null;
-  _sender: { _queue: unknown[] } | null;
+  /** `_state` 0 is ws's DEFAULT: not deflating, not reading a Blob. */
+  _sender: { _queue: unknown[]; _state?: number } | null;
   _receiver: { _totalPayloadLength?: unknown } | null;
   _isServer: boolean;
+  _extensions: Record<string, PerMessageDeflateInternals | undefined>;
+}
+/** ws's permessage-deflate extension object: what was negotiated, and its threshold. */
+interface PerMessageDeflateInternals {
+  params: Record<string, unknown>;
+  _threshold?: number;
 }
 
 /** ws's `Sender` class (its ESM entry exports it); `Sender.frame` is looked up at each use. */
@@ -56,6 +64,14 @@ const FAIL_CODES: Record<string, number> = {
   WS_ERR_INVALID_UTF8: 1007,
   WS_ERR_TOO_MANY_BUFFERED_PARTS: 1008,
 };
+
+/**
+ * ws's `perMessageDeflate` for servers that compress. Without context takeover every message
+ * is compressed on its own, so a publish compresses once for all subscribers (and no socket
+ * keeps a compression window between messages); threshold 0 compresses every message, as
+ * context takeover did, unless a send asks `compress: false`.
+ */
+export const SERVER_DEFLATE = Object.freeze({ serverNoContextTakeover: true, threshold: 0 });
 
 /** The largest `maxPayload` ws can enforce: it reads the option as a 32-bit integer. */
 export const MAX_ENFORCEABLE_PAYLOAD = 0x7fffffff;
@@ -164,17 +180,70 @@ function frameDirect(opcode: number, payload: string | Uint8Array, length: numbe
   return frame;
 }
 
-function frameOnce(message: PreparedMessage): Uint8Array {
-  const data = message.data;
-  const payload = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+function frameOnce(message: PreparedMessage, payload: Uint8Array, rsv1: boolean): Uint8Array {
   const parts = Sender.frame(payload, {
     fin: true,
     opcode: message.binary ? 2 : 1,
     mask: false,
     readOnly: false,
-    rsv1: false,
+    rsv1,
   });
   return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+}
+
+function payloadOf(message: PreparedMessage): Uint8Array {
+  const data = message.data;
+  return typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+}
+
+function plainFrame(message: PreparedMessage): Uint8Array {
+  return frameOnce(message, payloadOf(message), false);
+}
+
+/**
+ * Payloads up to this size are compressed once, synchronously, for every subscriber; larger
+ * ones go through ws, which compresses per socket off the main thread (a 1 MiB deflate takes
+ * about 10 ms: longer would stall every other connection of the process).
+ */
+export const COMPRESS_ONCE_MAX = 1024 * 1024;
+
+/**
+ * How the server compresses for sockets that negotiated `server_no_context_takeover`: each
+ * message is a DEFLATE stream of its own, so one compressed frame is valid for all of them.
+ * One object per window size, shared by its sockets and used as the frame's cache key.
+ */
+interface SharedDeflate {
+  readonly windowBits: number;
+  readonly threshold: number;
+}
+const sharedDeflates = new Map<string, SharedDeflate>();
+
+function sharedDeflateOf(ws: WsInternals): SharedDeflate | undefined {
+  const extension = ws._extensions['permessage-deflate'];
+  if (extension?.params.server_no_context_takeover !== true) return undefined;
+  const bits = extension.params.server_max_window_bits;
+  const windowBits = typeof bits === 'number' ? bits : 15;
+  const threshold = extension._threshold ?? 1024;
+  const key = `${String(windowBits)}/${String(threshold)}`;
+  let shared = sharedDeflates.get(key);
+  if (!shared) {
+    shared = Object.freeze({ windowBits, threshold });
+    sharedDeflates.set(key, shared);
+  }
+  return shared;
+}
+
+/**
+ * The message compressed as RFC 7692 says (DEFLATE with a sync flush, its 4-byte
+ * `00 00 ff ff` tail removed) and framed with RSV1: what ws sends for it on any socket of
+ * `shared`'s window size.
+ */
+function deflatedFrame(message: PreparedMessage, shared: SharedDeflate): Uint8Array {
+  const compressed = deflateRawSync(payloadOf(message), {
+    windowBits: shared.windowBits,
+    finishFlush: zlibConstants.Z_SYNC_FLUSH,
+  });
+  return frameOnce(message, compressed.subarray(0, compressed.length - 4), true);
 }
 
 /**
@@ -194,6 +263,8 @@ export class WsTransport implements Transport {
   /** Frames written straight to the socket are valid: server side, no permessage-deflate. */
   readonly #direct: boolean;
   readonly #deflate: boolean;
+  /** Set on server sockets whose compressed frames can be shared (no context takeover). */
+  readonly #shared: SharedDeflate | undefined;
   #sink: TransportSink | undefined;
   /** Events that came before `start`, replayed in order. */
   #early: ((sink: TransportSink) => void)[] | undefined = [];
@@ -213,6 +284,8 @@ export class WsTransport implements Transport {
     this.extensions = ws.extensions;
     this.#deflate = this.extensions.includes('permessage-deflate');
     this.#direct = !this.#deflate && internals._isServer === true;
+    this.#shared =
+      this.#deflate && internals._isServer === true ? sharedDeflateOf(internals) : undefined;
     if (this.#deflate) this.#afterDeflate = () => this.#sink?.drain();
     this.capabilities = Object.freeze({
       ...WS_CAPABILITIES,
@@ -293,16 +366,26 @@ export class WsTransport implements Transport {
 
   /**
    * Writes the frame the message was given once for all sockets where this socket takes
-   * frames made here (`#canWriteDirect`); otherwise ws frames it for this socket.
+   * frames made here (`#canWriteDirect`, `#canWriteShared`): compressed once for every socket
+   * without context takeover, as ws would compress it. Otherwise ws frames it for this socket.
    */
   sendPrepared(message: PreparedMessage): void {
     if (this.#ws.readyState !== OPEN) return;
-    if (!this.#canWriteDirect()) {
+    let frame: Uint8Array;
+    if (this.#canWriteDirect()) {
+      frame = message.cached(FRAME_KEY, () => plainFrame(message));
+    } else if (this.#canWriteShared(message)) {
+      const shared = this.#shared!;
+      // ws's rule: compress unless asked not to, and only from its threshold on.
+      frame =
+        message.compress !== false && message.size >= shared.threshold
+          ? message.cached(shared, () => deflatedFrame(message, shared))
+          : message.cached(FRAME_KEY, () => plainFrame(message));
+    } else {
       if (message.binary) this.sendBytes(message.data as Uint8Array, message.compress);
       else this.sendText(message.data as string, message.compress);
       return;
     }
-    const frame = message.cached(FRAME_KEY, () => frameOnce(message));
     this.#beforeWrite();
     this.#socket.write(frame);
   }
@@ -369,6 +452,16 @@ export class WsTransport implements Transport {
     if (!this.#direct) return false;
     const sender = (this.#ws as unknown as WsInternals)._sender;
     return sender === null || sender._queue.length === 0;
+  }
+
+  /**
+   * A shared compressed frame can go straight to the socket: no context to carry over, and ws
+   * is neither deflating nor holding frames that must leave first.
+   */
+  #canWriteShared(message: PreparedMessage): boolean {
+    if (this.#shared === undefined || message.size > COMPRESS_ONCE_MAX) return false;
+    const sender = (this.#ws as unknown as WsInternals)._sender;
+    return sender === null || (sender._queue.length === 0 && (sender._state ?? 0) === 0);
   }
 
   #beforeWrite(): void {

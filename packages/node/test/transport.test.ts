@@ -9,7 +9,7 @@ import {
 } from '@anyws/core';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { attach, connect, WsTransport } from '../src/index.js';
-import { Sender } from '../src/transport.js';
+import { COMPRESS_ONCE_MAX, Sender } from '../src/transport.js';
 import { countWrites, sleep, texts } from './helpers.js';
 
 let http: Server;
@@ -29,7 +29,7 @@ const burst: WebSocketHandler = {
 const subscriber: WebSocketHandler = {
   open(conn) {
     serverConns.push(conn);
-    conn.subscribe('t');
+    conn.subscribe(new URL(conn.url).searchParams.get('topic') ?? 't');
     conn.sendText('subscribed').catch(() => undefined);
   },
 };
@@ -186,20 +186,93 @@ describe('WsTransport', () => {
     await Promise.all(clients.map((client) => client.close()));
   });
 
-  it('falls back to ws framing per socket where permessage-deflate was negotiated', async () => {
+  it('compresses a publish once for every socket without context takeover', async () => {
     const clients = await Promise.all(
-      [1, 2].map(() => connect(`${base}/sub-deflate`, { compress: true })),
+      [1, 2, 3].map(() => connect(`${base}/sub-deflate?topic=z1`, { compress: true })),
     );
     for (const client of clients) {
-      expect(client.extensions).toContain('permessage-deflate');
+      expect(client.extensions).toBe('permessage-deflate');
       expect(await client.receiveText({ timeout: 5000 })).toBe('subscribed');
     }
     const frame = vi.spyOn(Sender, 'frame');
     const text = 'compressible '.repeat(200);
-    expect(topics.publish('t', text, { compress: true })).toBe(2);
+    expect(topics.publish('z1', text)).toBe(3);
     for (const client of clients) expect(await client.receiveText({ timeout: 5000 })).toBe(text);
-    // One frame per socket, each made by ws after deflating.
+    const compressed = frame.mock.calls.filter((call) => (call[1] as { rsv1: boolean }).rsv1);
+    expect(compressed).toHaveLength(1);
+    // The frame carries the deflated bytes, far fewer than the text's 2,600.
+    expect((compressed[0]![0] as Uint8Array).byteLength).toBeLessThan(100);
+    frame.mockRestore();
+    await Promise.all(clients.map((client) => client.close()));
+  });
+
+  it('a publish asked not to compress goes out plain on deflate sockets', async () => {
+    const client = await connect(`${base}/sub-deflate?topic=z2`, { compress: true });
+    expect(await client.receiveText({ timeout: 5000 })).toBe('subscribed');
+    const frame = vi.spyOn(Sender, 'frame');
+    expect(topics.publish('z2', 'plain please', { compress: false })).toBe(1);
+    expect(await client.receiveText({ timeout: 5000 })).toBe('plain please');
+    expect(frame.mock.calls.map((call) => (call[1] as { rsv1: boolean }).rsv1)).toEqual([false]);
+    frame.mockRestore();
+    await client.close();
+  });
+
+  it('compresses once per window size the clients asked for', async () => {
+    const { WebSocket } = await import('ws');
+    const open = (serverMaxWindowBits?: number) =>
+      new Promise<InstanceType<typeof WebSocket>>((resolve, reject) => {
+        const ws = new WebSocket(`${base}/sub-deflate?topic=z3`, {
+          perMessageDeflate: serverMaxWindowBits ? { serverMaxWindowBits } : true,
+        });
+        ws.once('message', () => resolve(ws));
+        ws.once('error', reject);
+      });
+    const sockets = [await open(), await open(10), await open(10)];
+    const agreed = sockets.map(
+      (ws) =>
+        (ws as unknown as { _extensions: Record<string, { params: Record<string, unknown> }> })
+          ._extensions['permessage-deflate']?.params,
+    );
+    expect(agreed.map((params) => params?.server_no_context_takeover)).toEqual([true, true, true]);
+    expect(agreed.map((params) => params?.server_max_window_bits)).toEqual([undefined, 10, 10]);
+    const received = sockets.map(
+      (ws) => new Promise<string>((resolve) => ws.once('message', (data) => resolve(String(data)))),
+    );
+    const frame = vi.spyOn(Sender, 'frame');
+    const text = JSON.stringify(Array.from({ length: 300 }, (_, i) => ({ i, name: `n${i % 7}` })));
+    expect(topics.publish('z3', text)).toBe(3);
+    expect(await Promise.all(received)).toEqual([text, text, text]);
     expect(frame.mock.calls.filter((call) => (call[1] as { rsv1: boolean }).rsv1)).toHaveLength(2);
+    frame.mockRestore();
+    await Promise.all(
+      sockets.map((ws) => {
+        ws.close();
+        return new Promise((resolve) => ws.once('close', resolve));
+      }),
+    );
+  });
+
+  it('keeps order behind a message ws is still compressing, and past the compress-once size', async () => {
+    const clients: WebSocketConnection<unknown>[] = [];
+    for (let i = 0; i < 2; i++) {
+      clients.push(await connect(`${base}/sub-deflate?topic=z4`, { compress: true }));
+      expect(await clients[i]!.receiveText({ timeout: 5000 })).toBe('subscribed');
+    }
+    const first = serverConns.at(-2)!;
+    const big = 'y'.repeat(COMPRESS_ONCE_MAX + 1);
+    const frame = vi.spyOn(Sender, 'frame');
+    // ws deflates this send off the main thread; the publish must not overtake it.
+    first.sendText('a'.repeat(50_000)).catch(() => undefined);
+    expect(topics.publish('z4', 'after')).toBe(2);
+    expect(topics.publish('z4', big)).toBe(2);
+    expect((await clients[0]!.receiveText({ timeout: 5000 })).length).toBe(50_000);
+    for (const client of clients) {
+      expect(await client.receiveText({ timeout: 5000 })).toBe('after');
+      expect(await client.receiveText({ timeout: 5000 })).toBe(big);
+    }
+    // Compressed frames: the 50,000 and 'after' by ws for the busy socket, 'after' once for
+    // the other, and the big one by ws for each socket.
+    expect(frame.mock.calls.filter((call) => (call[1] as { rsv1: boolean }).rsv1)).toHaveLength(5);
     frame.mockRestore();
     await Promise.all(clients.map((client) => client.close()));
   });

@@ -1,13 +1,15 @@
 // @anyws/node with the pull API: a session per connection that awaits each message and each
 // send. Broadcast goes through its topics (a frame built once, written to every subscriber).
-// COALESCE=0 switches write coalescing off.
+// COALESCE=0 switches write coalescing off. The session reads its path from `conn.url`
+// rather than from the request: a session that does not keep the request does not hold it
+// for the connection's life.
 import { serve } from '@anyws/node';
 import { compress, HOST, port, ready } from './_common.mjs';
 
 const handler = {
   options: compress ? { compress: true } : undefined,
-  async session(conn, request) {
-    const path = new URL(request.url).pathname;
+  async session(conn) {
+    const path = new URL(conn.url).pathname;
     if (path === '/sub') {
       conn.subscribe('bench');
       await conn.whenClosed;

@@ -72,6 +72,12 @@ export interface ConnectionInit<C> {
   context?: C;
   /** Where `subscribe`/`publish` go; servers provide one. */
   topics?: TopicBus | undefined;
+  /**
+   * Called once when the connection is closed, after the 'close' listeners: lets an adapter
+   * keep its set of open connections with one function for all of them, where a
+   * `whenClosed.then` would cost a closure and a promise reaction per connection.
+   */
+  onClosed?: ((conn: WebSocketConnection<C>) => void) | undefined;
 }
 
 /** Push-style listeners. */
@@ -115,6 +121,16 @@ export interface ReaderHooks {
 export let readerHooks: ReaderHooks;
 /** `MessageIterator.next`'s way in to the connection's reader (assigned by the static block). */
 let readLoop: (conn: WebSocketConnection<unknown>, loop: MessageIterator) => Promise<LoopResult>;
+/**
+ * The executor of every read that waits, and the connection it is for: a promise's executor
+ * runs synchronously inside `new Promise`, so one module function serves every connection
+ * where a bound executor would cost each its own function (assigned by the static block).
+ */
+let armReader: (resolve: ReaderResolve, reject: (error: Error) => void) => void;
+let arming: WebSocketConnection<unknown> | null = null;
+/** The same for the `whenClosed` promise: keeps its resolve on the connection `closing`. */
+let holdResolveClosed: (resolve: () => void) => void;
+let closing: WebSocketConnection<unknown> | null = null;
 /** The class of connections' sinks (assigned by the static block). */
 let Sink: new (conn: WebSocketConnection<unknown>) => TransportSink;
 
@@ -154,7 +170,8 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
   readonly #transport: Transport;
   readonly #topics: TopicBus | undefined;
   #state: ConnectionState = 'open';
-  #queue: (WSMessage | undefined)[] = [];
+  /** Messages no reader took yet; made by the first one (a waiting reader takes most). */
+  #queue: (WSMessage | undefined)[] | null = null;
   #head = 0;
   #queuedBytes = 0;
   #paused = false;
@@ -185,10 +202,14 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
    */
   #standIn: [code: number, replaces: number] | null = null;
   #closeTimer: ReturnType<typeof setTimeout> | undefined;
-  #closedPromise: Promise<void>;
-  #resolveClosed!: () => void;
-  #pings: PendingPing[] = [];
-  #drainWaiters: DrainWaiter[] = [];
+  // Made when first asked for: a connection nobody awaits the end of costs no promise.
+  #closedPromise: Promise<void> | null = null;
+  #resolveClosed: (() => void) | null = null;
+  // Typed without C: a parameter of type C here would make the class invariant in C.
+  readonly #closedHook: ((conn: WebSocketConnection<unknown>) => void) | undefined;
+  // Made by the first ping or the first send that waits for a drain.
+  #pings: PendingPing[] | null = null;
+  #drainWaiters: DrainWaiter[] | null = null;
   /** bufferedAmount as `#admit` read it before the send under way; -1 without backpressure. */
   #bufferedBefore = -1;
   #heartbeatTimer: ReturnType<typeof setTimeout> | undefined;
@@ -210,6 +231,16 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
       },
     };
     readLoop = (conn, loop) => conn.#read(loop, conn.options.receiveTimeout);
+    armReader = (resolve, reject) => {
+      const conn = arming;
+      arming = null;
+      if (conn) conn.#arm(resolve, reject);
+    };
+    holdResolveClosed = (resolve) => {
+      const conn = closing;
+      closing = null;
+      if (conn) conn.#resolveClosed = resolve;
+    };
     // One prototype of methods for every connection's sink, instead of eight closures each.
     Sink = class implements TransportSink {
       readonly #conn: WebSocketConnection<unknown>;
@@ -250,9 +281,7 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
     this.context = init.context as C;
     this.#transport = init.transport;
     this.#topics = init.topics;
-    this.#closedPromise = new Promise((resolve) => {
-      this.#resolveClosed = resolve;
-    });
+    this.#closedHook = init.onClosed as ((conn: WebSocketConnection<unknown>) => void) | undefined;
     init.transport.start(new Sink(this as WebSocketConnection<unknown>));
     this.#startHeartbeat();
   }
@@ -269,7 +298,20 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
   }
   /** Resolves when the connection is closed, however that came about. */
   get whenClosed(): Promise<void> {
-    return this.#closedPromise;
+    return this.#closed();
+  }
+
+  #closed(): Promise<void> {
+    let promise = this.#closedPromise;
+    if (promise === null) {
+      if (this.#state === 'closed') promise = RESOLVED;
+      else {
+        closing = this as WebSocketConnection<unknown>;
+        promise = new Promise(holdResolveClosed);
+      }
+      this.#closedPromise = promise;
+    }
+    return promise;
   }
   /** The URL the connection was opened with (client) or requested at (server). */
   get url(): string {
@@ -421,7 +463,10 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
     if (before + maxBytes + MAX_FRAME_HEADER <= mark || this.#transport.bufferedAmount <= mark) {
       return RESOLVED;
     }
-    return new Promise((resolve, reject) => this.#drainWaiters.push({ resolve, reject }));
+    return new Promise((resolve, reject) => {
+      this.#drainWaiters ??= [];
+      this.#drainWaiters.push({ resolve, reject });
+    });
   }
 
   /**
@@ -458,6 +503,7 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
           reject(error);
         };
       }
+      this.#pings ??= [];
       this.#pings.push(entry);
       this.#sendPing(payload);
     });
@@ -497,9 +543,9 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
    */
   close(code: number = OK, reason = ''): Promise<void> {
     assertSendableClose(code, reason);
-    if (this.#state === 'closed' || this.#closeSent) return this.#closedPromise;
+    if (this.#state === 'closed' || this.#closeSent) return this.#closed();
     this.#sendClose(code, reason);
-    return this.#closedPromise;
+    return this.#closed();
   }
 
   /** Drops the connection at once, without a closing handshake; `closeCode` becomes 1006. */
@@ -573,10 +619,12 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
     this.#closeCode = end.code;
     this.#closeReason = end.reason;
     // Built only for someone to reject: capturing its stack costs microseconds per connection.
-    if (this.#pings.length > 0 || this.#drainWaiters.length > 0) {
+    const pings = this.#pings;
+    const waiters = this.#drainWaiters;
+    if ((pings !== null && pings.length > 0) || (waiters !== null && waiters.length > 0)) {
       const closedError = new ConnectionClosedError('the connection closed', this.#closeCode);
-      for (const ping of this.#pings.splice(0)) ping.reject(closedError);
-      for (const waiter of this.#drainWaiters.splice(0)) waiter.reject(closedError);
+      if (pings) for (const ping of pings.splice(0)) ping.reject(closedError);
+      if (waiters) for (const waiter of waiters.splice(0)) waiter.reject(closedError);
     }
     this.#handToReader(CLOSED_MESSAGE);
     this.#topics?.unsubscribeAll(this);
@@ -589,7 +637,14 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
           this.#emitError(toError(error));
         }
       }
-    this.#resolveClosed();
+    if (this.#closedHook) {
+      try {
+        this.#closedHook(this as WebSocketConnection<unknown>);
+      } catch (error) {
+        this.#emitError(toError(error));
+      }
+    }
+    this.#resolveClosed?.();
   }
 
   // ---- receiving ---------------------------------------------------------------------
@@ -635,8 +690,8 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
     if (ready) return Promise.resolve(loop ? loop.result(ready) : ready);
     this.#readerLoop = loop;
     this.#readerTimeout = timeout ?? 0;
-    this.#armFn ??= this.#arm.bind(this);
-    const promise = new Promise<WSMessage | LoopResult>(this.#armFn);
+    arming = this as WebSocketConnection<unknown>;
+    const promise = new Promise<WSMessage | LoopResult>(armReader);
     if (timeout != null) {
       this.#readerTimedOutFn ??= () => this.#readerTimedOut();
       this.#readerTimer = setTimeout(this.#readerTimedOutFn, timeout);
@@ -644,12 +699,6 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
     if (loop) loop.pending = promise;
     return promise;
   }
-
-  /**
-   * `#arm` bound: the executor of every waiting read, one function per connection (not one
-   * per read), made by the first read that waits.
-   */
-  #armFn: ((resolve: ReaderResolve, reject: (error: Error) => void) => void) | null = null;
 
   #arm(resolve: ReaderResolve, reject: (error: Error) => void): void {
     this.#reader = resolve;
@@ -763,14 +812,15 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
   }
 
   #dequeue(): WSMessage | undefined {
-    if (this.#head === this.#queue.length) return undefined;
-    const message = this.#queue[this.#head];
-    this.#queue[this.#head++] = undefined;
-    if (this.#head === this.#queue.length) {
-      this.#queue.length = 0;
+    const queue = this.#queue;
+    if (queue === null || this.#head === queue.length) return undefined;
+    const message = queue[this.#head];
+    queue[this.#head++] = undefined;
+    if (this.#head === queue.length) {
+      queue.length = 0;
       this.#head = 0;
-    } else if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
-      this.#queue = this.#queue.slice(this.#head);
+    } else if (this.#head > 1024 && this.#head * 2 > queue.length) {
+      this.#queue = queue.slice(this.#head);
       this.#head = 0;
     }
     if (message) {
@@ -787,6 +837,7 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
   /** Hands a message to the waiting reader, or queues it. */
   #enqueue(message: WSMessage): void {
     if (this.#handToReader(message)) return;
+    this.#queue ??= [];
     this.#queue.push(message);
     this.#countIn(message);
   }
@@ -794,6 +845,7 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
   /** Puts a message taken from the queue back at its head (mux, when it ends holding one). */
   #unshift(message: WSMessage): void {
     if (this.#handToReader(message)) return;
+    this.#queue ??= [];
     if (this.#head > 0) this.#queue[--this.#head] = message;
     else this.#queue.unshift(message);
     this.#countIn(message);
@@ -919,8 +971,8 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
       }
       // Other traffic proved the peer alive before the pong came: forget the ping.
       this.#heartbeatPing = null;
-      const i = this.#pings.indexOf(ping);
-      if (i >= 0) this.#pings.splice(i, 1);
+      const i = this.#pings?.indexOf(ping) ?? -1;
+      if (i >= 0) this.#pings?.splice(i, 1);
     }
     const idle = t - this.#lastActivity;
     if (idle < hb.interval) {
@@ -930,6 +982,7 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
     // Queued with the application's pings, so that its pong does not resolve one of theirs.
     const entry: PendingPing = { start: t, resolve: ignore, reject: ignore };
     this.#heartbeatPing = entry;
+    this.#pings ??= [];
     this.#pings.push(entry);
     this.#sendPing(EMPTY);
     this.#heartbeatTimer = setTimeout(this.#heartbeatCallback(), hb.timeout);
@@ -938,7 +991,7 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
   // ---- inbound events from the transport --------------------------------------------
 
   #onPong(data: Uint8Array): void {
-    const ping = this.#pings.shift();
+    const ping = this.#pings?.shift();
     if (ping === this.#heartbeatPing) this.#heartbeatPing = null;
     if (ping) ping.resolve(now() - ping.start);
     if (!this.options.autoping) this.#deliver(controlMessage(WSMsgType.PONG, data));
@@ -1045,7 +1098,12 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
 
   #onDrain(): void {
     const waiters = this.#drainWaiters;
-    if (waiters.length === 0 || this.#transport.bufferedAmount > this.options.highWaterMark) return;
+    if (
+      waiters === null ||
+      waiters.length === 0 ||
+      this.#transport.bufferedAmount > this.options.highWaterMark
+    )
+      return;
     this.#drainWaiters = [];
     for (const waiter of waiters) waiter.resolve();
   }

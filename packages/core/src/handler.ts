@@ -158,9 +158,10 @@ export async function decideUpgrade<C>(
 
 /**
  * Drives a connection with a handler: the `session` function, or the hooks. Resolves when the
- * connection is closed. A hook or session that throws ends the connection with 1011.
+ * connection is closed, and never rejects. A hook or session that throws ends the connection
+ * with 1011. Nothing here keeps `request` once the session has it.
  */
-export async function runHandler<C>(
+export function runHandler<C>(
   conn: WebSocketConnection<C>,
   handler: WebSocketHandler<C>,
   request: Request,
@@ -176,16 +177,7 @@ export async function runHandler<C>(
       call(conn, handler, () => close.call(handler, conn, code, reason)),
     );
   }
-  if (handler.session) {
-    try {
-      await handler.session(conn, request);
-      // Also when the peer's close is still unanswered (autoclose: false): the session is over.
-      if (!conn.closed) await conn.close(OK);
-    } catch (error) {
-      fail(conn, handler, error);
-    }
-    return conn.whenClosed;
-  }
+  if (handler.session) return runSession(conn, handler, handler.session, request);
   if (handler.message) {
     const onMessage = handler.message;
     conn.on('message', (message) =>
@@ -197,6 +189,35 @@ export async function runHandler<C>(
     call(conn, handler, () => open.call(handler, conn));
   }
   return conn.whenClosed;
+}
+
+/**
+ * Runs a session and closes the connection when it ends. Not an async function: its frame
+ * (a generator with its parameters, the request among them) would live as long as the
+ * connection. Two small closures on the session's promise cost less, and the promise
+ * returned is the one `then` makes anyway; `whenClosed` is asked for only at the end.
+ */
+function runSession<C>(
+  conn: WebSocketConnection<C>,
+  handler: WebSocketHandler<C>,
+  session: NonNullable<WebSocketHandler<C>['session']>,
+  request: Request,
+): Promise<void> {
+  let running: Promise<void>;
+  try {
+    running = session.call(handler, conn, request);
+  } catch (error) {
+    fail(conn, handler, error);
+    return conn.whenClosed;
+  }
+  return Promise.resolve(running).then(
+    // Also when the peer's close is still unanswered (autoclose: false): the session is over.
+    () => (conn.closed ? undefined : conn.close(OK)),
+    (error: unknown) => {
+      fail(conn, handler, error);
+      return conn.whenClosed;
+    },
+  );
 }
 
 // Module functions rather than closures of `runHandler`: a session's frame lives as long as

@@ -48,6 +48,50 @@ describe('connection identity', () => {
   });
 });
 
+describe('end of the connection', () => {
+  it('onClosed runs once, after the close listeners, before whenClosed resolves', async () => {
+    const t = new ScriptedTransport();
+    const order: string[] = [];
+    const conn: WebSocketConnection = new WebSocketConnection({
+      transport: t,
+      side: 'server',
+      onClosed: (closed) =>
+        order.push(`hook ${String(closed === conn)} ${String(closed.closeCode)}`),
+    });
+    conn.on('close', () => order.push('listener'));
+    const ended = conn.whenClosed.then(() => order.push('whenClosed'));
+    t.sink.closed(1006, '');
+    t.sink.closed(1000, '');
+    expect(order).toEqual(['listener', 'hook true 1006']);
+    await ended;
+    expect(order).toEqual(['listener', 'hook true 1006', 'whenClosed']);
+  });
+  it('whenClosed first asked for after the end is resolved, and the same promise each time', async () => {
+    const t = new ScriptedTransport();
+    const conn = new WebSocketConnection({ transport: t, side: 'server' });
+    t.sink.closed(1001, 'bye');
+    expect(conn.whenClosed).toBe(conn.whenClosed);
+    await expect(conn.whenClosed).resolves.toBeUndefined();
+    await expect(conn.close()).resolves.toBeUndefined();
+  });
+  it('a throwing onClosed is reported as an error and the connection still ends', async () => {
+    const t = new ScriptedTransport();
+    const errors: string[] = [];
+    const conn = new WebSocketConnection({
+      transport: t,
+      side: 'server',
+      onClosed: () => {
+        throw new Error('hook failed');
+      },
+    });
+    conn.on('error', (error) => errors.push(error.message));
+    const ended = conn.whenClosed;
+    t.sink.closed(1000, '');
+    await ended;
+    expect(errors).toEqual(['hook failed']);
+  });
+});
+
 describe('sending', () => {
   it('send() takes a string as TEXT and bytes of every kind as BINARY', async () => {
     const { client, server } = createPair();

@@ -234,6 +234,45 @@ describe('runHandler: session', () => {
     expect(client.closeCode).toBe(1011);
     expect(errors.map((e) => e.message)).toEqual(['session failed']);
   });
+  it('a session that throws synchronously: error hook, then 1011; runHandler resolves, never rejects', async () => {
+    const { client, server } = createPair();
+    const errors: Error[] = [];
+    const done = runHandler(
+      server,
+      {
+        session: (() => {
+          throw new Error('sync failure');
+        }) as unknown as WebSocketHandler['session'],
+        error: (_c, e) => void errors.push(e),
+      },
+      request,
+    );
+    await expect(done).resolves.toBeUndefined();
+    expect(client.closeCode).toBe(1011);
+    expect(errors.map((e) => e.message)).toEqual(['sync failure']);
+  });
+  it('runHandler resolves once the connection is closed, also when the session closed it itself', async () => {
+    const { client, server } = createPair();
+    let settled = false;
+    const done = runHandler(
+      server,
+      {
+        async session(conn) {
+          await conn.receive();
+          await conn.close(4001, 'done');
+        },
+      },
+      request,
+    ).then(() => {
+      settled = true;
+    });
+    await flush();
+    expect(settled).toBe(false);
+    await client.sendText('go');
+    await done;
+    expect(server.closed).toBe(true);
+    expect(server.closeCode).toBe(4001);
+  });
   it('the error hook gets connection faults with a session too', async () => {
     const { client, server } = createPair({ server: { maxMessageSize: 1 } });
     const errors: Error[] = [];

@@ -164,7 +164,7 @@ export function upgradeWebSocket<C = unknown>(
           context: decision.context,
           topics: options.topics ?? setup.topics,
         });
-        runHandler(conn, handler, request).catch(() => undefined);
+        void runHandler(conn, handler, request);
       },
     });
     // @hono/node-server copies these onto the 101 (all but the handshake's own headers).

@@ -112,6 +112,10 @@ class Upgrader {
   readonly routes: Route[] = [];
   readonly topics: TopicBus = new LocalTopics();
   readonly connections = new Set<WebSocketConnection<unknown>>();
+  /** Every connection's `onClosed`: one function, not a `whenClosed.then` closure each. */
+  readonly #untrack = (conn: WebSocketConnection<unknown>): void => {
+    this.connections.delete(conn);
+  };
 
   constructor(readonly server: Server | HttpsServer) {}
 
@@ -195,15 +199,11 @@ class Upgrader {
       options: handler.options,
       context,
       topics: route.topics,
+      onClosed: this.#untrack,
     });
-    this.#track(conn);
-    runHandler(conn, handler, request).catch(ignore);
-  }
-
-  #track(conn: WebSocketConnection<unknown>): void {
-    const connections = this.connections;
-    connections.add(conn);
-    void conn.whenClosed.then(() => connections.delete(conn));
+    if (!conn.closed) this.connections.add(conn);
+    // It never rejects; its promise is not awaited (and costs nothing more) here.
+    void runHandler(conn, handler, request);
   }
 }
 

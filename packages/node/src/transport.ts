@@ -131,11 +131,21 @@ let listeners: Listeners;
 /** Transports corked in this tick, uncorked together by one `process.nextTick`. */
 let dirty: WsTransport[] = [];
 let flushScheduled = false;
+/** Counts the ticks that wrote: a transport compares it to know whether it wrote in this one. */
+let tick = 0;
+
+function scheduleFlush(): void {
+  if (!flushScheduled) {
+    flushScheduled = true;
+    process.nextTick(flushAll);
+  }
+}
 
 function flushAll(): void {
   const list = dirty;
   dirty = [];
   flushScheduled = false;
+  tick++;
   for (const transport of list) {
     try {
       transport.flush();
@@ -270,6 +280,8 @@ export class WsTransport implements Transport {
   #early: ((sink: TransportSink) => void)[] | undefined = [];
   #corked = false;
   #watching = false;
+  /** The `tick` in which a published frame was last written uncorked. */
+  #wroteIn = -1;
 
   constructor(ws: WebSocket, options: WsTransportOptions = {}) {
     const internals = ws as unknown as WsInternals;
@@ -386,6 +398,14 @@ export class WsTransport implements Transport {
       else this.sendText(message.data as string, message.compress);
       return;
     }
+    if (!this.#corked && this.#wroteIn !== tick) {
+      // A subscriber mostly gets one frame per tick: it leaves at once, which costs less than
+      // corking for it. Frames after it in this tick are corked and leave together.
+      this.#wroteIn = tick;
+      scheduleFlush();
+      this.#socket.write(frame);
+      return;
+    }
     this.#beforeWrite();
     this.#socket.write(frame);
   }
@@ -470,10 +490,7 @@ export class WsTransport implements Transport {
       this.#socket.cork();
     }
     if (dirty.length === 0 || dirty[dirty.length - 1] !== this) dirty.push(this);
-    if (!flushScheduled) {
-      flushScheduled = true;
-      process.nextTick(flushAll);
-    }
+    scheduleFlush();
   }
 
   /** `#afterFlush` as a write callback, made by the first flush that has to wait. */

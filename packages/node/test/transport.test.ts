@@ -186,6 +186,22 @@ describe('WsTransport', () => {
     await Promise.all(clients.map((client) => client.close()));
   });
 
+  it('a lone publish leaves at once; more in the same tick are corked into one more write', async () => {
+    const client = await connect(`${base}/sub?topic=p1`);
+    expect(await client.receiveText({ timeout: 5000 })).toBe('subscribed');
+    const counter = countWrites(sockets.at(-1)!);
+    expect(topics.publish('p1', 'one')).toBe(1);
+    // Written before the tick ends: no cork, no waiting for the flush.
+    expect(counter.count).toBe(1);
+    await sleep(10);
+    for (let i = 0; i < 5; i++) topics.publish('p1', `burst ${String(i)}`);
+    expect(counter.count).toBe(2);
+    expect(await texts(client, 6)).toEqual(['one', ...[0, 1, 2, 3, 4].map((i) => `burst ${i}`)]);
+    // The four frames after the first of the tick left together.
+    expect(counter.count).toBe(3);
+    await client.close();
+  });
+
   it('compresses a publish once for every socket without context takeover', async () => {
     const clients = await Promise.all(
       [1, 2, 3].map(() => connect(`${base}/sub-deflate?topic=z1`, { compress: true })),

@@ -15,6 +15,7 @@ export {
   serve,
 } from './server.js';
 export {
+  COMPRESS_ONCE_MAX,
   MAX_ENFORCEABLE_PAYLOAD,
   WS_CAPABILITIES,
   WsTransport,

@@ -120,7 +120,7 @@ function scenarios(quick) {
     steps: [2000, 10_000],
     compress,
     warmup: 1,
-    rounds: quick ? [4, 2] : [8, 4],
+    rounds: quick ? [4, 2] : [16, 8],
     timeoutMs: 20_000,
   });
   return [

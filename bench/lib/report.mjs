@@ -163,8 +163,20 @@ export function evaluateTargets(report) {
   ratioTarget('#7', 'echo 64 B, coalesced writes ≥ 2× ws', 'anyws', 'echo64', 2);
   ratioTarget('#7', 'echo 64 B, coalescing off ≥ 1× ws', 'anyws-nocoalesce', 'echo64', 1);
   ratioTarget('#2 #7', 'latency p99 ≤ 1.1× ws', 'anyws', 'p99', 1.1, true);
-  ratioTarget('#7', 'broadcast to 2,000 ≥ 1.5× the ws loop', 'anyws', 'bcast2k', 1.5);
-  ratioTarget('#7', 'broadcast to 10,000 ≥ 1.5× the ws loop', 'anyws', 'bcast10k', 1.5);
+  for (const [id, n] of [
+    ['bcast2k', '2,000'],
+    ['bcast10k', '10,000'],
+  ]) {
+    ratioTarget('#7', `broadcast to ${n} ≥ 1.5× the ws loop`, 'anyws', id, 1.5);
+    // Every delivery is a write system call of its own: the plain TCP server, which writes a
+    // finished frame to each socket and does nothing else, bounds what any server can reach.
+    const ceiling = has('tcp') ? value('tcp', id) : null;
+    const ws = value('ws', id);
+    const row = rows[rows.length - 1];
+    if (row.result === 'MISS' && ceiling !== null && ws !== null) {
+      row.note = `the TCP ceiling (one write of a ready frame per socket, nothing else) is ${(ceiling / ws).toFixed(2)}× ws in this run`;
+    }
+  }
   for (const [id, n] of [
     ['bcastz2k', '2,000'],
     ['bcastz10k', '10,000'],

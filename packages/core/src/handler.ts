@@ -38,7 +38,12 @@ export interface WebSocketHandler<C = unknown> {
   close?(conn: WebSocketConnection<C>, code: number, reason: string): void | Promise<void>;
   /** A fault of the connection, or an error thrown by another hook or by the session. */
   error?(conn: WebSocketConnection<C>, error: Error): void | Promise<void>;
-  /** Pull style: owns the connection until it returns; then the connection is closed with 1000. */
+  /**
+   * Pull style: owns the connection until it returns; then the connection is closed with 1000.
+   * `request` is the upgrade request. Where the runtime has no web `Request` of its own (Node),
+   * the adapter builds one only when the session declares the parameter: a session written
+   * `session(conn)` (its `length` is 1) gets none, and its connections skip that cost.
+   */
   session?(conn: WebSocketConnection<C>, request: Request): Promise<void>;
 }
 
@@ -48,7 +53,7 @@ export function defineHandler<C = unknown>(handler: WebSocketHandler<C>): WebSoc
 }
 
 /** The protocols a client offers in `Sec-WebSocket-Protocol`. */
-export function offeredProtocols(request: Request): string[] {
+export function offeredProtocols(request: HandshakeFields): string[] {
   const header = request.headers.get('sec-websocket-protocol');
   if (!header) return [];
   return header
@@ -60,10 +65,20 @@ export function offeredProtocols(request: Request): string[] {
 const KEY_PATTERN = /^[A-Za-z0-9+/]{22}==$/;
 
 /**
+ * What the handshake checks read of a request: a web `Request`, or a view of the runtime's
+ * own request where building a `Request` would cost more than the checks (Node).
+ * `headers.get` answers as `Headers.get` does: null when absent, repeated values joined by ", ".
+ */
+export interface HandshakeFields {
+  readonly method: string;
+  readonly headers: { get(name: string): string | null };
+}
+
+/**
  * Checks an opening handshake (RFC 6455 §4.2.1) for runtimes that do not: returns the refusal
  * to answer with, or null when it is a valid WebSocket upgrade.
  */
-export function checkHandshake(request: Request): Response | null {
+export function checkHandshake(request: HandshakeFields): Response | null {
   if (request.method !== 'GET') {
     return new Response('WebSocket upgrade needs GET', { status: 405, headers: { allow: 'GET' } });
   }
@@ -130,14 +145,17 @@ export type UpgradeDecision<C> =
 /**
  * Runs the handler's `upgrade` hook and picks the subprotocol. Every adapter calls it before
  * upgrading, so auth and refusals behave the same everywhere. A hook that throws refuses with 500.
+ * Without an `upgrade` hook only the headers are read: `request` may then be any
+ * {@link HandshakeFields}; with one it must be a `Request`.
  */
 export async function decideUpgrade<C>(
   handler: WebSocketHandler<C>,
-  request: Request,
+  request: Request | HandshakeFields,
 ): Promise<UpgradeDecision<C>> {
   let result: UpgradeResult<C>;
   try {
-    result = handler.upgrade ? await handler.upgrade(request) : undefined;
+    // A Request whenever there is a hook (see above): adapters pass a view only without one.
+    result = handler.upgrade ? await handler.upgrade(request as Request) : undefined;
   } catch {
     return { accept: false, response: new Response('upgrade hook failed', { status: 500 }) };
   }
@@ -159,12 +177,13 @@ export async function decideUpgrade<C>(
 /**
  * Drives a connection with a handler: the `session` function, or the hooks. Resolves when the
  * connection is closed, and never rejects. A hook or session that throws ends the connection
- * with 1011. Nothing here keeps `request` once the session has it.
+ * with 1011. Nothing here keeps `request` once the session has it. `request` may be undefined
+ * only where nothing reads it: hooks, or a session declared without it (`session.length === 1`).
  */
 export function runHandler<C>(
   conn: WebSocketConnection<C>,
   handler: WebSocketHandler<C>,
-  request: Request,
+  request: Request | undefined,
 ): Promise<void> {
   // close and error hooks run with a session too: they report, the session pulls.
   if (handler.error) {
@@ -201,11 +220,12 @@ function runSession<C>(
   conn: WebSocketConnection<C>,
   handler: WebSocketHandler<C>,
   session: NonNullable<WebSocketHandler<C>['session']>,
-  request: Request,
+  request: Request | undefined,
 ): Promise<void> {
   let running: Promise<void>;
   try {
-    running = session.call(handler, conn, request);
+    // Undefined only for a session that does not declare the parameter (see `session`).
+    running = session.call(handler, conn, request as Request);
   } catch (error) {
     fail(conn, handler, error);
     return conn.whenClosed;

@@ -1,17 +1,66 @@
 /** Between Node's HTTP objects and the web `Request`/`Response` that core's handler API speaks. */
-import type { IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 
-/** The web `Request` of an upgrade request. Throws on a URL or header that `Request` refuses. */
-export function toRequest(req: IncomingMessage): Request {
+/** A Host header that is a plain host name or address with an optional port. */
+const PLAIN_HOST = /^[A-Za-z0-9.-]+(?::\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](?::\d{1,5})?$/;
+
+/**
+ * The request's URL for `Request`, which parses a string anyway: for an origin-form target
+ * under a plain host (the usual case) the concatenation is the URL that resolving against the
+ * base gives, without a URL object parsed first. `//…` and `/\…` would name another host
+ * when resolved, so they are resolved.
+ */
+function urlInput(req: IncomingMessage): string | URL {
   const encrypted = (req.socket as { encrypted?: boolean }).encrypted === true;
   const host = req.headers.host ?? 'localhost';
-  const url = new URL(req.url ?? '/', `${encrypted ? 'https' : 'http'}://${host}`);
-  const headers = new Headers();
+  const base = `${encrypted ? 'https' : 'http'}://${host}`;
+  const target = req.url ?? '/';
+  const second = target.charCodeAt(1);
+  return target.charCodeAt(0) === 0x2f &&
+    second !== 0x2f &&
+    second !== 0x5c &&
+    PLAIN_HOST.test(host)
+    ? base + target
+    : new URL(target, base);
+}
+
+/** The web `Request` of an upgrade request. Throws on a URL or header that `Request` refuses. */
+export function toRequest(req: IncomingMessage): Request {
   const raw = req.rawHeaders;
-  for (let i = 0; i + 1 < raw.length; i += 2) headers.append(raw[i]!, raw[i + 1]!);
-  return new Request(url, { method: req.method ?? 'GET', headers });
+  // Pairs go into the request's own header list once, where a `Headers` would be copied.
+  const headers: [string, string][] = [];
+  for (let i = 0; i + 1 < raw.length; i += 2) headers.push([raw[i]!, raw[i + 1]!]);
+  return new Request(urlInput(req), { method: req.method ?? 'GET', headers });
+}
+
+/** `toRequest(req).url` without the `Request`; throws where `toRequest` does for the URL. */
+export function requestUrl(req: IncomingMessage): string {
+  const input = urlInput(req);
+  return typeof input === 'string' ? new URL(input).href : input.href;
+}
+
+/** Header lookups over Node's parsed headers, answering as `Headers.get` does. */
+class IncomingHeaders {
+  constructor(readonly headers: IncomingHttpHeaders) {}
+
+  get(name: string): string | null {
+    const value = this.headers[name.toLowerCase()];
+    if (value === undefined) return null;
+    return typeof value === 'string' ? value : value.join(', ');
+  }
+}
+
+/**
+ * What core's handshake checks read (method and headers), straight from the
+ * `IncomingMessage`: for handlers that never see a `Request`, so none is built.
+ */
+export function handshakeFields(req: IncomingMessage): {
+  method: string;
+  headers: IncomingHeaders;
+} {
+  return { method: req.method ?? 'GET', headers: new IncomingHeaders(req.headers) };
 }
 
 /**

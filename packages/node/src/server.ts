@@ -21,7 +21,14 @@ import {
   WSCloseCode,
 } from '@anyws/core';
 import { type ServerOptions, type WebSocket, WebSocketServer } from 'ws';
-import { checkHttpVersion, toRequest, toWebSocketUrl, writeResponse } from './http.js';
+import {
+  checkHttpVersion,
+  handshakeFields,
+  requestUrl,
+  toRequest,
+  toWebSocketUrl,
+  writeResponse,
+} from './http.js';
 import { MAX_ENFORCEABLE_PAYLOAD, SERVER_DEFLATE, WsTransport } from './transport.js';
 
 /** A handler, or a function that picks one per request (undefined: 404). */
@@ -143,17 +150,27 @@ class Upgrader {
       if (this.server.listenerCount('upgrade') === 1) await writeResponse(socket, notFound());
       return;
     }
-    let request: Request;
+    const source = route.handler;
+    // A Request only for code that reads one: it is most of what a handshake costs here.
+    let request: Request | undefined;
+    let url: string;
     try {
-      request = toRequest(req);
+      if (typeof source === 'function' || readsRequest(source)) {
+        request = toRequest(req);
+        url = request.url;
+      } else {
+        url = requestUrl(req);
+      }
     } catch {
       return writeResponse(socket, new Response('bad request', { status: 400 }));
     }
-    const handler = typeof route.handler === 'function' ? route.handler(request) : route.handler;
+    const handler = typeof source !== 'function' ? source : request && source(request);
     if (!handler) return writeResponse(socket, notFound());
-    const refusal = checkHttpVersion(req) ?? checkHandshake(request);
+    const fields = request ?? handshakeFields(req);
+    const refusal = checkHttpVersion(req) ?? checkHandshake(fields);
     if (refusal) return writeResponse(socket, refusal);
-    const decision = await decideUpgrade(handler, request);
+    // Without a Request the handler has no upgrade hook: decideUpgrade reads only headers.
+    const decision = await decideUpgrade(handler, fields);
     if (!decision.accept) return writeResponse(socket, decision.response);
     let endpoint: Endpoint;
     try {
@@ -168,10 +185,12 @@ class Upgrader {
       socket.destroy();
       return;
     }
-    decisions.set(req, decision);
+    // ws asks for the decision only to answer with a subprotocol or extra headers.
+    const remembered = decision.protocol !== null || hasKeys(decision.headers);
+    if (remembered) decisions.set(req, decision);
     endpoint.wss.handleUpgrade(req, socket, head, (ws) => {
-      decisions.delete(req);
-      this.#open(ws, request, route, endpoint, handler, decision.context);
+      if (remembered) decisions.delete(req);
+      this.#open(ws, url, request, route, endpoint, handler, decision.context);
     });
   }
 
@@ -182,14 +201,15 @@ class Upgrader {
    */
   #open(
     ws: WebSocket,
-    request: Request,
+    url: string,
+    request: Request | undefined,
     route: Route,
     endpoint: Endpoint,
     handler: AnyHandler,
     context: unknown,
   ): void {
     const transport = new WsTransport(ws, {
-      url: toWebSocketUrl(request.url),
+      url: toWebSocketUrl(url),
       coalesce: route.coalesce,
       maxPayload: endpoint.maxPayload,
     });
@@ -205,6 +225,21 @@ class Upgrader {
     // It never rejects; its promise is not awaited (and costs nothing more) here.
     void runHandler(conn, handler, request);
   }
+}
+
+/**
+ * Whether the handler reads the upgrade's `Request`: its `upgrade` hook does, and a `session`
+ * unless it is declared without the parameter (see `WebSocketHandler.session`).
+ */
+function readsRequest(handler: AnyHandler): boolean {
+  return (
+    handler.upgrade !== undefined || (handler.session !== undefined && handler.session.length !== 1)
+  );
+}
+
+function hasKeys(record: Record<string, string>): boolean {
+  for (const _ in record) return true;
+  return false;
 }
 
 function notFound(): Response {

@@ -1,5 +1,5 @@
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, connect as netConnect } from 'node:net';
 import { type WebSocketHandler, WSMsgType } from '@anyws/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { attach, connect, serve } from '../src/index.js';
@@ -86,6 +86,86 @@ describe('serve', () => {
     expect(head).toMatch(/^HTTP\/1\.1 404 /);
     await expectEcho(`${server.url}/echo`);
     await server.close();
+  });
+});
+
+describe('the upgrade request', () => {
+  /** Sends a hand-written upgrade request; resolves with the answer's head. */
+  async function upgradeWith(
+    port: number,
+    target: string,
+    host: string,
+    extra = '',
+  ): Promise<string> {
+    const socket = netConnect(port, '127.0.0.1');
+    socket.on('error', () => undefined);
+    socket.write(
+      `GET ${target} HTTP/1.1\r\nHost: ${host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+        `Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n${extra}\r\n`,
+    );
+    let answer = '';
+    for await (const chunk of socket) {
+      answer += String(chunk);
+      if (answer.includes('\r\n\r\n')) break;
+    }
+    socket.destroy();
+    return answer.slice(0, answer.indexOf('\r\n\r\n'));
+  }
+
+  it('hooks (no Request built): normalised URL, subprotocol from the headers, 400 for a bad Host', async () => {
+    const urls: string[] = [];
+    const server = await serve({
+      hostname: '127.0.0.1',
+      handler: {
+        options: { protocols: ['b'] },
+        open(conn) {
+          urls.push(`${conn.url} ${conn.protocol}`);
+        },
+      },
+    });
+    const port = String(server.port);
+    const head = await upgradeWith(
+      server.port,
+      '/a/%7e/../b?q=1',
+      `LOCALHOST:${port}`,
+      'Sec-WebSocket-Protocol: a\r\nSec-WebSocket-Protocol: b\r\n',
+    );
+    expect(head).toMatch(/^HTTP\/1\.1 101 /);
+    expect(head.toLowerCase()).toContain('sec-websocket-protocol: b');
+    expect(await upgradeWith(server.port, '/', '999.1.1.1')).toMatch(/^HTTP\/1\.1 400 /);
+    expect(await upgradeWith(server.port, '/', 'x:99999')).toMatch(/^HTTP\/1\.1 400 /);
+    expect(await upgradeWith(server.port, '//other/x', `127.0.0.1:${port}`)).toMatch(
+      /^HTTP\/1\.1 101 /,
+    );
+    await server.close();
+    expect(urls).toEqual([`ws://localhost:${port}/a/b?q=1 b`, 'ws://other/x ']);
+  });
+
+  it('a session declaring the request gets it, every header included; one declaring only conn works', async () => {
+    const seen: string[] = [];
+    const withRequest = await serve({
+      hostname: '127.0.0.1',
+      handler: {
+        async session(conn, request) {
+          seen.push(`${request.url} ${String(request.headers.get('x-a'))} ${conn.url}`);
+        },
+      },
+    });
+    const port = String(withRequest.port);
+    await upgradeWith(withRequest.port, '/s?1', `127.0.0.1:${port}`, 'X-A: 1\r\nX-A: 2\r\n');
+    await withRequest.close();
+    expect(seen).toEqual([`http://127.0.0.1:${port}/s?1 1, 2 ws://127.0.0.1:${port}/s?1`]);
+    const connOnly = await serve({
+      hostname: '127.0.0.1',
+      handler: {
+        async session(conn) {
+          for await (const message of conn)
+            if (message.type === WSMsgType.TEXT) await conn.sendText(message.data);
+        },
+      },
+    });
+    await expectEcho(`${connOnly.url}/echo`);
+    await connOnly.close();
   });
 });
 

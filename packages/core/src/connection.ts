@@ -97,6 +97,25 @@ interface PendingPing {
   resolve: (rtt: number) => void;
   reject: (error: Error) => void;
 }
+/**
+ * The time limit of the waiting read. Only a read with a limit keeps its promise's `reject`:
+ * nothing else rejects a waiting read, so the others let it go.
+ */
+interface ReaderDeadline {
+  timer: ReturnType<typeof setTimeout> | undefined;
+  ms: number;
+  reject: (error: Error) => void;
+  /** Fires the limit (the timer's callback). */
+  fire: () => void;
+}
+/** A running heartbeat: its timer, the peer's last sign of life, its ping awaiting a pong. */
+interface HeartbeatState {
+  timer: ReturnType<typeof setTimeout> | undefined;
+  lastActivity: number;
+  ping: PendingPing | null;
+  /** The timer's callback. */
+  tick: () => void;
+}
 interface DrainWaiter {
   resolve: () => void;
   reject: (error: Error) => void;
@@ -128,6 +147,8 @@ let readLoop: (conn: WebSocketConnection<unknown>, loop: MessageIterator) => Pro
  */
 let armReader: (resolve: ReaderResolve, reject: (error: Error) => void) => void;
 let arming: WebSocketConnection<unknown> | null = null;
+/** The `reject` of the read `armReader` set up last, for `#read` to keep or let go. */
+let armedReject: (error: Error) => void = ignore;
 /** The same for the `whenClosed` promise: keeps its resolve on the connection `closing`. */
 let holdResolveClosed: (resolve: () => void) => void;
 let closing: WebSocketConnection<unknown> | null = null;
@@ -179,11 +200,10 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
   // every message (for await) then costs its promise and nothing more.
   /** Resolves the waiting reader; null when none waits (a reader only waits on an empty queue). */
   #reader: ReaderResolve | null = null;
-  #readerReject: (error: Error) => void = ignore;
   /** The waiting reader is this loop: it takes iterator results, not messages. */
   #readerLoop: MessageIterator | null = null;
-  #readerTimer: ReturnType<typeof setTimeout> | undefined;
-  #readerTimeout = 0;
+  /** The time limit of reads; made by the first read that has one. */
+  #deadline: ReaderDeadline | null = null;
   /** Counts readers, so that a withdrawal (mux) only ever withdraws its own. */
   #readerSeq = 0;
   #closeCode: number | null = null;
@@ -212,10 +232,8 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
   #drainWaiters: DrainWaiter[] | null = null;
   /** bufferedAmount as `#admit` read it before the send under way; -1 without backpressure. */
   #bufferedBefore = -1;
-  #heartbeatTimer: ReturnType<typeof setTimeout> | undefined;
-  #lastActivity = 0;
-  /** The heartbeat's ping while its pong is awaited. */
-  #heartbeatPing: PendingPing | null = null;
+  /** The heartbeat's state, with `options.heartbeat` only. */
+  #hb: HeartbeatState | null = null;
   /** The peer's last ping was the application-level one: it understands only that kind of pong. */
   #peerPingsInText = false;
   // Made by the first `on()`: most connections never have a push listener.
@@ -234,7 +252,8 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
     armReader = (resolve, reject) => {
       const conn = arming;
       arming = null;
-      if (conn) conn.#arm(resolve, reject);
+      armedReject = reject;
+      if (conn) conn.#arm(resolve);
     };
     holdResolveClosed = (resolve) => {
       const conn = closing;
@@ -689,42 +708,52 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
     const ready = this.#immediate();
     if (ready) return Promise.resolve(loop ? loop.result(ready) : ready);
     this.#readerLoop = loop;
-    this.#readerTimeout = timeout ?? 0;
     arming = this as WebSocketConnection<unknown>;
     const promise = new Promise<WSMessage | LoopResult>(armReader);
-    if (timeout != null) {
-      this.#readerTimedOutFn ??= () => this.#readerTimedOut();
-      this.#readerTimer = setTimeout(this.#readerTimedOutFn, timeout);
-    }
+    const reject = armedReject;
+    armedReject = ignore;
+    if (timeout != null) this.#startDeadline(timeout, reject);
     if (loop) loop.pending = promise;
     return promise;
   }
 
-  #arm(resolve: ReaderResolve, reject: (error: Error) => void): void {
+  #arm(resolve: ReaderResolve): void {
     this.#reader = resolve;
-    this.#readerReject = reject;
     this.#readerSeq++;
   }
 
-  /** `#readerTimedOut` for setTimeout, made by the first read with a timeout. */
-  #readerTimedOutFn: (() => void) | null = null;
+  #startDeadline(ms: number, reject: (error: Error) => void): void {
+    let deadline = this.#deadline;
+    if (deadline === null) {
+      deadline = { timer: undefined, ms, reject, fire: () => this.#readerTimedOut() };
+      this.#deadline = deadline;
+    }
+    deadline.ms = ms;
+    deadline.reject = reject;
+    deadline.timer = setTimeout(deadline.fire, ms);
+  }
 
   #readerTimedOut(): void {
-    const reject = this.#readerReject;
+    const deadline = this.#deadline;
+    if (deadline === null) return;
+    const reject = deadline.reject;
     const loop = this.#readerLoop;
-    this.#readerTimer = undefined;
+    deadline.timer = undefined;
     this.#clearReader();
     if (loop) loop.finished = true;
-    reject(new ReceiveTimeoutError(this.#readerTimeout));
+    reject(new ReceiveTimeoutError(deadline.ms));
   }
 
   #clearReader(): void {
     this.#reader = null;
-    this.#readerReject = ignore;
     this.#readerLoop = null;
-    if (this.#readerTimer !== undefined) {
-      clearTimeout(this.#readerTimer);
-      this.#readerTimer = undefined;
+    const deadline = this.#deadline;
+    if (deadline !== null) {
+      deadline.reject = ignore;
+      if (deadline.timer !== undefined) {
+        clearTimeout(deadline.timer);
+        deadline.timer = undefined;
+      }
     }
   }
 
@@ -740,7 +769,7 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
       return ignore;
     }
     // Never a loop's reader: only messages reach `deliver`.
-    this.#arm(deliver as ReaderResolve, ignore);
+    this.#arm(deliver as ReaderResolve);
     const seq = this.#readerSeq;
     return () => {
       if (this.#reader !== null && this.#readerSeq === seq) this.#clearReader();
@@ -827,7 +856,7 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
       this.#queuedBytes -= messageSize(message);
       if (this.#paused && this.#queuedBytes <= this.options.receiveHighWaterMark / 2) {
         this.#paused = false;
-        if (this.#heartbeatTimer !== undefined) this.#lastActivity = now();
+        this.#alive();
         this.#transport.resume?.();
       }
     }
@@ -931,68 +960,73 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
   #startHeartbeat(): void {
     const hb = this.options.heartbeat;
     if (!hb) return;
-    this.#lastActivity = now();
-    this.#heartbeatTimer = setTimeout(this.#heartbeatCallback(), hb.interval);
+    const state: HeartbeatState = {
+      timer: undefined,
+      lastActivity: now(),
+      ping: null,
+      tick: () => this.#heartbeatTick(),
+    };
+    this.#hb = state;
+    state.timer = setTimeout(state.tick, hb.interval);
   }
 
   #stopHeartbeat(): void {
-    clearTimeout(this.#heartbeatTimer);
-    this.#heartbeatTimer = undefined;
+    const state = this.#hb;
+    if (state !== null && state.timer !== undefined) {
+      clearTimeout(state.timer);
+      state.timer = undefined;
+    }
+  }
+
+  /** Traffic that proves the peer alive, while the heartbeat runs. */
+  #alive(): void {
+    const state = this.#hb;
+    if (state !== null && state.timer !== undefined) state.lastActivity = now();
   }
 
   /** Pings after `interval` of silence; any traffic from the peer, not only the pong, proves it alive. */
-  /** `#heartbeatTick` for setTimeout, made when a heartbeat starts. */
-  #heartbeatFn: (() => void) | null = null;
-
-  #heartbeatCallback(): () => void {
-    let fn = this.#heartbeatFn;
-    if (fn === null) {
-      fn = () => this.#heartbeatTick();
-      this.#heartbeatFn = fn;
-    }
-    return fn;
-  }
-
   #heartbeatTick(): void {
     const hb = this.options.heartbeat;
-    if (!hb || this.#state !== 'open') return;
+    const state = this.#hb;
+    if (!hb || state === null || this.#state !== 'open') return;
     const t = now();
     if (this.#paused) {
       // Reading is paused because the application is behind: the peer's pong waits unread
       // behind its messages, so its silence proves nothing.
-      this.#lastActivity = t;
+      state.lastActivity = t;
     }
-    const ping = this.#heartbeatPing;
+    const ping = state.ping;
     if (ping) {
-      if (this.#lastActivity < ping.start) {
-        this.#heartbeatTimer = undefined;
+      if (state.lastActivity < ping.start) {
+        state.timer = undefined;
         this.#fail(new HeartbeatTimeoutError(hb.timeout));
         return;
       }
       // Other traffic proved the peer alive before the pong came: forget the ping.
-      this.#heartbeatPing = null;
+      state.ping = null;
       const i = this.#pings?.indexOf(ping) ?? -1;
       if (i >= 0) this.#pings?.splice(i, 1);
     }
-    const idle = t - this.#lastActivity;
+    const idle = t - state.lastActivity;
     if (idle < hb.interval) {
-      this.#heartbeatTimer = setTimeout(this.#heartbeatCallback(), hb.interval - idle);
+      state.timer = setTimeout(state.tick, hb.interval - idle);
       return;
     }
     // Queued with the application's pings, so that its pong does not resolve one of theirs.
     const entry: PendingPing = { start: t, resolve: ignore, reject: ignore };
-    this.#heartbeatPing = entry;
+    state.ping = entry;
     this.#pings ??= [];
     this.#pings.push(entry);
     this.#sendPing(EMPTY);
-    this.#heartbeatTimer = setTimeout(this.#heartbeatCallback(), hb.timeout);
+    state.timer = setTimeout(state.tick, hb.timeout);
   }
 
   // ---- inbound events from the transport --------------------------------------------
 
   #onPong(data: Uint8Array): void {
     const ping = this.#pings?.shift();
-    if (ping === this.#heartbeatPing) this.#heartbeatPing = null;
+    const state = this.#hb;
+    if (state !== null && ping === state.ping) state.ping = null;
     if (ping) ping.resolve(now() - ping.start);
     if (!this.options.autoping) this.#deliver(controlMessage(WSMsgType.PONG, data));
   }
@@ -1028,7 +1062,7 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
   /** Traffic from the peer: false once closed (late events are ignored), else it proves the peer alive. */
   #heard(): boolean {
     if (this.#state === 'closed') return false;
-    if (this.#heartbeatTimer !== undefined) this.#lastActivity = now();
+    this.#alive();
     return true;
   }
 

@@ -84,11 +84,7 @@ export function checkHandshake(request: HandshakeFields): Response | null {
   }
   const upgrade = request.headers.get('upgrade') ?? '';
   const connection = request.headers.get('connection') ?? '';
-  const hasUpgradeToken = connection
-    .toLowerCase()
-    .split(',')
-    .some((token) => token.trim() === 'upgrade');
-  if (upgrade.toLowerCase() !== 'websocket' || !hasUpgradeToken) {
+  if (!isToken(upgrade, 'websocket') || !hasToken(connection, 'upgrade')) {
     return new Response('expected Upgrade: websocket and Connection: upgrade', {
       status: 426,
       headers: { upgrade: 'websocket', connection: 'upgrade' },
@@ -106,6 +102,20 @@ export function checkHandshake(request: HandshakeFields): Response | null {
     return new Response('missing or malformed Sec-WebSocket-Key', { status: 400 });
   }
   return null;
+}
+
+/** `value` is `token` (lowercase), in any case; the usual spellings answer without a copy. */
+function isToken(value: string, token: string): boolean {
+  return value === token || value.toLowerCase() === token;
+}
+
+/** The comma-separated list `value` holds `token` (lowercase), in any case. */
+function hasToken(value: string, token: string): boolean {
+  if (value.length === token.length) return isToken(value, token);
+  return value
+    .toLowerCase()
+    .split(',')
+    .some((item) => item.trim() === token);
 }
 
 /** The answer of {@link canUpgrade}: aiohttp's `WebSocketReady`. */

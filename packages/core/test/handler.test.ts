@@ -341,6 +341,14 @@ describe('runHandler: session', () => {
 });
 
 describe('decideUpgrade', () => {
+  it('without an upgrade hook only the headers are read: a view will do', async () => {
+    const view = {
+      method: 'GET',
+      headers: { get: (name: string) => (name === 'sec-websocket-protocol' ? 'a, b' : null) },
+    };
+    const decision = await decideUpgrade({ options: { protocols: ['b'] } }, view);
+    expect(decision).toEqual({ accept: true, protocol: 'b', context: undefined, headers: {} });
+  });
   it('no upgrade hook: accept, no protocol, no context, no headers', async () => {
     expect(await decideUpgrade({}, request)).toEqual({
       accept: true,
@@ -425,6 +433,21 @@ describe('checkHandshake', () => {
     expect(
       checkHandshake(upgradeRequest({ upgrade: 'WebSocket', connection: 'keep-alive, Upgrade' })),
     ).toBeNull();
+    expect(
+      checkHandshake(upgradeRequest({ upgrade: 'WEBSOCKET', connection: 'UPGRADE' })),
+    ).toBeNull();
+  });
+  it('reads only method and headers.get: a view of a runtime request will do', () => {
+    const headers = new Map([
+      ['upgrade', 'websocket'],
+      ['connection', 'upgrade'],
+      ['sec-websocket-version', '13'],
+      ['sec-websocket-key', KEY],
+    ]);
+    const view = { method: 'GET', headers: { get: (name: string) => headers.get(name) ?? null } };
+    expect(checkHandshake(view)).toBeNull();
+    headers.set('sec-websocket-version', '8');
+    expect(checkHandshake(view)?.status).toBe(426);
   });
   it('not GET: 405 with Allow: GET', () => {
     const response = checkHandshake(upgradeRequest({}, { method: 'POST', body: 'x' }));
@@ -437,6 +460,8 @@ describe('checkHandshake', () => {
     ['no Connection header', { connection: '' }],
     ['Connection without the upgrade token', { connection: 'keep-alive' }],
     ['Connection: upgraded (not the token)', { connection: 'upgraded' }],
+    ['Connection: upgradx (as long as the token)', { connection: 'upgradx' }],
+    ['Upgrade: websockex (as long as the name)', { upgrade: 'websockex' }],
   ])('%s: 426 Upgrade Required naming websocket', (_name, headers) => {
     const response = checkHandshake(upgradeRequest(headers));
     expect(response?.status).toBe(426);

@@ -75,7 +75,7 @@ export function checkHttpVersion(req: IncomingMessage): Response | null {
 
 /** The URL a server connection reports: the request's, with the WebSocket scheme. */
 export function toWebSocketUrl(httpUrl: string): string {
-  return httpUrl.replace(/^http/, 'ws');
+  return httpUrl.startsWith('http') ? `ws${httpUrl.slice(4)}` : httpUrl;
 }
 
 /** Headers a refusal must not copy from the `Response`: this writer sets framing itself. */

@@ -190,6 +190,9 @@ class Upgrader {
     if (remembered) decisions.set(req, decision);
     endpoint.wss.handleUpgrade(req, socket, head, (ws) => {
       if (remembered) decisions.delete(req);
+      // ws listens for socket errors now: without ours, the socket keeps one listener, not a
+      // list of two, for the connection's life.
+      socket.removeListener('error', ignore);
       this.#open(ws, url, request, route, endpoint, handler, decision.context);
     });
   }

@@ -236,8 +236,9 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
   #hb: HeartbeatState | null = null;
   /** The peer's last ping was the application-level one: it understands only that kind of pong. */
   #peerPingsInText = false;
-  // Made by the first `on()`: most connections never have a push listener.
-  #listeners: { [K in keyof ConnectionEvents]: Set<ConnectionEvents[K]> } | null = null;
+  // Made by the first `on()`, and each set by the first listener of its event: most
+  // connections never have a push listener, most hooks handlers listen to one or two events.
+  #listeners: { [K in keyof ConnectionEvents]: Set<ConnectionEvents[K]> | null } | null = null;
 
   static {
     readerHooks = {
@@ -363,8 +364,17 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
 
   /** Adds a push-style listener; returns the function that removes it. */
   on<K extends keyof ConnectionEvents>(event: K, listener: ConnectionEvents[K]): () => void {
-    this.#listeners ??= { message: new Set(), close: new Set(), error: new Set() };
-    const set = this.#listeners[event] as Set<ConnectionEvents[K]>;
+    let listeners = this.#listeners;
+    if (listeners === null) {
+      listeners = { message: null, close: null, error: null };
+      this.#listeners = listeners;
+    }
+    let set = listeners[event] as Set<ConnectionEvents[K]> | null;
+    if (set === null) {
+      set = new Set();
+      // The set of event K holds listeners of K: TS cannot relate a generic key to its value.
+      (listeners as Record<keyof ConnectionEvents, Set<unknown> | null>)[event] = set;
+    }
     set.add(listener);
     return () => set.delete(listener);
   }
@@ -906,7 +916,7 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
   /** A data or control message: to push listeners when there are any, else to the reader. */
   #deliver(message: TextMessage | BinaryMessage | ControlMessage): void {
     const listeners = this.#listeners?.message;
-    if (listeners === undefined || listeners.size === 0) {
+    if (!listeners || listeners.size === 0) {
       this.#enqueue(message);
       return;
     }

@@ -199,8 +199,8 @@ class Upgrader {
 
   /**
    * Starts the connection. A method of its own so that nothing living as long as the
-   * connection (the `whenClosed` callback) keeps `#handle`'s scope, and with it the
-   * `IncomingMessage`, alive.
+   * connection keeps `#handle`'s scope, and with it the `IncomingMessage`, alive. The
+   * `Request` (when one was built) goes to the session and is not kept here.
    */
   #open(
     ws: WebSocket,

@@ -108,14 +108,26 @@ export class PreparedMessage {
     /** Compress it (where the runtime can), or not; undefined: as each connection does. */
     readonly compress: boolean | undefined,
   ) {}
-  /** The value cached under `key`, made by `make` on first use. */
-  cached<T>(key: object, make: () => T): T {
+  /**
+   * The value cached under `key`, made by `make(this, key)` on first use. `make` gets what it
+   * needs as arguments so that callers pass one function for all messages, not a closure each.
+   */
+  cached<K extends object, T>(key: K, make: (message: PreparedMessage, key: K) => T): T {
+    // A publish asks once per subscriber, nearly always for the same key: no map lookup then.
+    if (this.#lastKey === key) return this.#lastValue as T;
     this.#cache ??= new Map();
-    if (this.#cache.has(key)) return this.#cache.get(key) as T;
-    const value = make();
-    this.#cache.set(key, value);
+    let value: T;
+    if (this.#cache.has(key)) value = this.#cache.get(key) as T;
+    else {
+      value = make(this, key);
+      this.#cache.set(key, value);
+    }
+    this.#lastKey = key;
+    this.#lastValue = value;
     return value;
   }
+  #lastKey: object | undefined;
+  #lastValue: unknown;
   /** Bytes on the wire before framing (text as UTF-8), computed once for all subscribers. */
   get size(): number {
     if (this.#size < 0) {

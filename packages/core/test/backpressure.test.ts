@@ -254,10 +254,15 @@ describe('sendPrepared (the topics path)', () => {
     expect(new PreparedMessage(new Uint8Array(7), true, undefined).size).toBe(7);
     const key = {};
     let made = 0;
-    const make = () => ({ n: ++made });
+    const make = (message: PreparedMessage) => ({ n: ++made, size: message.size });
     const a = text.cached(key, make);
     expect(text.cached(key, make)).toBe(a);
-    expect(text.cached({}, make)).toEqual({ n: 2 });
+    const other = {};
+    const b = text.cached(other, make);
+    expect(b).toEqual({ n: 2, size: 6 });
+    // Alternating keys (two window sizes in one publish) still make each value once.
+    expect(text.cached(key, make)).toBe(a);
+    expect(text.cached(other, make)).toBe(b);
     expect(made).toBe(2);
   });
 });

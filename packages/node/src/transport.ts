@@ -385,14 +385,14 @@ export class WsTransport implements Transport {
     if (this.#ws.readyState !== OPEN) return;
     let frame: Uint8Array;
     if (this.#canWriteDirect()) {
-      frame = message.cached(FRAME_KEY, () => plainFrame(message));
+      frame = message.cached(FRAME_KEY, plainFrame);
     } else if (this.#canWriteShared(message)) {
       const shared = this.#shared!;
       // ws's rule: compress unless asked not to, and only from its threshold on.
       frame =
         message.compress !== false && message.size >= shared.threshold
-          ? message.cached(shared, () => deflatedFrame(message, shared))
-          : message.cached(FRAME_KEY, () => plainFrame(message));
+          ? message.cached(shared, deflatedFrame)
+          : message.cached(FRAME_KEY, plainFrame);
     } else {
       if (message.binary) this.sendBytes(message.data as Uint8Array, message.compress);
       else this.sendText(message.data as string, message.compress);

@@ -170,8 +170,11 @@ export async function decideUpgrade<C>(
     return { accept: false, response: new Response('upgrade hook failed', { status: 500 }) };
   }
   if (result instanceof Response) return { accept: false, response: result };
-  const offered = offeredProtocols(request);
-  let protocol = chooseProtocol(offered, handler.options?.protocols);
+  const supported = handler.options?.protocols;
+  // The offer is read only when something is chosen from it.
+  const offered =
+    supported !== undefined || result?.protocol !== undefined ? offeredProtocols(request) : [];
+  let protocol = chooseProtocol(offered, supported);
   if (result?.protocol !== undefined) {
     if (!offered.includes(result.protocol)) {
       return {

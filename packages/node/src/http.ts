@@ -46,7 +46,12 @@ class IncomingHeaders {
   constructor(readonly headers: IncomingHttpHeaders) {}
 
   get(name: string): string | null {
-    const value = this.headers[name.toLowerCase()];
+    // Core asks with lowercase names: looked up as they are, they need no copy.
+    let value = this.headers[name];
+    if (value === undefined) {
+      const lower = name.toLowerCase();
+      if (lower !== name) value = this.headers[lower];
+    }
     if (value === undefined) return null;
     return typeof value === 'string' ? value : value.join(', ');
   }

@@ -1,7 +1,8 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { type AddressInfo, connect as netConnect } from 'node:net';
 import { type WebSocketHandler, WSMsgType } from '@anyws/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { handshakeFields } from '../src/http.js';
 import { attach, connect, serve } from '../src/index.js';
 import { expectEcho } from './helpers.js';
 import { handshake } from './raw.js';
@@ -139,6 +140,20 @@ describe('the upgrade request', () => {
     );
     await server.close();
     expect(urls).toEqual([`ws://localhost:${port}/a/b?q=1 b`, 'ws://other/x ']);
+  });
+
+  it('the handshake view answers as Headers.get: any case, null when absent, repeats joined', () => {
+    const req = {
+      method: 'GET',
+      headers: { upgrade: 'websocket', 'x-list': ['a', 'b'] },
+    } as unknown as IncomingMessage;
+    const fields = handshakeFields(req);
+    expect(fields.method).toBe('GET');
+    expect(fields.headers.get('upgrade')).toBe('websocket');
+    expect(fields.headers.get('Upgrade')).toBe('websocket');
+    expect(fields.headers.get('X-List')).toBe('a, b');
+    expect(fields.headers.get('connection')).toBeNull();
+    expect(fields.headers.get('Connection')).toBeNull();
   });
 
   it('a session declaring the request gets it, every header included; one declaring only conn works', async () => {

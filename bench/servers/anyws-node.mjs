@@ -1,8 +1,8 @@
 // @anyws/node with the pull API: a session per connection that awaits each message and each
 // send. Broadcast goes through its topics (a frame built once, written to every subscriber).
-// COALESCE=0 switches write coalescing off. The session reads its path from `conn.url`
-// rather than from the request: a session that does not keep the request does not hold it
-// for the connection's life.
+// COALESCE=0 switches write coalescing off. The session reads its path from `conn.url` and
+// does not declare the request: @anyws/node then builds no web Request for the upgrade, and
+// nothing holds one for the connection's life.
 import { serve } from '@anyws/node';
 import { compress, HOST, port, ready } from './_common.mjs';
 

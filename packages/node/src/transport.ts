@@ -116,6 +116,22 @@ const OWNER = Symbol('anyws.transport');
 interface Owned {
   [OWNER]: WsTransport;
 }
+/**
+ * The capabilities of each (forcedAutoPong, enforcesMaxMessageSize) pair, frozen once and
+ * shared by every transport that has them.
+ */
+const capabilitySets = new Map<string, TransportCapabilities>();
+
+function capabilitiesFor(forcedAutoPong: boolean, enforcesMaxMessageSize: boolean) {
+  const key = `${String(forcedAutoPong)}/${String(enforcesMaxMessageSize)}`;
+  let set = capabilitySets.get(key);
+  if (!set) {
+    set = Object.freeze({ ...WS_CAPABILITIES, forcedAutoPong, enforcesMaxMessageSize });
+    capabilitySets.set(key, set);
+  }
+  return set;
+}
+
 /** The ws and socket listeners of every transport; `this` is the emitter. */
 interface Listeners {
   message(this: unknown, data: Buffer, isBinary: boolean): void;
@@ -263,8 +279,6 @@ function deflatedFrame(message: PreparedMessage, shared: SharedDeflate): Uint8Ar
 export class WsTransport implements Transport {
   readonly capabilities: TransportCapabilities;
   readonly url: string;
-  readonly protocol: string;
-  readonly extensions: string;
 
   readonly #ws: WebSocket;
   readonly #socket: Socket;
@@ -276,8 +290,8 @@ export class WsTransport implements Transport {
   /** Set on server sockets whose compressed frames can be shared (no context takeover). */
   readonly #shared: SharedDeflate | undefined;
   #sink: TransportSink | undefined;
-  /** Events that came before `start`, replayed in order. */
-  #early: ((sink: TransportSink) => void)[] | undefined = [];
+  /** Events that came before `start`, replayed in order (made by the first one). */
+  #early: ((sink: TransportSink) => void)[] | undefined;
   #corked = false;
   #watching = false;
   /** The `tick` in which a published frame was last written uncorked. */
@@ -292,20 +306,16 @@ export class WsTransport implements Transport {
     this.#coalesce = options.coalesce ?? true;
     this.#maxPayload = options.maxPayload ?? 0;
     this.url = options.url ?? ws.url ?? '';
-    this.protocol = ws.protocol;
-    this.extensions = ws.extensions;
-    this.#deflate = this.extensions.includes('permessage-deflate');
+    this.#deflate = ws.extensions.includes('permessage-deflate');
     this.#direct = !this.#deflate && internals._isServer === true;
     this.#shared =
       this.#deflate && internals._isServer === true ? sharedDeflateOf(internals) : undefined;
     if (this.#deflate) this.#afterDeflate = () => this.#sink?.drain();
-    this.capabilities = Object.freeze({
-      ...WS_CAPABILITIES,
-      forcedAutoPong: options.autoPong ?? false,
-      enforcesMaxMessageSize:
-        options.enforcesMaxMessageSize ??
+    this.capabilities = capabilitiesFor(
+      options.autoPong ?? false,
+      options.enforcesMaxMessageSize ??
         (this.#maxPayload > 0 && this.#maxPayload <= MAX_ENFORCEABLE_PAYLOAD),
-    });
+    );
     ws.binaryType = 'nodebuffer';
     // Listeners shared by every transport find theirs on the emitter: no closures per socket.
     (ws as unknown as Owned)[OWNER] = this;
@@ -344,6 +354,16 @@ export class WsTransport implements Transport {
 
   get bufferedAmount(): number {
     return this.#ws.bufferedAmount;
+  }
+
+  /** The subprotocol ws agreed (read from ws: nothing kept per connection). */
+  get protocol(): string {
+    return this.#ws.protocol;
+  }
+
+  /** The extensions ws agreed. */
+  get extensions(): string {
+    return this.#ws.extensions;
   }
 
   start(sink: TransportSink): void {
@@ -508,7 +528,7 @@ export class WsTransport implements Transport {
   #emit(event: (sink: TransportSink) => void): void {
     const sink = this.#sink;
     if (sink) event(sink);
-    else this.#early?.push(event);
+    else (this.#early ??= []).push(event);
   }
 
   #onMessage(data: Buffer, isBinary: boolean): void {
@@ -519,7 +539,7 @@ export class WsTransport implements Transport {
       return;
     }
     const text = isBinary ? undefined : data.toString('utf8');
-    this.#early?.push((s) => (text === undefined ? s.binary(view(data)) : s.text(text)));
+    (this.#early ??= []).push((s) => (text === undefined ? s.binary(view(data)) : s.text(text)));
   }
 
   /**

@@ -528,7 +528,12 @@ export class WsTransport implements Transport {
   #emit(event: (sink: TransportSink) => void): void {
     const sink = this.#sink;
     if (sink) event(sink);
-    else (this.#early ??= []).push(event);
+    else this.#keep(event);
+  }
+
+  #keep(event: (sink: TransportSink) => void): void {
+    this.#early ??= [];
+    this.#early.push(event);
   }
 
   #onMessage(data: Buffer, isBinary: boolean): void {
@@ -539,7 +544,7 @@ export class WsTransport implements Transport {
       return;
     }
     const text = isBinary ? undefined : data.toString('utf8');
-    (this.#early ??= []).push((s) => (text === undefined ? s.binary(view(data)) : s.text(text)));
+    this.#keep((s) => (text === undefined ? s.binary(view(data)) : s.text(text)));
   }
 
   /**

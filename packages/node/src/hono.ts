@@ -25,7 +25,12 @@ import type { MiddlewareHandler } from 'hono';
 import WebSocket, { type ServerOptions, WebSocketServer } from 'ws';
 import { checkHttpVersion, toWebSocketUrl } from './http.js';
 import type { HandlerSource } from './server.js';
-import { MAX_ENFORCEABLE_PAYLOAD, SERVER_DEFLATE, WsTransport } from './transport.js';
+import {
+  DirectWebSocket,
+  MAX_ENFORCEABLE_PAYLOAD,
+  SERVER_DEFLATE,
+  WsTransport,
+} from './transport.js';
 
 /** Options of {@link createWebSocketServer}. */
 export interface HonoWebSocketServerOptions {
@@ -73,6 +78,7 @@ export function createWebSocketServer(options: HonoWebSocketServerOptions = {}):
     autoPong,
     maxPayload,
     perMessageDeflate: options.perMessageDeflate ? { ...SERVER_DEFLATE } : false,
+    WebSocket: DirectWebSocket,
     // Core's closeTimeout terminates first; ws's own timer (one per server, so fixed) is a
     // backstop that cuts a closing handshake off after 60 s whatever a handler's closeTimeout.
     closeTimeout: 60_000,

@@ -29,7 +29,12 @@ import {
   toWebSocketUrl,
   writeResponse,
 } from './http.js';
-import { MAX_ENFORCEABLE_PAYLOAD, SERVER_DEFLATE, WsTransport } from './transport.js';
+import {
+  DirectWebSocket,
+  MAX_ENFORCEABLE_PAYLOAD,
+  SERVER_DEFLATE,
+  WsTransport,
+} from './transport.js';
 
 /** A handler, or a function that picks one per request (undefined: 404). */
 export type HandlerSource<C = unknown> =
@@ -94,6 +99,7 @@ function endpointFor(handler: AnyHandler): Endpoint {
     autoPong: false,
     maxPayload,
     perMessageDeflate: options.compress ? { ...SERVER_DEFLATE } : false,
+    WebSocket: DirectWebSocket,
     // Core's closeTimeout terminates first; ws's own timer is only a backstop.
     closeTimeout: options.closeTimeout + 1000,
     handleProtocols: (_offered, req) => decisions.get(req)?.protocol ?? false,

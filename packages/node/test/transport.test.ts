@@ -1,15 +1,10 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import {
-  LocalTopics,
-  type WebSocketConnection,
-  type WebSocketHandler,
-  WSMsgType,
-} from '@anyws/core';
+import { LocalTopics, WebSocketConnection, type WebSocketHandler, WSMsgType } from '@anyws/core';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { attach, connect, WsTransport } from '../src/index.js';
-import { COMPRESS_ONCE_MAX, Sender } from '../src/transport.js';
+import { COMPRESS_ONCE_MAX, DirectWebSocket, Sender } from '../src/transport.js';
 import { countWrites, sleep, texts } from './helpers.js';
 
 let http: Server;
@@ -318,6 +313,35 @@ describe('WsTransport', () => {
     expect(await conn.receiveText({ timeout: 5000 })).toBe('got ping');
     expect(await rtt).toBeGreaterThanOrEqual(0);
     await conn.close();
+  });
+
+  it('DirectWebSocket: events reach the transport, and listeners added by others still hear them', async () => {
+    const { WebSocket, WebSocketServer } = await import('ws');
+    const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', WebSocket: DirectWebSocket });
+    await new Promise((resolve) => wss.once('listening', resolve));
+    const heard: string[] = [];
+    const served = new Promise<WebSocketConnection<unknown>>((resolve) => {
+      wss.once('connection', (ws) => {
+        expect(ws).toBeInstanceOf(DirectWebSocket);
+        ws.on('message', (data) => heard.push(`listener ${String(data)}`));
+        resolve(new WebSocketConnection({ transport: new WsTransport(ws), side: 'server' }));
+      });
+    });
+    const port = (wss.address() as AddressInfo).port;
+    const client = new WebSocket(`ws://127.0.0.1:${String(port)}`);
+    await new Promise((resolve) => client.once('open', resolve));
+    const conn = await served;
+    client.send('hello');
+    expect(await conn.receiveText({ timeout: 5000 })).toBe('hello');
+    expect(heard).toEqual(['listener hello']);
+    // ws reports invalid UTF-8 as an 'error' event, which has no listener here: the transport
+    // takes it (an 'error' nobody hears would throw) and the connection ends with 1007.
+    const closed = new Promise<number>((resolve) => client.once('close', resolve));
+    client.send(Buffer.from([0xff, 0xfe]), { binary: false });
+    expect(await closed).toBe(1007);
+    await conn.whenClosed;
+    expect(conn.closeCode).toBe(1007);
+    await new Promise((resolve) => wss.close(resolve));
   });
 
   it('refuses a ws socket that is not open', async () => {

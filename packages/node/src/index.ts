@@ -16,6 +16,7 @@ export {
 } from './server.js';
 export {
   COMPRESS_ONCE_MAX,
+  DirectWebSocket,
   MAX_ENFORCEABLE_PAYLOAD,
   WS_CAPABILITIES,
   WsTransport,

@@ -3,16 +3,19 @@ import { createServer } from 'node:http';
 import crossws from 'crossws/adapters/node';
 import { compress, HOST, port, ready } from './_common.mjs';
 
+// The path is read once per connection and kept in the peer's context.
 const pathOf = (peer) => new URL(peer.request.url).pathname;
 
 const ws = crossws({
   serverOptions: { perMessageDeflate: compress ? { threshold: 0 } : false },
   hooks: {
     open(peer) {
-      if (pathOf(peer) === '/sub') peer.subscribe('bench');
+      const path = pathOf(peer);
+      peer.context.path = path;
+      if (path === '/sub') peer.subscribe('bench');
     },
     message(peer, message) {
-      if (pathOf(peer) === '/pub') ws.publish('bench', message.rawData);
+      if (peer.context.path === '/pub') ws.publish('bench', message.rawData);
       else peer.send(message.rawData);
     },
   },

@@ -213,6 +213,9 @@ export function evaluateTargets(report) {
       d === null ? '–' : `${d >= 0 ? '+' : '−'}${Math.abs(d).toFixed(2)} KiB`,
       rounds('anyws', 'ws', 'rss', true),
       d === null ? null : d <= 1,
+      d !== null && d > 1
+        ? 'each idle connection here is a pull session, waiting in `for await`: see "RSS" in bench/README.md'
+        : '',
     );
   } else add('#2 #7', 'RSS per idle connection ≤ ws + 1 KiB', '–', '', null, 'anyws not run');
 

@@ -1,7 +1,8 @@
 // `pnpm bench`: every server in its own process, one load generator process per measurement,
 // rounds interleaved between servers, medians reported. Writes docs/bench/results.md,
 // chart.svg and results.json. Flags: --quick, --rounds N, --servers a,b, --scenarios x,y,
-// --pin (server on CPU 0, generator on CPU 1), --no-write.
+// --pin (server on CPU 0, generator on CPU 1), --no-write, --render (the report again from
+// docs/bench/results.json, nothing measured).
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
@@ -24,6 +25,7 @@ function parseArgs(argv) {
     scenarios: null,
     pin: false,
     write: true,
+    render: false,
     quietWaitMs: 120_000,
   };
   for (let i = 0; i < argv.length; i++) {
@@ -40,6 +42,7 @@ function parseArgs(argv) {
     else if (arg === '--scenarios') opts.scenarios = value().split(',');
     else if (arg === '--pin') opts.pin = true;
     else if (arg === '--no-write') opts.write = false;
+    else if (arg === '--render') opts.render = true;
     else if (arg === '--quiet-wait') opts.quietWaitMs = Number(value()) * 1000;
     else if (arg === '--help') {
       process.stdout.write(readFileSync(join(here, 'README.md'), 'utf8'));
@@ -454,8 +457,17 @@ function denoVersion() {
   return result.status === 0 ? result.stdout.split('\n')[0].replace(/^deno /, '') : 'unavailable';
 }
 
+/** `--render`: the report of the last run written again from its results.json, measuring nothing. */
+function render() {
+  const report = JSON.parse(readFileSync(join(outDir, 'results.json'), 'utf8'));
+  writeFileSync(join(outDir, 'results.md'), renderMarkdown(report));
+  writeFileSync(join(outDir, 'chart.svg'), renderSvg(report));
+  process.stderr.write(`wrote ${join('docs', 'bench')}/results.md, chart.svg from results.json\n`);
+}
+
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
+  if (opts.render) return render();
   const rounds = opts.rounds ?? (opts.quick ? 1 : 3);
   let servers = [...NODE_SERVERS, ...denoServers()];
   if (opts.servers) servers = servers.filter((s) => opts.servers.includes(s.id));

@@ -22,15 +22,10 @@ import {
 } from '@anyws/core';
 import { upgradeWebSocket as nodeServerUpgrade } from '@hono/node-server';
 import type { MiddlewareHandler } from 'hono';
-import WebSocket, { type ServerOptions, WebSocketServer } from 'ws';
+import WebSocket, { WebSocketServer } from 'ws';
 import { checkHttpVersion, toWebSocketUrl } from './http.js';
 import type { HandlerSource } from './server.js';
-import {
-  DirectWebSocket,
-  MAX_ENFORCEABLE_PAYLOAD,
-  SERVER_DEFLATE,
-  WsTransport,
-} from './transport.js';
+import { MAX_ENFORCEABLE_PAYLOAD, WsTransport, wsServerOptions } from './transport.js';
 
 /** Options of {@link createWebSocketServer}. */
 export interface HonoWebSocketServerOptions {
@@ -72,13 +67,10 @@ const setups = new WeakMap<WebSocketServer, Setup>();
 export function createWebSocketServer(options: HonoWebSocketServerOptions = {}): WebSocketServer {
   const maxPayload = options.maxPayload ?? DEFAULT_OPTIONS.maxMessageSize;
   const autoPong = options.autoPong ?? false;
-  const settings: ServerOptions & { closeTimeout: number } = {
-    noServer: true,
-    clientTracking: false,
+  const settings = wsServerOptions({
     autoPong,
     maxPayload,
-    perMessageDeflate: options.perMessageDeflate ? { ...SERVER_DEFLATE } : false,
-    WebSocket: DirectWebSocket,
+    compress: options.perMessageDeflate ?? false,
     // Core's closeTimeout terminates first; ws's own timer (one per server, so fixed) is a
     // backstop that cuts a closing handshake off after 60 s whatever a handler's closeTimeout.
     closeTimeout: 60_000,
@@ -87,7 +79,7 @@ export function createWebSocketServer(options: HonoWebSocketServerOptions = {}):
       if (!chosen.has(req)) return offered.values().next().value ?? false;
       return chosen.get(req) ?? false;
     },
-  };
+  });
   const wss = new WebSocketServer(settings);
   setups.set(wss, { maxPayload, autoPong, topics: options.topics ?? new LocalTopics() });
   return wss;

@@ -20,7 +20,7 @@ import {
   type WebSocketHandler,
   WSCloseCode,
 } from '@anyws/core';
-import { type ServerOptions, type WebSocket, WebSocketServer } from 'ws';
+import { type WebSocket, WebSocketServer } from 'ws';
 import {
   checkHttpVersion,
   handshakeFields,
@@ -29,12 +29,7 @@ import {
   toWebSocketUrl,
   writeResponse,
 } from './http.js';
-import {
-  DirectWebSocket,
-  MAX_ENFORCEABLE_PAYLOAD,
-  SERVER_DEFLATE,
-  WsTransport,
-} from './transport.js';
+import { MAX_ENFORCEABLE_PAYLOAD, WsTransport, wsServerOptions } from './transport.js';
 
 /** A handler, or a function that picks one per request (undefined: 404). */
 export type HandlerSource<C = unknown> =
@@ -92,18 +87,14 @@ function endpointFor(handler: AnyHandler): Endpoint {
   const options = resolveOptions(handler.options);
   // ws reads maxPayload as a 32-bit integer; past that core checks the size instead.
   const maxPayload = options.maxMessageSize <= MAX_ENFORCEABLE_PAYLOAD ? options.maxMessageSize : 0;
-  // `closeTimeout` is newer than @types/ws 8.18: typed here.
-  const settings: ServerOptions & { closeTimeout: number } = {
-    noServer: true,
-    clientTracking: false,
+  const settings = wsServerOptions({
     autoPong: false,
     maxPayload,
-    perMessageDeflate: options.compress ? { ...SERVER_DEFLATE } : false,
-    WebSocket: DirectWebSocket,
+    compress: options.compress,
     // Core's closeTimeout terminates first; ws's own timer is only a backstop.
     closeTimeout: options.closeTimeout + 1000,
     handleProtocols: (_offered, req) => decisions.get(req)?.protocol ?? false,
-  };
+  });
   const wss = new WebSocketServer(settings);
   wss.on('headers', (headers: string[], req: IncomingMessage) => {
     const extra = decisions.get(req)?.headers;

@@ -14,6 +14,7 @@ import {
   type TransportSink,
   WebSocketError,
 } from '@anyws/core';
+import type { ServerOptions } from 'ws';
 import WebSocket, * as wsModule from 'ws';
 
 /** ws's framing function; `@types/ws` does not declare the `Sender` class, ws does export it. */
@@ -72,6 +73,36 @@ const FAIL_CODES: Record<string, number> = {
  * context takeover did, unless a send asks `compress: false`.
  */
 export const SERVER_DEFLATE = Object.freeze({ serverNoContextTakeover: true, threshold: 0 });
+
+/** What differs between the ws servers of `serve`/`attach` and of the Hono helper. */
+export interface WsServerSettings {
+  maxPayload: number;
+  autoPong: boolean;
+  compress: boolean;
+  /** ws's own close timer, a backstop behind core's `closeTimeout`. */
+  closeTimeout: number;
+  handleProtocols: NonNullable<ServerOptions['handleProtocols']>;
+}
+
+/**
+ * The options of every ws server this package makes: upgrades handed in (`noServer`), no
+ * client set (the adapters keep their own), {@link SERVER_DEFLATE} when compressing, and
+ * {@link DirectWebSocket} sockets.
+ */
+export function wsServerOptions(settings: WsServerSettings): ServerOptions {
+  // `closeTimeout` is newer than @types/ws 8.18: typed here.
+  const options: ServerOptions & { closeTimeout: number } = {
+    noServer: true,
+    clientTracking: false,
+    autoPong: settings.autoPong,
+    maxPayload: settings.maxPayload,
+    perMessageDeflate: settings.compress ? { ...SERVER_DEFLATE } : false,
+    WebSocket: DirectWebSocket,
+    closeTimeout: settings.closeTimeout,
+    handleProtocols: settings.handleProtocols,
+  };
+  return options;
+}
 
 /** The largest `maxPayload` ws can enforce: it reads the option as a 32-bit integer. */
 export const MAX_ENFORCEABLE_PAYLOAD = 0x7fffffff;

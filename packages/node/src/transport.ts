@@ -15,19 +15,8 @@ import {
   WebSocketError,
 } from '@anyws/core';
 import type { ServerOptions } from 'ws';
-import WebSocket, * as wsModule from 'ws';
+import WebSocket from 'ws';
 
-/** ws's framing function; `@types/ws` does not declare the `Sender` class, ws does export it. */
-interface FrameOptions {
-  fin: boolean;
-  opcode: number;
-  mask: boolean;
-  readOnly: boolean;
-  rsv1: boolean;
-}
-interface SenderStatic {
-  frame(data: Uint8Array, options: FrameOptions): Uint8Array[];
-}
 /** The fields of ws's objects this adapter reads; typed here because ws keeps them private. */
 interface WsInternals {
   _socket: Socket | null;
@@ -42,9 +31,6 @@ interface PerMessageDeflateInternals {
   params: Record<string, unknown>;
   _threshold?: number;
 }
-
-/** ws's `Sender` class (its ESM entry exports it); `Sender.frame` is looked up at each use. */
-export const Sender: SenderStatic = (wsModule as unknown as { Sender: SenderStatic }).Sender;
 
 const OPEN = WebSocket.OPEN;
 const EMPTY = Buffer.alloc(0);
@@ -151,16 +137,14 @@ interface Owned {
  * The capabilities of each (forcedAutoPong, enforcesMaxMessageSize) pair, frozen once and
  * shared by every transport that has them.
  */
-const capabilitySets = new Map<string, TransportCapabilities>();
+const capabilitySets: TransportCapabilities[] = [false, true].flatMap((forcedAutoPong) =>
+  [false, true].map((enforcesMaxMessageSize) =>
+    Object.freeze({ ...WS_CAPABILITIES, forcedAutoPong, enforcesMaxMessageSize }),
+  ),
+);
 
-function capabilitiesFor(forcedAutoPong: boolean, enforcesMaxMessageSize: boolean) {
-  const key = `${String(forcedAutoPong)}/${String(enforcesMaxMessageSize)}`;
-  let set = capabilitySets.get(key);
-  if (!set) {
-    set = Object.freeze({ ...WS_CAPABILITIES, forcedAutoPong, enforcesMaxMessageSize });
-    capabilitySets.set(key, set);
-  }
-  return set;
+function capabilitiesFor(forcedAutoPong: boolean, enforces: boolean): TransportCapabilities {
+  return capabilitySets[(forcedAutoPong ? 2 : 0) + (enforces ? 1 : 0)]!;
 }
 
 /** The ws and socket listeners of every transport; `this` is the emitter. */
@@ -241,10 +225,15 @@ const COPY_MAX = 8 * 1024;
  * two socket writes per frame (plus the string's encoding at write time): for small messages
  * that is most of the send.
  */
-function frameDirect(opcode: number, payload: string | Uint8Array, length: number): Buffer {
+function frameDirect(
+  opcode: number,
+  payload: string | Uint8Array,
+  length: number,
+  rsv1 = false,
+): Buffer {
   const header = length < 126 ? 2 : length < 0x10000 ? 4 : 10;
   const frame = Buffer.allocUnsafe(header + length);
-  frame[0] = 0x80 | opcode;
+  frame[0] = rsv1 ? 0xc0 | opcode : 0x80 | opcode;
   if (header === 2) {
     frame[1] = length;
   } else if (header === 4) {
@@ -260,24 +249,9 @@ function frameDirect(opcode: number, payload: string | Uint8Array, length: numbe
   return frame;
 }
 
-function frameOnce(message: PreparedMessage, payload: Uint8Array, rsv1: boolean): Uint8Array {
-  const parts = Sender.frame(payload, {
-    fin: true,
-    opcode: message.binary ? 2 : 1,
-    mask: false,
-    readOnly: false,
-    rsv1,
-  });
-  return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
-}
-
-function payloadOf(message: PreparedMessage): Uint8Array {
-  const data = message.data;
-  return typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-}
-
+/** A published message's frame, made once for every subscriber (`PreparedMessage.cached`). */
 function plainFrame(message: PreparedMessage): Uint8Array {
-  return frameOnce(message, payloadOf(message), false);
+  return frameDirect(message.binary ? 2 : 1, message.data, message.size);
 }
 
 /**
@@ -296,7 +270,8 @@ interface SharedDeflate {
   readonly windowBits: number;
   readonly threshold: number;
 }
-const sharedDeflates = new Map<string, SharedDeflate>();
+/** By threshold, then window size (8–15): a few entries, looked up without a string key. */
+const sharedDeflates = new Map<number, (SharedDeflate | undefined)[]>();
 
 function sharedDeflateOf(ws: WsInternals): SharedDeflate | undefined {
   const extension = ws._extensions['permessage-deflate'];
@@ -304,11 +279,15 @@ function sharedDeflateOf(ws: WsInternals): SharedDeflate | undefined {
   const bits = extension.params.server_max_window_bits;
   const windowBits = typeof bits === 'number' ? bits : 15;
   const threshold = extension._threshold ?? 1024;
-  const key = `${String(windowBits)}/${String(threshold)}`;
-  let shared = sharedDeflates.get(key);
+  let byBits = sharedDeflates.get(threshold);
+  if (!byBits) {
+    byBits = [];
+    sharedDeflates.set(threshold, byBits);
+  }
+  let shared = byBits[windowBits];
   if (!shared) {
     shared = Object.freeze({ windowBits, threshold });
-    sharedDeflates.set(key, shared);
+    byBits[windowBits] = shared;
   }
   return shared;
 }
@@ -319,11 +298,13 @@ function sharedDeflateOf(ws: WsInternals): SharedDeflate | undefined {
  * `shared`'s window size.
  */
 function deflatedFrame(message: PreparedMessage, shared: SharedDeflate): Uint8Array {
-  const compressed = deflateRawSync(payloadOf(message), {
+  const data = message.data;
+  const compressed = deflateRawSync(typeof data === 'string' ? Buffer.from(data, 'utf8') : data, {
     windowBits: shared.windowBits,
     finishFlush: zlibConstants.Z_SYNC_FLUSH,
   });
-  return frameOnce(message, compressed.subarray(0, compressed.length - 4), true);
+  const length = compressed.length - 4;
+  return frameDirect(message.binary ? 2 : 1, compressed.subarray(0, length), length, true);
 }
 
 /**
@@ -414,10 +395,12 @@ export class WsTransport implements Transport {
           transport.#onMessage(a as Buffer, b as boolean);
           return true;
         case 'ping':
-          transport.#emit((sink) => sink.ping(view(a as Buffer)));
+          if (transport.#sink) transport.#sink.ping(view(a as Buffer));
+          else transport.#keep((sink) => sink.ping(view(a as Buffer)));
           return true;
         case 'pong':
-          transport.#emit((sink) => sink.pong(view(a as Buffer)));
+          if (transport.#sink) transport.#sink.pong(view(a as Buffer));
+          else transport.#keep((sink) => sink.pong(view(a as Buffer)));
           return true;
         case 'error':
           transport.#onError(a as Error);

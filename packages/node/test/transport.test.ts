@@ -3,8 +3,9 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { LocalTopics, WebSocketConnection, type WebSocketHandler, WSMsgType } from '@anyws/core';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import * as wsModule from 'ws';
 import { attach, connect, WsTransport } from '../src/index.js';
-import { COMPRESS_ONCE_MAX, DirectWebSocket, Sender } from '../src/transport.js';
+import { COMPRESS_ONCE_MAX, DirectWebSocket } from '../src/transport.js';
 import { countWrites, sleep, texts } from './helpers.js';
 
 let http: Server;
@@ -107,6 +108,31 @@ afterEach(() => {
   vi.restoreAllMocks();
 });
 
+/** ws's `Sender` (exported by ws, not declared by @types/ws): ws frames through `Sender.frame`. */
+const Sender = (
+  wsModule as unknown as {
+    Sender: { frame(data: Uint8Array, options: { rsv1: boolean }): unknown };
+  }
+).Sender;
+
+/** What each socket is handed to write from now on, chunk by chunk (each list per socket). */
+function recordWrites(list: Socket[]): Buffer[][] {
+  return list.map((socket) => {
+    const chunks: Buffer[] = [];
+    const write = socket.write.bind(socket);
+    vi.spyOn(socket, 'write').mockImplementation(((chunk: unknown, ...rest: never[]) => {
+      chunks.push(chunk as Buffer);
+      return write(chunk as Buffer, ...rest);
+    }) as Socket['write']);
+    return chunks;
+  });
+}
+
+/** First byte of a frame: FIN, RSV1 (compressed) and the opcode (1 text, 2 binary). */
+const FIN_TEXT = 0x81;
+const FIN_BINARY = 0x82;
+const FIN_RSV1_TEXT = 0xc1;
+
 async function burstWrites(path: string): Promise<number> {
   const before = sockets.length;
   let counter: { readonly count: number } | undefined;
@@ -155,25 +181,20 @@ describe('WsTransport', () => {
     const clients = await Promise.all([1, 2, 3].map(() => connect(`${base}/sub`)));
     for (const client of clients)
       expect(await client.receiveText({ timeout: 5000 })).toBe('subscribed');
-    const frame = vi.spyOn(Sender, 'frame');
-    const written: unknown[] = [];
     const subs = serverConns.slice(-3);
     expect(subs.every((conn) => conn.topics.includes('t'))).toBe(true);
-    for (const socket of sockets.slice(-3)) {
-      const write = socket.write.bind(socket);
-      vi.spyOn(socket, 'write').mockImplementation(((chunk: unknown, ...rest: never[]) => {
-        written.push(chunk);
-        return write(chunk as Buffer, ...rest);
-      }) as Socket['write']);
-    }
+    const perSocket = recordWrites(sockets.slice(-3));
     expect(topics.publish('t', 'hello, all')).toBe(3);
     expect(topics.publish('t', new Uint8Array([1, 2, 3]))).toBe(3);
-    expect(frame).toHaveBeenCalledTimes(2);
-    frame.mockRestore();
-    expect(written).toHaveLength(6);
-    expect(written[0]).toBe(written[1]);
-    expect(written[1]).toBe(written[2]);
-    expect(written[3]).toBe(written[5]);
+    // One frame per message: the same buffer, not a copy, handed to every socket.
+    for (const chunks of perSocket) expect(chunks).toHaveLength(2);
+    const [text, bytes] = perSocket[0]!;
+    for (const chunks of perSocket) {
+      expect(chunks[0]).toBe(text);
+      expect(chunks[1]).toBe(bytes);
+    }
+    expect([...text!]).toEqual([FIN_TEXT, 10, ...Buffer.from('hello, all')]);
+    expect([...bytes!]).toEqual([FIN_BINARY, 3, 1, 2, 3]);
     for (const client of clients) {
       expect(await client.receiveText({ timeout: 5000 })).toBe('hello, all');
       expect([...(await client.receiveBytes({ timeout: 5000 }))]).toEqual([1, 2, 3]);
@@ -205,26 +226,27 @@ describe('WsTransport', () => {
       expect(client.extensions).toBe('permessage-deflate');
       expect(await client.receiveText({ timeout: 5000 })).toBe('subscribed');
     }
-    const frame = vi.spyOn(Sender, 'frame');
+    const perSocket = recordWrites(sockets.slice(-3));
     const text = 'compressible '.repeat(200);
     expect(topics.publish('z1', text)).toBe(3);
     for (const client of clients) expect(await client.receiveText({ timeout: 5000 })).toBe(text);
-    const compressed = frame.mock.calls.filter((call) => (call[1] as { rsv1: boolean }).rsv1);
-    expect(compressed).toHaveLength(1);
-    // The frame carries the deflated bytes, far fewer than the text's 2,600.
-    expect((compressed[0]![0] as Uint8Array).byteLength).toBeLessThan(100);
-    frame.mockRestore();
+    // One compressed frame, the same buffer for all three sockets.
+    const frame = perSocket[0]![0]!;
+    for (const chunks of perSocket) expect(chunks).toEqual([frame]);
+    for (const chunks of perSocket) expect(chunks[0]).toBe(frame);
+    expect(frame[0]).toBe(FIN_RSV1_TEXT);
+    // It carries the deflated bytes, far fewer than the text's 2,600.
+    expect(frame.byteLength).toBeLessThan(100);
     await Promise.all(clients.map((client) => client.close()));
   });
 
   it('a publish asked not to compress goes out plain on deflate sockets', async () => {
     const client = await connect(`${base}/sub-deflate?topic=z2`, { compress: true });
     expect(await client.receiveText({ timeout: 5000 })).toBe('subscribed');
-    const frame = vi.spyOn(Sender, 'frame');
+    const [chunks] = recordWrites(sockets.slice(-1));
     expect(topics.publish('z2', 'plain please', { compress: false })).toBe(1);
     expect(await client.receiveText({ timeout: 5000 })).toBe('plain please');
-    expect(frame.mock.calls.map((call) => (call[1] as { rsv1: boolean }).rsv1)).toEqual([false]);
-    frame.mockRestore();
+    expect(chunks!.map((chunk) => chunk[0])).toEqual([FIN_TEXT]);
     await client.close();
   });
 
@@ -238,25 +260,29 @@ describe('WsTransport', () => {
         ws.once('message', () => resolve(ws));
         ws.once('error', reject);
       });
-    const sockets = [await open(), await open(10), await open(10)];
-    const agreed = sockets.map(
+    const clients = [await open(), await open(10), await open(10)];
+    const agreed = clients.map(
       (ws) =>
         (ws as unknown as { _extensions: Record<string, { params: Record<string, unknown> }> })
           ._extensions['permessage-deflate']?.params,
     );
     expect(agreed.map((params) => params?.server_no_context_takeover)).toEqual([true, true, true]);
     expect(agreed.map((params) => params?.server_max_window_bits)).toEqual([undefined, 10, 10]);
-    const received = sockets.map(
+    const received = clients.map(
       (ws) => new Promise<string>((resolve) => ws.once('message', (data) => resolve(String(data)))),
     );
-    const frame = vi.spyOn(Sender, 'frame');
+    const perSocket = recordWrites(sockets.slice(-3));
     const text = JSON.stringify(Array.from({ length: 300 }, (_, i) => ({ i, name: `n${i % 7}` })));
     expect(topics.publish('z3', text)).toBe(3);
     expect(await Promise.all(received)).toEqual([text, text, text]);
-    expect(frame.mock.calls.filter((call) => (call[1] as { rsv1: boolean }).rsv1)).toHaveLength(2);
-    frame.mockRestore();
+    // Two compressed frames: one for the default window, one shared by the two 10-bit ones.
+    const [wide, narrow, narrowToo] = perSocket.map((chunks) => chunks[0]!);
+    for (const chunks of perSocket) expect(chunks).toHaveLength(1);
+    expect(narrowToo).toBe(narrow);
+    expect(wide).not.toBe(narrow);
+    expect([wide![0], narrow![0]]).toEqual([FIN_RSV1_TEXT, FIN_RSV1_TEXT]);
     await Promise.all(
-      sockets.map((ws) => {
+      clients.map((ws) => {
         ws.close();
         return new Promise((resolve) => ws.once('close', resolve));
       }),
@@ -271,6 +297,7 @@ describe('WsTransport', () => {
     }
     const first = serverConns.at(-2)!;
     const big = 'y'.repeat(COMPRESS_ONCE_MAX + 1);
+    const [, second] = recordWrites(sockets.slice(-2));
     const frame = vi.spyOn(Sender, 'frame');
     // ws deflates this send off the main thread; the publish must not overtake it.
     first.sendText('a'.repeat(50_000)).catch(() => undefined);
@@ -281,9 +308,11 @@ describe('WsTransport', () => {
       expect(await client.receiveText({ timeout: 5000 })).toBe('after');
       expect(await client.receiveText({ timeout: 5000 })).toBe(big);
     }
-    // Compressed frames: the 50,000 and 'after' by ws for the busy socket, 'after' once for
-    // the other, and the big one by ws for each socket.
-    expect(frame.mock.calls.filter((call) => (call[1] as { rsv1: boolean }).rsv1)).toHaveLength(5);
+    // Compressed by ws: the 50,000 and 'after' for the busy socket, the big one for each.
+    expect(frame.mock.calls.filter((call) => call[1].rsv1)).toHaveLength(4);
+    // The idle socket got 'after' compressed here, at once, first of what it was written.
+    expect(second![0]![0]).toBe(FIN_RSV1_TEXT);
+    expect(second![0]!.byteLength).toBeLessThan(20);
     frame.mockRestore();
     await Promise.all(clients.map((client) => client.close()));
   });

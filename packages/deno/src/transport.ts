@@ -131,7 +131,8 @@ export class DenoTransport implements Transport {
     ) {
       this.#ws.send(buffer);
     } else {
-      this.#ws.send(data);
+      // Deno sends any view; lib.dom types `send` for ArrayBuffer-backed views only.
+      this.#ws.send(data as Uint8Array<ArrayBuffer>);
     }
   }
 

@@ -3,20 +3,51 @@ import { sign, verify } from 'hono/jwt';
 import { type ChatUser, LIMITS, normalizeName } from './protocol.js';
 
 /**
- * The secret used when `JWT_SECRET` is not set. Public on purpose: it is for a development
- * machine only, and every entry point says so loudly at start.
+ * The secret used when `JWT_SECRET` is not set, in a development run only. Public on purpose:
+ * anyone can sign tokens with it, so it is never used where someone else can reach the server.
  */
 export const DEV_SECRET = 'anyws-demo-development-secret-set-JWT_SECRET';
 
-/** The secret in force, and whether it is the development default. */
-export function resolveSecret(value: string | undefined): { secret: string; isDefault: boolean } {
-  return value ? { secret: value, isDefault: false } : { secret: DEV_SECRET, isDefault: true };
+/**
+ * Whether `hostname` (a listening address, or the host of a request URL) reaches this machine
+ * only: `localhost`, 127.0.0.0/8, `::1`. Such a run is a development run. `0.0.0.0` and `::`
+ * listen on every interface and are not.
+ */
+export function isLoopback(hostname: string): boolean {
+  const host = hostname.toLowerCase().replace(/^\[(.*)\]$/, '$1');
+  return (
+    host === 'localhost' ||
+    host.endsWith('.localhost') ||
+    host === '::1' ||
+    /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host) ||
+    /^::ffff:127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host)
+  );
+}
+
+/** The secret in force and whether it is the development default; or why there is none. */
+export type SecretChoice =
+  | { ok: true; secret: string; isDefault: boolean }
+  | { ok: false; message: string };
+
+/**
+ * Fails closed: `JWT_SECRET` when set; the public development default only in a development run
+ * (`development`: listening on loopback only, or a request to a loopback host under
+ * `wrangler dev`); otherwise no secret at all, and a message saying what to set.
+ */
+export function resolveSecret(value: string | undefined, development: boolean): SecretChoice {
+  if (value) return { ok: true, secret: value, isDefault: false };
+  if (development) return { ok: true, secret: DEV_SECRET, isDefault: true };
+  return {
+    ok: false,
+    message:
+      'JWT_SECRET is not set and this server can be reached from other machines: anyone could forge sign-in tokens with the public development secret. Set JWT_SECRET (a long random string), or listen on 127.0.0.1 for development.',
+  };
 }
 
 /** The line an entry point prints at start about the secret. */
 export function secretNotice(isDefault: boolean): string {
   return isDefault
-    ? `JWT_SECRET is not set: signing tokens with the development default "${DEV_SECRET}". Set JWT_SECRET outside development.`
+    ? `JWT_SECRET is not set: signing tokens with the public development default (loopback only). Set JWT_SECRET before listening anywhere else.`
     : 'JWT_SECRET is set: signing tokens with it.';
 }
 

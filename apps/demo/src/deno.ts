@@ -1,6 +1,6 @@
 /** The demo on Deno: `pnpm demo:deno`. The same Hono app on `Deno.serve`, WebSockets through @anyws/deno. */
 import { upgradeWebSocket } from '@anyws/deno/hono';
-import { createProcessDemo } from './process.js';
+import { createProcessDemo, orExit } from './process.js';
 
 /** The parts of the `Deno` global used here (this file builds with plain tsc). */
 declare const Deno: {
@@ -18,10 +18,14 @@ declare const Deno: {
   exit(code: number): never;
 };
 
-const { app, live, hostname, port, notice } = createProcessDemo(
-  'deno',
-  (name) => Deno.env.get(name),
-  (handler) => upgradeWebSocket(handler),
+const { app, live, hostname, port, notice } = orExit(
+  () =>
+    createProcessDemo(
+      'deno',
+      (name) => Deno.env.get(name),
+      (handler) => upgradeWebSocket(handler),
+    ),
+  (code) => Deno.exit(code),
 );
 
 const server = Deno.serve(

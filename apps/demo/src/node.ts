@@ -1,12 +1,16 @@
 /** The demo on Node.js: `pnpm demo`. Hono on @hono/node-server, WebSockets through @anyws/node. */
 import { createWebSocketServer, upgradeWebSocket } from '@anyws/node/hono';
 import { serve } from '@hono/node-server';
-import { createProcessDemo } from './process.js';
+import { createProcessDemo, orExit } from './process.js';
 
-const { app, live, hostname, port, notice } = createProcessDemo(
-  'node',
-  (name) => process.env[name],
-  (handler) => upgradeWebSocket(handler),
+const { app, live, hostname, port, notice } = orExit(
+  () =>
+    createProcessDemo(
+      'node',
+      (name) => process.env[name],
+      (handler) => upgradeWebSocket(handler),
+    ),
+  (code) => process.exit(code),
 );
 
 // One ws server for both routes: it refuses anything over the echo's 16 MiB by itself, and

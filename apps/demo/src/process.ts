@@ -2,7 +2,7 @@
 import type { WebSocketHandler } from '@anyws/core';
 import type { Hono, MiddlewareHandler } from 'hono';
 import { createApp, type RuntimeName } from './app.js';
-import { resolveSecret, secretNotice, verifyToken } from './auth.js';
+import { isLoopback, resolveSecret, secretNotice, verifyToken } from './auth.js';
 import { createChatHandler } from './chat.js';
 import { echoHandler } from './echo.js';
 import { LiveConnections } from './live.js';
@@ -21,7 +21,26 @@ export interface ProcessDemo {
   notice: string;
 }
 
-/** Reads HOST, PORT (default 8787; 0 picks a free one) and JWT_SECRET, and builds the app. */
+/** A setting the demo cannot start with; the entry point prints its message and exits. */
+export class StartupError extends Error {
+  override name = 'StartupError';
+}
+
+/** Runs `build`; a {@link StartupError} is printed as one line and ends the process with status 1. */
+export function orExit<T>(build: () => T, exit: (code: number) => never): T {
+  try {
+    return build();
+  } catch (error) {
+    if (!(error instanceof StartupError)) throw error;
+    console.error(`anyws demo cannot start: ${error.message}`);
+    return exit(1);
+  }
+}
+
+/**
+ * Reads HOST, PORT (default 8787; 0 picks a free one) and JWT_SECRET, and builds the app. Without
+ * JWT_SECRET it starts only on a loopback HOST (a development run): a StartupError otherwise.
+ */
 export function createProcessDemo(
   runtime: Exclude<RuntimeName, 'workers'>,
   env: (name: string) => string | undefined,
@@ -30,11 +49,13 @@ export function createProcessDemo(
   const hostname = env('HOST') || '127.0.0.1';
   const port = Number(env('PORT') || 8787);
   if (!Number.isInteger(port) || port < 0 || port > 65_535) {
-    throw new RangeError(
+    throw new StartupError(
       `PORT must be a port number (0 to 65535), got ${JSON.stringify(env('PORT'))}`,
     );
   }
-  const { secret, isDefault } = resolveSecret(env('JWT_SECRET'));
+  const choice = resolveSecret(env('JWT_SECRET'), isLoopback(hostname));
+  if (!choice.ok) throw new StartupError(`${choice.message} (HOST is ${hostname})`);
+  const { secret, isDefault } = choice;
   const live = new LiveConnections();
   const chat = createChatHandler({ verifyToken: (token) => verifyToken(secret, token) });
   const app = createApp({

@@ -7,7 +7,7 @@ import { WebSocketRoom } from '@anyws/workers';
 import { upgradeWebSocket } from '@anyws/workers/hono';
 import type { Hono } from 'hono';
 import { createApp } from './app.js';
-import { resolveSecret, secretNotice, verifyToken } from './auth.js';
+import { DEV_SECRET, isLoopback, resolveSecret, secretNotice, verifyToken } from './auth.js';
 import {
   type ChatConnection,
   type ChatContext,
@@ -21,7 +21,10 @@ import { type ChatUser, ROOM_PATTERN } from './protocol.js';
 /** The Worker's bindings (wrangler.jsonc). */
 export interface Env {
   ROOMS: DurableObjectNamespace<ChatRoom>;
-  /** The HS256 secret of sign-in tokens: `wrangler secret put JWT_SECRET` (a dev default otherwise). */
+  /**
+   * The HS256 secret of sign-in tokens: `wrangler secret put JWT_SECRET`. Without it only
+   * requests to a loopback host (`wrangler dev`) sign in, with the public development default.
+   */
   JWT_SECRET?: string;
 }
 
@@ -76,7 +79,9 @@ export class ChatRoom extends WebSocketRoom<Env, ChatContext> {
     // Once per life of the object: at a room's first connection, and at each wake-up after
     // hibernation (its connections stayed open meanwhile).
     console.log(`chat room object ${ctx.id.toString().slice(0, 12)} started`);
-    const { secret } = resolveSecret(env.JWT_SECRET);
+    // The Worker refuses chat upgrades without a secret outside development before they get
+    // here (a room is reached through the Worker only), so the default is a development one.
+    const secret = env.JWT_SECRET || DEV_SECRET;
     this.handler = createChatHandler({
       verifyToken: (token) => verifyToken(secret, token),
       roster: new TaggedRoster(ctx),
@@ -87,12 +92,11 @@ export class ChatRoom extends WebSocketRoom<Env, ChatContext> {
 let app: Hono | undefined;
 
 function build(env: Env): Hono {
-  const { secret, isDefault } = resolveSecret(env.JWT_SECRET);
   // A Worker has no start of its own: its first request is when it hears of its settings.
-  console.log(secretNotice(isDefault));
+  if (env.JWT_SECRET) console.log(secretNotice(false));
   return createApp({
     runtime: 'workers',
-    secret,
+    secret: env.JWT_SECRET || DEV_SECRET,
     echo: upgradeWebSocket(echoHandler),
     chat: upgradeWebSocket({
       namespace: () => env.ROOMS,
@@ -104,8 +108,34 @@ function build(env: Env): Hono {
   });
 }
 
+/** The paths that sign or check tokens: refused while there is no secret outside development. */
+const SIGNED = /^\/(?:api\/signin|api\/session|ws\/chat\/)/;
+let told = false;
+
+/**
+ * Fails closed without JWT_SECRET: a request to a loopback host is `wrangler dev` on this
+ * machine and may use the development default (a deployed Worker is only ever reached under
+ * its own hostname); any other gets 503 on the token paths, with the reason.
+ */
+function refusal(request: Request, env: Env): Response | null {
+  if (env.JWT_SECRET) return null;
+  const url = new URL(request.url);
+  const choice = resolveSecret(undefined, isLoopback(url.hostname));
+  if (!told) {
+    told = true;
+    console.log(choice.ok ? secretNotice(true) : choice.message);
+  }
+  if (choice.ok || !SIGNED.test(url.pathname)) return null;
+  return Response.json(
+    { error: `${choice.message} On Workers: wrangler secret put JWT_SECRET.` },
+    { status: 503 },
+  );
+}
+
 export default {
   fetch(request, env, ctx) {
+    const refused = refusal(request, env);
+    if (refused) return refused;
     app ??= build(env);
     return app.fetch(request, env, ctx);
   },

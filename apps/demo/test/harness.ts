@@ -53,7 +53,12 @@ export function freePort(): Promise<number> {
   });
 }
 
-function command(runtime: Runtime, port: number, persistDir: string): [string, string[]] {
+function command(
+  runtime: Runtime,
+  port: number,
+  persistDir: string,
+  secret: string | null,
+): [string, string[]] {
   switch (runtime) {
     case 'node':
       return [process.execPath, [join(APP_DIR, 'dist', 'node.js')]];
@@ -83,25 +88,31 @@ function command(runtime: Runtime, port: number, persistDir: string): [string, s
           '--persist-to',
           persistDir,
           // A Worker's settings come from wrangler, not from the process environment.
-          '--var',
-          `JWT_SECRET:${TEST_SECRET}`,
+          ...(secret === null ? [] : ['--var', `JWT_SECRET:${secret}`]),
         ],
       ];
   }
+}
+
+/** Options of {@link startDemo}. */
+export interface StartOptions {
+  port?: number;
+  env?: Record<string, string>;
+  timeoutMs?: number;
+  /** JWT_SECRET; null starts it without one. Default {@link TEST_SECRET}. */
+  secret?: string | null;
 }
 
 /**
  * Starts the demo on `runtime`. `port` 0 lets Node and Deno pick one (they print it); wrangler
  * is given a free one.
  */
-export async function startDemo(
-  runtime: Runtime,
-  options: { port?: number; env?: Record<string, string>; timeoutMs?: number } = {},
-): Promise<DemoServer> {
+export async function startDemo(runtime: Runtime, options: StartOptions = {}): Promise<DemoServer> {
+  const secret = options.secret === undefined ? TEST_SECRET : options.secret;
   let port = options.port ?? 0;
   if (runtime === 'workers' && port === 0) port = await freePort();
   const persistDir = await mkdtemp(join(tmpdir(), 'anyws-demo-'));
-  const [file, args] = command(runtime, port, persistDir);
+  const [file, args] = command(runtime, port, persistDir, secret);
   if (!existsSync(file) && runtime !== 'node')
     throw new Error(`${file} is missing: run pnpm install`);
   const child: ChildProcess = spawn(file, args, {
@@ -110,7 +121,7 @@ export async function startDemo(
       ...process.env,
       PORT: String(port),
       HOST: '127.0.0.1',
-      JWT_SECRET: TEST_SECRET,
+      JWT_SECRET: secret ?? '',
       NO_COLOR: '1',
       // Keep wrangler off the network: no metrics, no update check (banner), no Request.cf download.
       WRANGLER_SEND_METRICS: 'false',
@@ -137,7 +148,8 @@ export async function startDemo(
     const onData = (chunk: Buffer): void => {
       output += chunk.toString('utf8');
       // Node and Deno entries print "listening on http://…"; wrangler prints "Ready on http://…".
-      const match = /(?:listening|Ready) on http:\/\/127\.0\.0\.1:(\d+)/.exec(output);
+      // (Node and Deno may be told another HOST; the tests still talk to 127.0.0.1.)
+      const match = /(?:listening|Ready) on http:\/\/[^/\s]+:(\d+)/.exec(output);
       if (match) {
         clearTimeout(timer);
         resolve(Number(match[1]));

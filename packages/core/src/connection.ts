@@ -10,6 +10,7 @@ import {
   WebSocketError,
 } from './errors.js';
 import { APP_PING, APP_PONG } from './heartbeat.js';
+import { nextConnectionId } from './ids.js';
 import {
   type BinaryMessage,
   binaryMessage,
@@ -332,6 +333,12 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
       this.#closedPromise = promise;
     }
     return promise;
+  }
+  #id: string | undefined;
+  /** This connection's id, unique across processes (made on first read); names it in `exclude` anywhere. */
+  get id(): string {
+    this.#id ??= nextConnectionId();
+    return this.#id;
   }
   /** The URL the connection was opened with (client) or requested at (server). */
   get url(): string {
@@ -956,7 +963,11 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
     return this.#topics ? this.#topics.topicsOf(this) : [];
   }
   /** Publishes to every subscriber of `topic` (this one included unless excluded); returns how many it went to. */
-  publish(topic: string, data: string | Uint8Array, options?: PublishOptions): number {
+  publish(
+    topic: string,
+    data: string | Uint8Array,
+    options?: PublishOptions,
+  ): number | Promise<number> {
     return this.#requireTopics().publish(topic, data, options);
   }
   #requireTopics(): TopicBus {

@@ -36,6 +36,7 @@ export {
   type WebSocketHandler,
 } from './handler.js';
 export { APP_PING, APP_PONG } from './heartbeat.js';
+export { nextConnectionId } from './ids.js';
 export {
   type BinaryMessage,
   binaryMessage,
@@ -79,7 +80,14 @@ export {
   WSCloseCode,
   WSMsgType,
 } from './protocol.js';
-export { LocalTopics, type PublishOptions, prepare, type TopicBus } from './topics.js';
+export {
+  type Excluded,
+  exclusion,
+  LocalTopics,
+  type PublishOptions,
+  prepare,
+  type TopicBus,
+} from './topics.js';
 export {
   PreparedMessage,
   type Transport,

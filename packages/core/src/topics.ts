@@ -2,17 +2,23 @@ import type { WebSocketConnection } from './connection.js';
 import { toBytes } from './message.js';
 import { PreparedMessage } from './transport.js';
 
+/** A connection to leave out of a publish: the connection itself, or its `id` (which names it in any process). */
+export type Excluded = WebSocketConnection<unknown> | string;
+
 /** Options of `publish`. */
 export interface PublishOptions {
-  /** Connections that do not get this message (typically the sender). */
-  exclude?: WebSocketConnection<unknown> | Iterable<WebSocketConnection<unknown>>;
+  /**
+   * Connections that do not get this message (typically the sender). A connection of another
+   * process is named by its `id`, a string unique across processes.
+   */
+  exclude?: Excluded | Iterable<Excluded>;
   /** Compress (where the runtime can), or not; left out: as each connection does. */
   compress?: boolean;
 }
 
 /**
- * Publish/subscribe between the connections of one server. Each runtime implements it its
- * best way; {@link LocalTopics} is the in-process one.
+ * Publish/subscribe between the connections of one server, or of many (a bus that spans
+ * processes, such as @anyws/redis). {@link LocalTopics} is the in-process one.
  */
 export interface TopicBus {
   /** Adds `conn` to the subscribers of `topic` (a non-empty string); a closed connection is ignored. */
@@ -23,9 +29,18 @@ export interface TopicBus {
   unsubscribeAll(conn: WebSocketConnection<unknown>): void;
   /** The topics `conn` is subscribed to. */
   topicsOf(conn: WebSocketConnection<unknown>): readonly string[];
-  /** Sends `data` to every subscriber of `topic` but the excluded; returns how many it went to. */
-  publish(topic: string, data: string | Uint8Array, options?: PublishOptions): number;
-  /** How many connections are subscribed to `topic`. */
+  /**
+   * Sends `data` to every subscriber of `topic` but the excluded; returns how many it went to.
+   * An in-process bus answers at once; a bus that spans processes returns a promise, which
+   * rejects when the message could not be handed to the other processes. A TypeError (bad
+   * topic or data) is thrown either way, before anything is sent.
+   */
+  publish(
+    topic: string,
+    data: string | Uint8Array,
+    options?: PublishOptions,
+  ): number | Promise<number>;
+  /** How many connections of this process are subscribed to `topic`. */
   subscriberCount(topic: string): number;
 }
 
@@ -94,12 +109,30 @@ export class LocalTopics implements TopicBus {
       for (const conn of subscribers) if (conn.sendPrepared(message)) count++;
       return count;
     }
-    const excluded = isConnection(exclude) ? new Set([exclude]) : new Set(exclude);
+    const { connections, ids } = exclusion(exclude);
     for (const conn of subscribers) {
-      if (!excluded.has(conn) && conn.sendPrepared(message)) count++;
+      if (connections.has(conn) || (ids.size > 0 && ids.has(conn.id))) continue;
+      if (conn.sendPrepared(message)) count++;
     }
     return count;
   }
+}
+
+/** `PublishOptions.exclude` sorted into connections and ids (one string is one id, not its characters). */
+export function exclusion(exclude: PublishOptions['exclude']): {
+  connections: Set<WebSocketConnection<unknown>>;
+  ids: Set<string>;
+} {
+  const connections = new Set<WebSocketConnection<unknown>>();
+  const ids = new Set<string>();
+  const add = (item: Excluded): void => {
+    if (typeof item === 'string') ids.add(item);
+    else connections.add(item);
+  };
+  if (exclude === undefined) return { connections, ids };
+  if (typeof exclude === 'string' || isConnection(exclude)) add(exclude);
+  else for (const item of exclude) add(item);
+  return { connections, ids };
 }
 
 function isConnection(value: unknown): value is WebSocketConnection<unknown> {

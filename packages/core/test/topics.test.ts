@@ -34,6 +34,27 @@ describe('LocalTopics through the connection', () => {
     expect(await stateOf(clients[0]!.receive({ timeout: null }))).toBe('pending');
     expect(await stateOf(clients[1]!.receive({ timeout: null }))).toBe('pending');
   });
+  it('exclude by id: a string is one id (not its characters), mixed with connections', async () => {
+    const { servers, clients } = room(3);
+    const [a, b, c] = servers as [(typeof servers)[0], (typeof servers)[0], (typeof servers)[0]];
+    for (const s of servers) s.subscribe('t');
+    expect(a.publish('t', 'not to b', { exclude: b.id })).toBe(2);
+    expect(a.publish('t', 'only to c', { exclude: [a, b.id] })).toBe(1);
+    expect(a.publish('t', 'to all', { exclude: 'nobody.1' })).toBe(3);
+    expect(await clients[0]!.receiveText()).toBe('not to b');
+    expect(await clients[2]!.receiveText()).toBe('not to b');
+    expect(await clients[2]!.receiveText()).toBe('only to c');
+    expect(await clients[1]!.receiveText()).toBe('to all');
+    expect(c.id).not.toBe(b.id);
+  });
+  it('connection ids: made on first read, stable, distinct, with one prefix per realm', () => {
+    const { server, client } = createPair();
+    const id = server.id;
+    expect(server.id).toBe(id);
+    expect(client.id).not.toBe(id);
+    expect(id).toMatch(/^[0-9a-f]{18}\.[0-9a-z]+$/);
+    expect(client.id.split('.')[0]).toBe(id.split('.')[0]);
+  });
   it('binary payloads stay binary, one PreparedMessage for all', async () => {
     const { servers, clients } = room(2);
     for (const s of servers) s.subscribe('b');

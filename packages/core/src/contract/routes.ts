@@ -138,9 +138,10 @@ export const contractRoutes: Record<string, Handler> = {
       conn.subscribe('room');
       conn.sendText('joined').catch(() => undefined);
     },
-    message(conn, message) {
+    async message(conn, message) {
       if (message.type !== WSMsgType.TEXT) return;
-      const count = conn.publish('room', message.data, { exclude: conn });
+      // A bus that spans processes answers with a promise.
+      const count = await conn.publish('room', message.data, { exclude: conn });
       conn.sendText(`ack:${String(count)}`).catch(() => undefined);
     },
   },

@@ -10,6 +10,8 @@
  * application; with `autoping: false` they surface as PING and PONG messages with no data.
  * An application text message equal to one of them is taken for the heartbeat.
  */
+/** The subprotocol token by which a client offers the application-level heartbeat. */
+export const HEARTBEAT_PROTOCOL = 'anyws.heartbeat';
 export const APP_PING = '\u0000anyws:ping';
 /** The answer to {@link APP_PING}. */
 export const APP_PONG = '\u0000anyws:pong';

@@ -11,6 +11,16 @@ export {
   WebSocketConnection,
 } from './connection.js';
 export {
+  type ClientUrl,
+  clientProtocols,
+  clientUrl,
+  DEFAULT_OPEN_TIMEOUT,
+  guardOpening,
+  type OpenOptions,
+  resolveOpenTimeout,
+  toWebSocketUrl,
+} from './connect.js';
+export {
   BufferOverflowError,
   ConcurrentReceiveError,
   ConnectionClosedError,
@@ -35,7 +45,7 @@ export {
   type UpgradeResult,
   type WebSocketHandler,
 } from './handler.js';
-export { APP_PING, APP_PONG } from './heartbeat.js';
+export { APP_PING, APP_PONG, HEARTBEAT_PROTOCOL } from './heartbeat.js';
 export { nextConnectionId } from './ids.js';
 export {
   type BinaryMessage,

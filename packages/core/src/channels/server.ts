@@ -1,0 +1,335 @@
+/**
+ * The server side of channels: `new ChannelServer({ messages, authorize, ... })`, then
+ * `channels.serve(conn)` on any connection of any runtime (or `channels.handler()` as a handler).
+ */
+import type { WebSocketConnection } from '../connection.js';
+import type { WebSocketHandler } from '../handler.js';
+import type { ControlMessage, DataMessage } from '../message.js';
+import { WSMsgType } from '../protocol.js';
+import { LocalTopics, type TopicBus } from '../topics.js';
+import { Endpoint, invalid, type RequestHandlers, type Validated } from './endpoint.js';
+import { ChannelError } from './errors.js';
+import { Feed, type FeedHost } from './feed.js';
+import { type ChannelHistory, MemoryHistory } from './history.js';
+import type { AnyMessage, DataIn, KindOf, MessageDefs } from './schema.js';
+import {
+  type ClientFrame,
+  encodeFrame,
+  errorFrame,
+  type PublishFrame,
+  type StreamPosition,
+} from './wire.js';
+
+/** What a client asks to do on a channel. */
+export type ChannelAction = 'join' | 'publish';
+
+/** Options of a {@link ChannelServer}. */
+export interface ChannelServerOptions<M extends MessageDefs, C = unknown> {
+  /** The message definitions, shared with the clients. */
+  messages: M;
+  /**
+   * Decides whether `peer` may join or publish on `channel` (its upgrade context is
+   * `peer.context`). Required: nothing is allowed by default. A throw refuses too.
+   */
+  authorize(
+    peer: ChannelPeer<M, C>,
+    channel: string,
+    action: ChannelAction,
+  ): boolean | Promise<boolean>;
+  /** Where publications are kept for recovery. Default: a `MemoryHistory` of this process. */
+  history?: ChannelHistory;
+  /** The bus publications travel on (a Redis bus across processes). Default: a `LocalTopics`. */
+  bus?: TopicBus;
+  /** Prefix of the bus topic of each channel. Default `'anyws.channel:'`. */
+  topicPrefix?: string;
+  /** Handlers of the requests clients send. */
+  requests?: RequestHandlers<M, ChannelPeer<M, C>>;
+  /** A one-way typed message from a client. */
+  message?(peer: ChannelPeer<M, C>, message: AnyMessage<M>): void;
+  /**
+   * A message that is not an envelope, unchanged. Without this hook it is answered with an
+   * `error` frame `not_envelope` (PING/PONG, which reach here only with `autoping: false`, are
+   * left alone), and the connection stays open.
+   */
+  raw?(peer: ChannelPeer<M, C>, message: DataMessage | ControlMessage): void;
+  /** An error of a peer nobody waits for (a failing hook, the client's error frame). */
+  error?(peer: ChannelPeer<M, C>, error: Error): void;
+}
+
+/** The server's side of one connection: its joins, and requests and messages to its client. */
+export class ChannelPeer<M extends MessageDefs, C = unknown> extends Endpoint<
+  M,
+  ChannelPeer<M, C>,
+  ClientFrame
+> {
+  readonly #server: ChannelServer<M, C>;
+  /** Per-peer chain of publishes, so that one client's publications keep their order. */
+  #publishing: Promise<void> = Promise.resolve();
+
+  constructor(
+    server: ChannelServer<M, C>,
+    /** The connection. */
+    readonly conn: WebSocketConnection<C>,
+    requests: RequestHandlers<M, ChannelPeer<M, C>> | undefined,
+  ) {
+    super('server', server.messages, requests);
+    this.#server = server;
+    this.onMessage((message) => server.message(this, message));
+    conn.on('message', (message) => this.take(message));
+    conn.on('close', () => {
+      this.dropPending();
+      server.left(this);
+    });
+  }
+
+  /** The connection's context, from the `upgrade` hook. */
+  get context(): C {
+    return this.conn.context;
+  }
+
+  /** The channels this connection is in. */
+  get channels(): string[] {
+    return this.#server.channelsOf(this);
+  }
+
+  protected get connection(): WebSocketConnection<unknown> {
+    return this.conn as WebSocketConnection<unknown>;
+  }
+  protected get peer(): ChannelPeer<M, C> {
+    return this;
+  }
+
+  protected handle({ frame, checked }: Validated<ClientFrame>): void {
+    const server = this.#server;
+    switch (frame.t) {
+      case 'join':
+        void server.join(this, frame.id, frame.ch, frame.since);
+        return;
+      case 'leave':
+        server.leave(this, frame.ch);
+        return;
+      case 'pub':
+        if (!checked.ok) {
+          this.answer(errorFrame(invalid(frame.kind, checked.issues), frame.id));
+          return;
+        }
+        this.#publishing = this.#publishing.then(() => this.#publish(frame, checked.value));
+        return;
+    }
+  }
+
+  async #publish(frame: PublishFrame, data: unknown): Promise<void> {
+    if (!(await this.#server.allowed(this, frame.ch, 'publish'))) {
+      this.answer(errorFrame(forbidden(frame.ch, 'publish'), frame.id));
+      return;
+    }
+    try {
+      const position = await this.#server.publish(
+        frame.ch,
+        frame.kind as KindOf<M>,
+        data as DataIn<M, KindOf<M>>,
+      );
+      this.answer({ t: 'res', id: frame.id, data: position });
+    } catch (error) {
+      this.answer(errorFrame(unavailable(frame.ch), frame.id));
+      this.fault(error instanceof Error ? error : new Error(String(error)));
+    }
+  }
+
+  protected raw(message: DataMessage | ControlMessage): void {
+    this.#server.raw(this, message);
+  }
+
+  protected fault(error: Error): void {
+    this.#server.fault(this, error);
+  }
+}
+
+/**
+ * Channels on the server: joins authorised by a hook, publications kept in a history and fanned
+ * out through a topic bus, replay of what a reconnecting client missed, typed messages and
+ * requests. One per application (per process); `serve(conn)` each connection.
+ */
+export class ChannelServer<M extends MessageDefs, C = unknown> {
+  /** The message definitions. */
+  readonly messages: M;
+  /** Where publications are kept. */
+  readonly history: ChannelHistory;
+  /** The bus publications travel on. */
+  readonly bus: TopicBus;
+  readonly #options: ChannelServerOptions<M, C>;
+  readonly #prefix: string;
+  readonly #feeds = new Map<string, Feed>();
+  readonly #joined = new Map<ChannelPeer<M, C>, Set<string>>();
+  readonly #host: FeedHost;
+  readonly #peers = new WeakMap<WebSocketConnection<unknown>, ChannelPeer<M, C>>();
+
+  constructor(options: ChannelServerOptions<M, C>) {
+    if (typeof options.authorize !== 'function') {
+      throw new TypeError('ChannelServer needs an authorize(peer, channel, action) hook');
+    }
+    this.#options = options;
+    this.messages = options.messages;
+    this.history = options.history ?? new MemoryHistory();
+    this.bus = options.bus ?? new LocalTopics();
+    this.#prefix = options.topicPrefix ?? 'anyws.channel:';
+    this.#host = {
+      history: this.history,
+      bus: this.bus,
+      emptied: (feed) => {
+        if (this.#feeds.get(feed.channel) === feed) this.#feeds.delete(feed.channel);
+      },
+      fault: (conn, error) => {
+        const peer = this.#peers.get(conn);
+        if (peer) this.fault(peer, error);
+      },
+    };
+  }
+
+  /** Serves channels on `conn` (open, on the server side); returns its peer. */
+  serve(conn: WebSocketConnection<C>): ChannelPeer<M, C> {
+    const peer = new ChannelPeer(this, conn, this.#options.requests);
+    this.#peers.set(conn as WebSocketConnection<unknown>, peer);
+    return peer;
+  }
+
+  /**
+   * A handler that serves channels on each connection; `base` adds the other hooks (`upgrade`,
+   * `open`, `close`, `error`, `options`). Messages belong to channels: use the `raw` option for
+   * those that are not envelopes.
+   */
+  handler(base: Omit<WebSocketHandler<C>, 'message' | 'session'> = {}): WebSocketHandler<C> {
+    const open = base.open;
+    return {
+      ...base,
+      open: (conn) => {
+        this.serve(conn);
+        return open?.call(base, conn);
+      },
+    };
+  }
+
+  /**
+   * Publishes on `channel`: kept in the history first (which gives its epoch and offset), then
+   * sent through the bus to every connection in the channel, in every process on the bus.
+   * Resolves with the publication's position; rejects when the history or the bus fails.
+   */
+  async publish<K extends KindOf<M>>(
+    channel: string,
+    kind: K,
+    data: DataIn<M, K>,
+  ): Promise<StreamPosition> {
+    if (!Object.hasOwn(this.messages, kind))
+      throw new TypeError(`no message kind '${kind}' in the definition`);
+    const position = await this.history.append(channel, kind, data);
+    const text = encodeFrame({
+      t: 'pub',
+      ch: channel,
+      epoch: position.epoch,
+      offset: position.offset,
+      kind,
+      data,
+    });
+    await this.bus.publish(this.#prefix + channel, text);
+    return position;
+  }
+
+  /** The channels `peer` is in. */
+  channelsOf(peer: ChannelPeer<M, C>): string[] {
+    return [...(this.#joined.get(peer) ?? [])];
+  }
+
+  /** How many connections of this process are in `channel`. */
+  memberCount(channel: string): number {
+    return this.#feeds.get(channel)?.size ?? 0;
+  }
+
+  /** @internal A join frame. */
+  async join(
+    peer: ChannelPeer<M, C>,
+    id: number,
+    channel: string,
+    since?: StreamPosition,
+  ): Promise<void> {
+    const reply = (error: ChannelError): void =>
+      void peer.conn.sendText(encodeFrame(errorFrame(error, id))).catch(() => undefined);
+    if (!(await this.allowed(peer, channel, 'join'))) {
+      reply(forbidden(channel, 'join'));
+      return;
+    }
+    if (peer.conn.closed) return;
+    let feed = this.#feeds.get(channel);
+    if (!feed) {
+      feed = new Feed(channel, this.#prefix + channel, this.#host);
+      this.#feeds.set(channel, feed);
+    }
+    let channels = this.#joined.get(peer);
+    if (!channels) {
+      channels = new Set();
+      this.#joined.set(peer, channels);
+    }
+    channels.add(channel);
+    try {
+      await feed.join(peer.conn as WebSocketConnection<unknown>, id, since);
+    } catch (error) {
+      channels.delete(channel);
+      reply(unavailable(channel));
+      this.fault(peer, error instanceof Error ? error : new Error(String(error)));
+    }
+  }
+
+  /** @internal A leave frame (idempotent). */
+  leave(peer: ChannelPeer<M, C>, channel: string): void {
+    this.#joined.get(peer)?.delete(channel);
+    this.#feeds.get(channel)?.leave(peer.conn as WebSocketConnection<unknown>);
+  }
+
+  /** @internal The connection of `peer` closed. */
+  left(peer: ChannelPeer<M, C>): void {
+    for (const channel of this.#joined.get(peer) ?? [])
+      this.#feeds.get(channel)?.leave(peer.conn as WebSocketConnection<unknown>);
+    this.#joined.delete(peer);
+  }
+
+  /** @internal Asks the authorize hook; a throw is a refusal (and reported). */
+  async allowed(peer: ChannelPeer<M, C>, channel: string, action: ChannelAction): Promise<boolean> {
+    try {
+      return (await this.#options.authorize(peer, channel, action)) === true;
+    } catch (error) {
+      this.fault(peer, error instanceof Error ? error : new Error(String(error)));
+      return false;
+    }
+  }
+
+  /** @internal */
+  message(peer: ChannelPeer<M, C>, message: AnyMessage<M>): void {
+    this.#options.message?.(peer, message);
+  }
+
+  /** @internal */
+  raw(peer: ChannelPeer<M, C>, message: DataMessage | ControlMessage): void {
+    if (this.#options.raw) this.#options.raw(peer, message);
+    else if (message.type === WSMsgType.TEXT || message.type === WSMsgType.BINARY) {
+      const error = new ChannelError('not_envelope', 'this server takes channel envelopes only');
+      peer.conn.sendText(encodeFrame(errorFrame(error))).catch(() => undefined);
+    }
+  }
+
+  /** @internal */
+  fault(peer: ChannelPeer<M, C>, error: Error): void {
+    this.#options.error?.(peer, error);
+  }
+}
+
+function forbidden(channel: string, action: ChannelAction): ChannelError {
+  return new ChannelError('forbidden', `not allowed to ${action} '${channel}'`, undefined, channel);
+}
+
+function unavailable(channel: string): ChannelError {
+  return new ChannelError(
+    'history_unavailable',
+    `channel '${channel}': the history is unavailable`,
+    undefined,
+    channel,
+  );
+}

@@ -61,7 +61,11 @@ export const EDGES = {
     call: '`serve({ port, hostname, handler, ... })`',
     options: ['port', 'hostname', 'handler', 'topics'],
     runtimes: {
-      node: { module: '.', name: 'serve', options: ['path', 'coalesce'] },
+      node: {
+        module: '.',
+        name: 'serve',
+        options: ['path', 'coalesce', 'signal', 'handshakeTimeout', 'maxConnections'],
+      },
       deno: {
         module: '.',
         name: 'serve',
@@ -74,7 +78,11 @@ export const EDGES = {
     call: 'upgrade a web `Request` / attach to an HTTP server',
     options: ['topics'],
     runtimes: {
-      node: { module: '.', name: 'attach', options: ['path', 'handler', 'coalesce'] },
+      node: {
+        module: '.',
+        name: 'attach',
+        options: ['path', 'handler', 'coalesce', 'maxConnections'],
+      },
       deno: { module: '.', name: 'upgrade', options: ['idleTimeout'] },
       workers: { module: '.', name: 'upgrade', options: ['ctx'], also: ['WebSocketRoom'] },
     },
@@ -87,7 +95,7 @@ export const EDGES = {
       node: {
         module: './hono',
         name: 'upgradeWebSocket',
-        options: ['coalesce', 'incoming', 'wss'],
+        options: ['coalesce', 'maxConnections'],
       },
       deno: { module: './hono', name: 'upgradeWebSocket', options: ['idleTimeout'] },
       workers: { module: './hono', name: 'upgradeWebSocket', options: ['ctx'] },
@@ -128,6 +136,17 @@ type Listed<X, K extends string> = X extends { readonly [key in K]: readonly (in
 export type EdgeOptionName<R extends Role, T extends RuntimeOf<R>> =
   | Exclude<Edges[R]['options'][number], Listed<At<R, T>, 'without'>>
   | Listed<At<R, T>, 'options'>;
+
+/**
+ * `'same'` when the option names `Actual` (a `keyof` of an options type) are exactly `Listed`;
+ * otherwise what differs, so that a failed check names the options:
+ * `const ok: OptionsMatch<keyof ServeOptions, EdgeOptionName<'serve', 'node'>> = 'same';`
+ */
+export type OptionsMatch<Actual, Listed> = [Exclude<Actual, Listed>] extends [never]
+  ? [Exclude<Listed, Actual>] extends [never]
+    ? 'same'
+    : { notInTheType: Exclude<Listed, Actual> }
+  : { notInTheList: Exclude<Actual, Listed> };
 
 /** The list's entry for `role` on `runtime`, or undefined where the role does not exist there. */
 export function edgeOf(role: Role, runtime: Runtime): RuntimeEdge | undefined {

@@ -2,34 +2,45 @@
 import type { IncomingMessage } from 'node:http';
 import {
   type ConnectionOptions,
+  clientProtocols,
+  clientUrl,
+  guardOpening,
   HandshakeError,
+  type OpenOptions,
   resolveOptions,
   WebSocketConnection,
 } from '@anyws/core';
 import WebSocket, { type ClientOptions } from 'ws';
-import { MAX_ENFORCEABLE_PAYLOAD, WsTransport } from './transport.js';
+import { MAX_ENFORCEABLE_PAYLOAD, WS_CAPABILITIES, WsTransport } from './transport.js';
 
-/** Options of {@link connect}: the connection's, plus what only a Node client has. */
-export interface ConnectOptions extends ConnectionOptions {
+/**
+ * Options of {@link connect}: the connection's, the opening's (`openTimeout`, default 10 s, and
+ * `signal`), the handshake's headers, and what only a Node client has.
+ */
+export interface ConnectOptions extends ConnectionOptions, OpenOptions {
   /** Extra request headers of the opening handshake (e.g. `authorization`, `origin`). */
   headers?: Record<string, string>;
-  /** Milliseconds the opening handshake may take; default: no limit. */
-  handshakeTimeout?: number;
   /** One write per socket per tick (see `WsTransportOptions.coalesce`). Default true. */
   coalesce?: boolean;
 }
 
 /**
- * Opens a WebSocket client connection and resolves once it is open. Rejects with a
- * `HandshakeError` whose `status` is the HTTP status when the server refuses the upgrade.
+ * Opens a WebSocket client connection and resolves once it is open. `url` is `ws:`, `wss:`,
+ * `http:` or `https:` (`conn.url` reports the WebSocket scheme); another is a `SyntaxError`.
+ * Rejects with a `HandshakeError` when the opening fails: its `status` is the HTTP status when the
+ * server refused the upgrade, and there is none when `openTimeout` passed or `signal` aborted
+ * (its `cause` is then the signal's reason). ws has protocol ping frames, so no heartbeat token
+ * is offered (see `clientProtocols`).
  */
 export function connect(
   url: string | URL,
   options: ConnectOptions = {},
 ): Promise<WebSocketConnection<unknown>> {
   let resolved: ReturnType<typeof resolveOptions>;
+  let target: string;
   try {
     resolved = resolveOptions(options);
+    target = clientUrl(url).ws;
   } catch (error) {
     return Promise.reject(error);
   }
@@ -45,25 +56,33 @@ export function connect(
       closeTimeout: resolved.closeTimeout + 1000,
     };
     if (options.headers) settings.headers = options.headers;
-    if (options.handshakeTimeout) settings.handshakeTimeout = options.handshakeTimeout;
+    let settled = false;
+    // Throws (so rejects) before anything opens for a bad openTimeout or an aborted signal.
+    const disarm = guardOpening(target, options, (error) => {
+      settled = true;
+      // Before 'open' this aborts the handshake; ws's 'error' and 'close' follow and are ignored.
+      ws.terminate();
+      reject(error);
+    });
     let ws: WebSocket;
     try {
-      ws = new WebSocket(url, [...resolved.protocols], settings);
+      ws = new WebSocket(target, clientProtocols(resolved.protocols, WS_CAPABILITIES), settings);
     } catch (error) {
+      disarm();
       reject(
-        new HandshakeError(`cannot connect to ${String(url)}: ${String(error)}`, undefined, {
+        new HandshakeError(`cannot connect to ${target}: ${String(error)}`, undefined, {
           cause: error,
         }),
       );
       return;
     }
-    let settled = false;
     const onError = (error: Error): void => {
       if (settled) return;
       settled = true;
+      disarm();
       reject(
         new HandshakeError(
-          `WebSocket handshake with ${String(url)} failed: ${error.message}`,
+          `WebSocket handshake with ${target} failed: ${error.message}`,
           undefined,
           { cause: error },
         ),
@@ -72,14 +91,14 @@ export function connect(
     const onClose = (code: number): void => {
       if (settled) return;
       settled = true;
+      disarm();
       reject(
-        new HandshakeError(
-          `connection to ${String(url)} closed (${String(code)}) before it opened`,
-        ),
+        new HandshakeError(`connection to ${target} closed (${String(code)}) before it opened`),
       );
     };
     const onRefused = (req: { destroy(): void }, res: IncomingMessage): void => {
       settled = true;
+      disarm();
       const status = res.statusCode ?? 0;
       res.resume();
       req.destroy();
@@ -96,6 +115,7 @@ export function connect(
     ws.once('open', () => {
       if (settled) return;
       settled = true;
+      disarm();
       ws.off('close', onClose);
       ws.off('unexpected-response', onRefused);
       const transport = new WsTransport(ws, { coalesce: options.coalesce ?? true, maxPayload });

@@ -98,21 +98,50 @@ describe('connect', () => {
 
   it('rejects invalid options and URLs at once', async () => {
     await expect(connect(server.url, { maxMessageSize: -1 })).rejects.toThrow(RangeError);
-    await expect(connect('not a url')).rejects.toBeInstanceOf(HandshakeError);
+    // A URL that can never work is not a HandshakeError (a reconnecting client would retry it).
+    await expect(connect('not a url')).rejects.toBeInstanceOf(SyntaxError);
+    await expect(connect('ftp://127.0.0.1/')).rejects.toBeInstanceOf(SyntaxError);
+    await expect(connect(server.url, { openTimeout: 0 })).rejects.toThrow(RangeError);
   });
 
-  it('honours handshakeTimeout against a server that never answers', async () => {
+  it('reports a ws: URL when given an http: one', async () => {
+    const conn = await connect(server.url.replace(/^ws/, 'http'));
+    expect(conn.url.startsWith('ws://')).toBe(true);
+    expect(conn.protocol).toBe('');
+    await conn.close();
+  });
+
+  it('honours openTimeout against a server that never answers', async () => {
     const mute = createServer((socket) => socket.resume());
     await new Promise<void>((resolve) => mute.listen(0, '127.0.0.1', resolve));
-    const started = performance.now();
-    const error = await connect(
-      `ws://127.0.0.1:${String((mute.address() as { port: number }).port)}`,
-      {
-        handshakeTimeout: 200,
-      },
-    ).catch((e: unknown) => e);
+    const url = `ws://127.0.0.1:${String((mute.address() as { port: number }).port)}`;
+    const error = await connect(url, { openTimeout: 200 }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(HandshakeError);
-    expect(performance.now() - started).toBeLessThan(3000);
+    expect((error as HandshakeError).message).toMatch(/timed out after 200 ms/);
+    mute.close();
+  });
+
+  it('gives up when the signal aborts, with its reason as the cause', async () => {
+    const sockets: { destroyed: boolean }[] = [];
+    const mute = createServer((socket) => {
+      sockets.push(socket);
+      socket.resume();
+    });
+    await new Promise<void>((resolve) => mute.listen(0, '127.0.0.1', resolve));
+    const url = `ws://127.0.0.1:${String((mute.address() as { port: number }).port)}`;
+    const controller = new AbortController();
+    const opening = connect(url, { signal: controller.signal }).catch((e: unknown) => e);
+    await expect.poll(() => sockets.length).toBe(1);
+    const reason = new Error('no longer wanted');
+    controller.abort(reason);
+    const error = await opening;
+    expect(error).toBeInstanceOf(HandshakeError);
+    expect((error as HandshakeError).cause).toBe(reason);
+    // The half-open socket is dropped, not left to the server.
+    await expect.poll(() => sockets[0]?.destroyed).toBe(true);
+    await expect(connect(url, { signal: controller.signal })).rejects.toBeInstanceOf(
+      HandshakeError,
+    );
     mute.close();
   });
 });

@@ -33,15 +33,9 @@ export {
   WebSocketError,
 } from './errors.js';
 export {
-  canUpgrade,
-  checkHandshake,
-  decideUpgrade,
   defineHandler,
-  offeredProtocols,
   runHandler,
   type UpgradeAcceptance,
-  type UpgradeDecision,
-  type UpgradeReadiness,
   type UpgradeResult,
   type WebSocketHandler,
 } from './handler.js';
@@ -104,3 +98,19 @@ export {
   type TransportCapabilities,
   type TransportSink,
 } from './transport.js';
+export {
+  acceptUpgrade,
+  canUpgrade,
+  checkHandshake,
+  chooseSubprotocol,
+  type HandshakeFields,
+  isOriginAllowed,
+  offeredProtocols,
+  RETRY_AFTER_SECONDS,
+  type SubprotocolChoice,
+  type UpgradeAccepted,
+  type UpgradeContext,
+  type UpgradeDecision,
+  type UpgradeReadiness,
+  type UpgradeRefused,
+} from './upgrade.js';

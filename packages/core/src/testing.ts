@@ -203,6 +203,8 @@ export interface PairOptions {
   capabilities?: Partial<TransportCapabilities>;
   /** Topic bus for the server end. */
   topics?: TopicBus;
+  /** The server end's upgrade request (`conn.request`), or what builds it on first read. */
+  request?: Request | (() => Request);
 }
 
 /** Two connected in-memory connections and their transports. */
@@ -236,6 +238,7 @@ export function createPair(options: PairOptions = {}): Pair {
     side: 'server',
     options: options.server,
     topics: options.topics,
+    request: options.request,
   });
   return { client, server, clientTransport, serverTransport };
 }

@@ -1,10 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import {
-  canUpgrade,
-  checkHandshake,
-  decideUpgrade,
   defineHandler,
-  offeredProtocols,
   runHandler,
   type WebSocketConnection,
   type WebSocketHandler,
@@ -44,7 +40,7 @@ describe('runHandler: hooks', () => {
         events.push(['close', conn === server, code, reason]);
       },
     };
-    const done = runHandler(server, handler, request);
+    const done = runHandler(server, handler);
     await client.sendText('a');
     await client.sendBytes(new Uint8Array([1]));
     await flush();
@@ -60,7 +56,7 @@ describe('runHandler: hooks', () => {
   it('the error hook gets connection faults', async () => {
     const { client, server } = createPair({ server: { maxMessageSize: 1 } });
     const errors: Error[] = [];
-    void runHandler(server, { error: (_conn, error) => void errors.push(error) }, request);
+    void runHandler(server, { error: (_conn, error) => void errors.push(error) });
     await client.sendText('too big');
     await server.whenClosed;
     expect(errors.map((e) => e.name)).toEqual(['MessageTooBigError']);
@@ -103,7 +99,7 @@ describe('runHandler: hooks', () => {
     async (_name, hooks) => {
       const { client, server } = createPair();
       const errors: Error[] = [];
-      void runHandler(server, { ...hooks, error: (_c, e) => void errors.push(e) }, request);
+      void runHandler(server, { ...hooks, error: (_c, e) => void errors.push(e) });
       await client.sendText('trigger');
       expect(await client.receive()).toEqual({
         type: WSMsgType.CLOSE,
@@ -118,16 +114,12 @@ describe('runHandler: hooks', () => {
   it('a thrown non-Error reaches the error hook as an Error', async () => {
     const { client, server } = createPair();
     const errors: Error[] = [];
-    void runHandler(
-      server,
-      {
-        open: () => {
-          throw 'text';
-        },
-        error: (_c, e) => void errors.push(e),
+    void runHandler(server, {
+      open: () => {
+        throw 'text';
       },
-      request,
-    );
+      error: (_c, e) => void errors.push(e),
+    });
     await client.whenClosed;
     expect(errors[0]).toBeInstanceOf(Error);
     expect(errors[0]?.message).toBe('text');
@@ -135,15 +127,11 @@ describe('runHandler: hooks', () => {
   });
   it('a failing hook without an error hook still closes with 1011', async () => {
     const { client, server } = createPair();
-    void runHandler(
-      server,
-      {
-        open: () => {
-          throw new Error('x');
-        },
+    void runHandler(server, {
+      open: () => {
+        throw new Error('x');
       },
-      request,
-    );
+    });
     await client.whenClosed;
     expect(client.closeCode).toBe(1011);
   });
@@ -157,16 +145,12 @@ describe('runHandler: hooks', () => {
       },
     ]) {
       const { client, server } = createPair();
-      void runHandler(
-        server,
-        {
-          open: () => {
-            throw new Error('x');
-          },
-          error,
+      void runHandler(server, {
+        open: () => {
+          throw new Error('x');
         },
-        request,
-      );
+        error,
+      });
       await client.whenClosed;
       expect(client.closeCode).toBe(1011);
     }
@@ -174,16 +158,12 @@ describe('runHandler: hooks', () => {
   it('a failing close hook reaches the error hook; the connection is already closed', async () => {
     const { client, server } = createPair();
     const errors: Error[] = [];
-    const done = runHandler(
-      server,
-      {
-        close: () => {
-          throw new Error('close hook failed');
-        },
-        error: (_c, e) => void errors.push(e),
+    const done = runHandler(server, {
+      close: () => {
+        throw new Error('close hook failed');
       },
-      request,
-    );
+      error: (_c, e) => void errors.push(e),
+    });
     await client.close(1000);
     await done;
     expect(errors.map((e) => e.message)).toEqual(['close hook failed']);
@@ -191,25 +171,42 @@ describe('runHandler: hooks', () => {
   });
   it('resolves when the connection is closed, with no hooks at all', async () => {
     const { client, server } = createPair();
-    const done = runHandler(server, {}, request);
+    const done = runHandler(server, {});
     expect(await stateOf(done)).toBe('pending');
     await client.close();
     expect(await stateOf(done)).toBe('fulfilled');
   });
 });
 
+describe('conn.request', () => {
+  it('a builder is called on the first read only, then the same Request is kept', () => {
+    let built = 0;
+    const { server } = createPair({
+      request: () => {
+        built++;
+        return request;
+      },
+    });
+    expect(built).toBe(0);
+    expect(server.request).toBe(request);
+    expect(server.request).toBe(request);
+    expect(built).toBe(1);
+    expect(createPair().client.request).toBeUndefined();
+  });
+});
+
 describe('runHandler: session', () => {
   it('the session pulls with receive(); when it returns the connection is closed with 1000', async () => {
-    const { client, server } = createPair();
+    const { client, server } = createPair({ request });
     let seenRequest: Request | undefined;
     const handler = defineHandler({
-      async session(conn, req) {
-        seenRequest = req;
+      async session(conn) {
+        seenRequest = conn.request;
         const text = await conn.receiveText();
         await conn.sendText(text.toUpperCase());
       },
     });
-    const done = runHandler(server, handler, request);
+    const done = runHandler(server, handler);
     await client.sendText('hi');
     expect(await client.receiveText()).toBe('HI');
     expect(await client.receive()).toMatchObject({ type: WSMsgType.CLOSE, data: 1000 });
@@ -220,16 +217,12 @@ describe('runHandler: session', () => {
   it('a session that throws: error hook, then 1011', async () => {
     const { client, server } = createPair();
     const errors: Error[] = [];
-    void runHandler(
-      server,
-      {
-        session: async () => {
-          throw new Error('session failed');
-        },
-        error: (_c, e) => void errors.push(e),
+    void runHandler(server, {
+      session: async () => {
+        throw new Error('session failed');
       },
-      request,
-    );
+      error: (_c, e) => void errors.push(e),
+    });
     await client.whenClosed;
     expect(client.closeCode).toBe(1011);
     expect(errors.map((e) => e.message)).toEqual(['session failed']);
@@ -237,16 +230,12 @@ describe('runHandler: session', () => {
   it('a session that throws synchronously: error hook, then 1011; runHandler resolves, never rejects', async () => {
     const { client, server } = createPair();
     const errors: Error[] = [];
-    const done = runHandler(
-      server,
-      {
-        session: (() => {
-          throw new Error('sync failure');
-        }) as unknown as WebSocketHandler['session'],
-        error: (_c, e) => void errors.push(e),
-      },
-      request,
-    );
+    const done = runHandler(server, {
+      session: (() => {
+        throw new Error('sync failure');
+      }) as unknown as WebSocketHandler['session'],
+      error: (_c, e) => void errors.push(e),
+    });
     await expect(done).resolves.toBeUndefined();
     expect(client.closeCode).toBe(1011);
     expect(errors.map((e) => e.message)).toEqual(['sync failure']);
@@ -254,16 +243,12 @@ describe('runHandler: session', () => {
   it('runHandler resolves once the connection is closed, also when the session closed it itself', async () => {
     const { client, server } = createPair();
     let settled = false;
-    const done = runHandler(
-      server,
-      {
-        async session(conn) {
-          await conn.receive();
-          await conn.close(4001, 'done');
-        },
+    const done = runHandler(server, {
+      async session(conn) {
+        await conn.receive();
+        await conn.close(4001, 'done');
       },
-      request,
-    ).then(() => {
+    }).then(() => {
       settled = true;
     });
     await flush();
@@ -277,16 +262,12 @@ describe('runHandler: session', () => {
     const { client, server } = createPair({ server: { maxMessageSize: 1 } });
     const errors: Error[] = [];
     const read: number[] = [];
-    void runHandler(
-      server,
-      {
-        async session(conn) {
-          for await (const message of conn) read.push(message.type);
-        },
-        error: (_c, e) => void errors.push(e),
+    void runHandler(server, {
+      async session(conn) {
+        for await (const message of conn) read.push(message.type);
       },
-      request,
-    );
+      error: (_c, e) => void errors.push(e),
+    });
     await client.sendText('too big');
     await server.whenClosed;
     expect(errors.map((e) => e.name)).toEqual(['MessageTooBigError']);
@@ -295,18 +276,14 @@ describe('runHandler: session', () => {
   it('the close hook runs with a session too', async () => {
     const { client, server } = createPair();
     const closes: number[] = [];
-    const done = runHandler(
-      server,
-      {
-        session: async (conn) => {
-          for await (const _ of conn) {
-            // drain
-          }
-        },
-        close: (_c, code) => void closes.push(code),
+    const done = runHandler(server, {
+      session: async (conn) => {
+        for await (const _ of conn) {
+          // drain
+        }
       },
-      request,
-    );
+      close: (_c, code) => void closes.push(code),
+    });
     await client.close(4001);
     await done;
     expect(closes).toEqual([4001]);
@@ -316,15 +293,11 @@ describe('runHandler: session', () => {
       server: { autoclose: false },
       client: { closeTimeout: 60_000 },
     });
-    const done = runHandler(
-      server,
-      {
-        async session(conn) {
-          await conn.receive(); // the CLOSE; the session leaves without answering
-        },
+    const done = runHandler(server, {
+      async session(conn) {
+        await conn.receive(); // the CLOSE; the session leaves without answering
       },
-      request,
-    );
+    });
     await client.close(4002);
     await done;
     expect(server.closed).toBe(true);
@@ -333,200 +306,10 @@ describe('runHandler: session', () => {
   it('a session that closed the connection itself is left alone', async () => {
     const { client, server } = createPair();
     await Promise.all([
-      runHandler(server, { session: (conn) => conn.close(4003, 'mine') }, request),
+      runHandler(server, { session: (conn) => conn.close(4003, 'mine') }),
       client.whenClosed,
     ]);
     expect(client.closeCode).toBe(4003);
-  });
-});
-
-describe('decideUpgrade', () => {
-  it('without an upgrade hook only the headers are read: a view will do', async () => {
-    const view = {
-      method: 'GET',
-      headers: { get: (name: string) => (name === 'sec-websocket-protocol' ? 'a, b' : null) },
-    };
-    const decision = await decideUpgrade({ options: { protocols: ['b'] } }, view);
-    expect(decision).toEqual({ accept: true, protocol: 'b', context: undefined, headers: {} });
-  });
-  it('no upgrade hook: accept, no protocol, no context, no headers', async () => {
-    expect(await decideUpgrade({}, request)).toEqual({
-      accept: true,
-      protocol: null,
-      context: undefined,
-      headers: {},
-    });
-  });
-  it('a Response from the hook refuses with it (401, 403, …)', async () => {
-    for (const status of [401, 403]) {
-      const response = new Response('no', { status });
-      const decision = await decideUpgrade({ upgrade: () => response }, request);
-      expect(decision).toEqual({ accept: false, response });
-      const asyncDecision = await decideUpgrade({ upgrade: async () => response }, request);
-      expect(asyncDecision).toEqual({ accept: false, response });
-    }
-  });
-  it('a hook that throws or rejects refuses with 500', async () => {
-    for (const upgrade of [
-      () => {
-        throw new Error('x');
-      },
-      async () => {
-        throw new Error('x');
-      },
-    ]) {
-      const decision = await decideUpgrade({ upgrade }, request);
-      expect(decision.accept).toBe(false);
-      if (!decision.accept) expect(decision.response.status).toBe(500);
-    }
-  });
-  it('the hook sees the request and sets context and headers', async () => {
-    const decision = await decideUpgrade<{ user: string }>(
-      {
-        upgrade(req) {
-          return { context: { user: new URL(req.url).pathname }, headers: { 'x-a': '1' } };
-        },
-      },
-      request,
-    );
-    expect(decision).toEqual({
-      accept: true,
-      protocol: null,
-      context: { user: '/ws' },
-      headers: { 'x-a': '1' },
-    });
-  });
-  it("picks the subprotocol by the server's order of preference among those offered", async () => {
-    const handler = { options: { protocols: ['chat.v2', 'chat.v1'] } };
-    const offer = (value: string) => upgradeRequest({ 'sec-websocket-protocol': value });
-    expect(await decideUpgrade(handler, offer('chat.v1, chat.v2'))).toMatchObject({
-      protocol: 'chat.v2',
-    });
-    expect(await decideUpgrade(handler, offer('chat.v1'))).toMatchObject({ protocol: 'chat.v1' });
-    expect(await decideUpgrade(handler, offer('other'))).toMatchObject({
-      accept: true,
-      protocol: null,
-    });
-    expect(await decideUpgrade(handler, request)).toMatchObject({ accept: true, protocol: null });
-  });
-  it('the hook may choose an offered subprotocol; one not offered refuses with 500', async () => {
-    const req = upgradeRequest({ 'sec-websocket-protocol': 'a, b' });
-    const handler = { options: { protocols: ['a', 'b'] } };
-    expect(
-      await decideUpgrade({ ...handler, upgrade: () => ({ protocol: 'b' }) }, req),
-    ).toMatchObject({
-      accept: true,
-      protocol: 'b',
-    });
-    const refused = await decideUpgrade({ ...handler, upgrade: () => ({ protocol: 'c' }) }, req);
-    expect(refused.accept).toBe(false);
-    if (!refused.accept) {
-      expect(refused.response.status).toBe(500);
-      expect(await refused.response.text()).toMatch(/c was not offered/);
-    }
-  });
-});
-
-describe('checkHandshake', () => {
-  it('a valid upgrade: null', () => {
-    expect(checkHandshake(request)).toBeNull();
-    expect(
-      checkHandshake(upgradeRequest({ upgrade: 'WebSocket', connection: 'keep-alive, Upgrade' })),
-    ).toBeNull();
-    expect(
-      checkHandshake(upgradeRequest({ upgrade: 'WEBSOCKET', connection: 'UPGRADE' })),
-    ).toBeNull();
-  });
-  it('reads only method and headers.get: a view of a runtime request will do', () => {
-    const headers = new Map([
-      ['upgrade', 'websocket'],
-      ['connection', 'upgrade'],
-      ['sec-websocket-version', '13'],
-      ['sec-websocket-key', KEY],
-    ]);
-    const view = { method: 'GET', headers: { get: (name: string) => headers.get(name) ?? null } };
-    expect(checkHandshake(view)).toBeNull();
-    headers.set('sec-websocket-version', '8');
-    expect(checkHandshake(view)?.status).toBe(426);
-  });
-  it('not GET: 405 with Allow: GET', () => {
-    const response = checkHandshake(upgradeRequest({}, { method: 'POST', body: 'x' }));
-    expect(response?.status).toBe(405);
-    expect(response?.headers.get('allow')).toBe('GET');
-  });
-  it.each([
-    ['no Upgrade header', { upgrade: '' }],
-    ['Upgrade: h2c', { upgrade: 'h2c' }],
-    ['no Connection header', { connection: '' }],
-    ['Connection without the upgrade token', { connection: 'keep-alive' }],
-    ['Connection: upgraded (not the token)', { connection: 'upgraded' }],
-    ['Connection: upgradx (as long as the token)', { connection: 'upgradx' }],
-    ['Upgrade: websockex (as long as the name)', { upgrade: 'websockex' }],
-  ])('%s: 426 Upgrade Required naming websocket', (_name, headers) => {
-    const response = checkHandshake(upgradeRequest(headers));
-    expect(response?.status).toBe(426);
-    expect(response?.headers.get('upgrade')).toBe('websocket');
-  });
-  it.each([
-    ['missing', { 'sec-websocket-version': '' }],
-    ['8', { 'sec-websocket-version': '8' }],
-    ['14', { 'sec-websocket-version': '14' }],
-  ])('Sec-WebSocket-Version %s: 426 with Sec-WebSocket-Version: 13', (_name, headers) => {
-    const response = checkHandshake(upgradeRequest(headers));
-    expect(response?.status).toBe(426);
-    expect(response?.headers.get('sec-websocket-version')).toBe('13');
-  });
-  it.each([
-    ['missing', ''],
-    ['not base64', '!!!!!!!!!!!!!!!!!!!!!!=='],
-    ['too short', 'dGhlIHNhbXBsZQ=='],
-    ['too long', 'dGhlIHNhbXBsZSBub25jZSB4eHg='],
-    ['without padding', 'dGhlIHNhbXBsZSBub25jZQ'],
-  ])('Sec-WebSocket-Key %s: 400', (_name, key) => {
-    expect(checkHandshake(upgradeRequest({ 'sec-websocket-key': key }))?.status).toBe(400);
-  });
-  it('no Sec-WebSocket-Key header at all: 400', () => {
-    const req = upgradeRequest();
-    req.headers.delete('sec-websocket-key');
-    expect(checkHandshake(req)?.status).toBe(400);
-  });
-});
-
-describe('canUpgrade', () => {
-  it('a valid upgrade: ok, with the subprotocol that would be chosen', () => {
-    const handler = { options: { protocols: ['x', 'y'] } };
-    expect(canUpgrade(upgradeRequest({ 'sec-websocket-protocol': 'y, x' }), handler)).toEqual({
-      ok: true,
-      protocol: 'x',
-    });
-    expect(canUpgrade(upgradeRequest({ 'sec-websocket-protocol': 'z' }), handler)).toEqual({
-      ok: true,
-      protocol: null,
-    });
-    expect(canUpgrade(request)).toEqual({ ok: true, protocol: null });
-  });
-  it('plain HTTP or a bad handshake: not ok, without running any hook', () => {
-    const upgrade = vi.fn();
-    expect(canUpgrade(new Request('http://127.0.0.1/'), { upgrade })).toEqual({
-      ok: false,
-      protocol: null,
-    });
-    expect(canUpgrade(upgradeRequest({ 'sec-websocket-key': '' }), { upgrade })).toEqual({
-      ok: false,
-      protocol: null,
-    });
-    expect(upgrade).not.toHaveBeenCalled();
-  });
-});
-
-describe('offeredProtocols', () => {
-  it('splits Sec-WebSocket-Protocol on commas, trims, drops empties', () => {
-    expect(offeredProtocols(upgradeRequest({ 'sec-websocket-protocol': ' a ,b,, c ' }))).toEqual([
-      'a',
-      'b',
-      'c',
-    ]);
-    expect(offeredProtocols(request)).toEqual([]);
   });
 });
 

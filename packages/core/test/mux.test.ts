@@ -13,7 +13,6 @@ import { createPair, type Pair } from '../src/testing.js';
 import { flush, rejection, scripted, stateOf } from './helpers.js';
 
 type Conn = WebSocketConnection<unknown>;
-const request = new Request('http://127.0.0.1/ws');
 
 async function collect(
   stream: AsyncIterable<[Conn, { type: number; data: unknown }]>,
@@ -203,7 +202,7 @@ async function collect_until_close(a: Pair, b: Pair): Promise<void> {
 describe('aggregate', () => {
   function join(handler: WebSocketHandler<unknown>, topics?: LocalTopics) {
     const pair = createPair({ server: handler.options, topics });
-    const done = runHandler(pair.server, handler, request);
+    const done = runHandler(pair.server, handler);
     return { ...pair, done };
   }
 

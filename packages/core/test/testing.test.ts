@@ -122,7 +122,7 @@ describe('the README example', () => {
       },
     });
     const { client, server, clientTransport } = createPair({ server: session.options });
-    void runHandler(server, session, new Request('http://127.0.0.1/ws'));
+    void runHandler(server, session);
     await client.sendJson({ name: 'ada' });
     expect(await client.receiveJson()).toEqual({ welcome: 'ada' });
     clientTransport.pause();

@@ -1,10 +1,11 @@
 import { WebSocketConnection } from '../connection.js';
 import { HandshakeError } from '../errors.js';
-import { decideUpgrade, runHandler } from '../handler.js';
+import { runHandler } from '../handler.js';
 import type { ConnectionOptions } from '../options.js';
 import { MemoryTransport } from '../testing.js';
 import { LocalTopics } from '../topics.js';
 import type { TransportCapabilities } from '../transport.js';
+import { acceptUpgrade } from '../upgrade.js';
 import { contractRoute } from './routes.js';
 import type { ContractCapabilities, ContractTarget } from './suite.js';
 
@@ -24,6 +25,7 @@ export function memoryTarget(
 } {
   const topics = new LocalTopics();
   const base = 'ws://memory';
+  const serverCapabilities = new MemoryTransport('', '', capabilities).capabilities;
 
   function link(url: string, protocol: string, clientOptions: ConnectionOptions | undefined) {
     const clientTransport = new MemoryTransport(url, protocol, clientCapabilities);
@@ -51,11 +53,19 @@ export function memoryTarget(
     }
     const handler = contractRoute(parsed.pathname);
     if (!handler) throw new HandshakeError(`no route at ${parsed.pathname}`, 404);
-    const headers: Record<string, string> = { upgrade: 'websocket', connection: 'Upgrade' };
+    const headers: Record<string, string> = {
+      upgrade: 'websocket',
+      connection: 'Upgrade',
+      'sec-websocket-version': '13',
+      'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==',
+    };
     if (options?.protocols?.length)
       headers['sec-websocket-protocol'] = options.protocols.join(', ');
     const request = new Request(url.replace(/^ws/, 'http'), { headers });
-    const decision = await decideUpgrade(handler, request);
+    const decision = await acceptUpgrade(request, handler, {
+      runtime: 'memory',
+      capabilities: serverCapabilities,
+    });
     if (!decision.accept) {
       throw new HandshakeError(
         `server refused the upgrade with ${String(decision.response.status)}`,
@@ -69,11 +79,13 @@ export function memoryTarget(
     const server = new WebSocketConnection<unknown>({
       transport: serverTransport,
       side: 'server',
-      options: handler.options,
+      options: decision.options,
       context: decision.context,
       topics,
+      request,
+      appHeartbeat: decision.heartbeat,
     });
-    void runHandler(server, handler, request);
+    void runHandler(server, handler);
     return pair;
   }
 
@@ -89,7 +101,7 @@ export function memoryTarget(
   return {
     target,
     capabilities: {
-      server: new MemoryTransport('', '', capabilities).capabilities,
+      server: serverCapabilities,
       client: new MemoryTransport('', '', clientCapabilities).capabilities,
       handshakeStatus: true,
       silentServer: true,

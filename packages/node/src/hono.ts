@@ -1,21 +1,27 @@
 /**
  * anyws for Hono on `@hono/node-server` 2.x, whose `serve({ websocket: { server } })` upgrades
- * through a ws server in `noServer` mode. Create that server with {@link createWebSocketServer}
- * and route with {@link upgradeWebSocket}:
+ * through a ws server in `noServer` mode. Create that server with {@link createWebSocketServer},
+ * give `serve` this module's {@link createServer} (it answers non-WebSocket upgrades, which
+ * would hang otherwise, and limits the handshake's time), and route with {@link upgradeWebSocket}:
  *
  * ```ts
  * app.get('/ws', upgradeWebSocket(handler));
- * serve({ fetch: app.fetch, port: 3000, websocket: { server: createWebSocketServer() } });
+ * serve({
+ *   fetch: app.fetch,
+ *   port: 3000,
+ *   createServer,
+ *   websocket: { server: createWebSocketServer() },
+ * });
  * ```
  * @packageDocumentation
  */
-import type { IncomingMessage } from 'node:http';
+import { type IncomingMessage, type RequestListener, Server, type ServerOptions } from 'node:http';
+import type { Duplex } from 'node:stream';
 import {
+  acceptUpgrade,
   checkHandshake,
   DEFAULT_OPTIONS,
-  decideUpgrade,
   LocalTopics,
-  resolveOptions,
   runHandler,
   type TopicBus,
   WebSocketConnection,
@@ -23,9 +29,14 @@ import {
 import { upgradeWebSocket as nodeServerUpgrade } from '@hono/node-server';
 import type { MiddlewareHandler } from 'hono';
 import WebSocket, { WebSocketServer } from 'ws';
-import { checkHttpVersion, toWebSocketUrl } from './http.js';
-import type { HandlerSource } from './server.js';
-import { MAX_ENFORCEABLE_PAYLOAD, WsTransport, wsServerOptions } from './transport.js';
+import { checkHttpVersion, handshakeFields, toWebSocketUrl, writeResponse } from './http.js';
+import { DEFAULT_HANDSHAKE_TIMEOUT, type HandlerSource, handshakeTimeouts } from './server.js';
+import {
+  MAX_ENFORCEABLE_PAYLOAD,
+  WS_CAPABILITIES,
+  WsTransport,
+  wsServerOptions,
+} from './transport.js';
 
 /** Options of {@link createWebSocketServer}. */
 export interface HonoWebSocketServerOptions {
@@ -35,12 +46,6 @@ export interface HonoWebSocketServerOptions {
    * core after ws buffered them. Default: core's default `maxMessageSize` (4 MiB).
    */
   maxPayload?: number;
-  /**
-   * Offer permessage-deflate to clients that ask, without server context takeover (so that a
-   * publish is compressed once for all subscribers), every message compressed unless a send
-   * says `compress: false`. Default false.
-   */
-  perMessageDeflate?: boolean;
   /**
    * Let ws answer pings itself, for plain Hono WebSocket routes on the same server. Then anyws
    * connections cannot hold pongs back (`autoping: false`). Default false: core answers.
@@ -56,13 +61,15 @@ interface Setup {
   topics: TopicBus;
 }
 
-/** The subprotocol chosen by the `upgrade` hook, per request, until ws answers. */
+/** The subprotocol chosen by the pipeline, per request, until ws answers. */
 const chosen = new WeakMap<IncomingMessage, string | null>();
 const setups = new WeakMap<WebSocketServer, Setup>();
 
 /**
  * The ws server to pass as `serve({ websocket: { server } })` of `@hono/node-server`. It lets
- * the `upgrade` hook choose the subprotocol and core answer pings, and carries the topic bus.
+ * the pipeline choose the subprotocol and core answer pings, and carries the topic bus.
+ * permessage-deflate is negotiated for anyws routes whose handler sets `compress` (and for
+ * plain Hono routes on this server, whenever the client offers it).
  */
 export function createWebSocketServer(options: HonoWebSocketServerOptions = {}): WebSocketServer {
   const maxPayload = options.maxPayload ?? DEFAULT_OPTIONS.maxMessageSize;
@@ -70,7 +77,9 @@ export function createWebSocketServer(options: HonoWebSocketServerOptions = {}):
   const settings = wsServerOptions({
     autoPong,
     maxPayload,
-    compress: options.perMessageDeflate ?? false,
+    // Each anyws route decides per request (see upgradeWebSocket): ws only negotiates what
+    // the request still offers.
+    compress: true,
     // Core's closeTimeout terminates first; ws's own timer (one per server, so fixed) is a
     // backstop that cuts a closing handshake off after 60 s whatever a handler's closeTimeout.
     closeTimeout: 60_000,
@@ -85,6 +94,76 @@ export function createWebSocketServer(options: HonoWebSocketServerOptions = {}):
   return wss;
 }
 
+/** Options of {@link createServer}: Node's, plus the handshake limit. */
+export interface HonoServerOptions extends ServerOptions {
+  /**
+   * The longest a client may take to send its whole opening handshake, in ms (as in
+   * `serve()` of `@anyws/node`): Node's `headersTimeout`, `requestTimeout` and
+   * `connectionsCheckingInterval` are set from it unless given. Default 10 s.
+   */
+  handshakeTimeout?: number;
+}
+
+/**
+ * An HTTP server whose 'upgrade' event is emitted only for `Upgrade: websocket`: any other
+ * upgrade (`h2c`, …) is answered 426 here. `@hono/node-server`'s upgrade listener returns
+ * without answering such a request, and Node hands every request with an `Upgrade` header to
+ * 'upgrade' listeners, so without this it would hang until the client gives up.
+ */
+class WebSocketOnlyServer extends Server {
+  override emit(event: string | symbol, ...args: unknown[]): boolean {
+    if (event === 'upgrade') {
+      const [req, socket] = args as [IncomingMessage, Duplex];
+      const upgrade = req.headers.upgrade;
+      if (upgrade === undefined || upgrade.toLowerCase() !== 'websocket') {
+        socket.on('error', ignore);
+        const refusal =
+          checkHandshake(handshakeFields(req)) ?? new Response('bad upgrade', { status: 400 });
+        void writeResponse(socket, refusal);
+        return true;
+      }
+    }
+    return emitOf(this, event, args);
+  }
+}
+
+function ignore(): void {}
+
+/** Node's own `emit`, untyped by event (Server's overloads name each event's arguments). */
+const serverEmit = Server.prototype.emit as (
+  this: Server,
+  event: string | symbol,
+  ...args: unknown[]
+) => boolean;
+
+function emitOf(server: Server, event: string | symbol, args: unknown[]): boolean {
+  return serverEmit.call(server, event, ...args);
+}
+
+/**
+ * The `createServer` to pass to `@hono/node-server`'s `serve()` beside the WebSocket server:
+ * a request with another `Upgrade` than websocket is answered 426 (it would hang otherwise),
+ * and a half-sent handshake is closed after `handshakeTimeout`.
+ *
+ * ```ts
+ * serve({ fetch: app.fetch, port: 3000, createServer, websocket: { server: createWebSocketServer() } });
+ * ```
+ */
+export function createServer(
+  options: HonoServerOptions | RequestListener = {},
+  listener?: RequestListener,
+): Server {
+  const settings = typeof options === 'function' ? {} : options;
+  const handler = typeof options === 'function' ? options : listener;
+  const { handshakeTimeout, ...node } = settings;
+  const server = new WebSocketOnlyServer({
+    ...handshakeTimeouts(handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT),
+    ...node,
+  });
+  if (handler) server.on('request', handler);
+  return server;
+}
+
 /** The topic bus of a server made by {@link createWebSocketServer}, e.g. to publish from HTTP routes. */
 export function topicsOf(wss: WebSocketServer): TopicBus {
   const setup = setups.get(wss);
@@ -96,6 +175,11 @@ export function topicsOf(wss: WebSocketServer): TopicBus {
 export interface HonoUpgradeOptions {
   /** Topic bus of these connections. Default: the ws server's. */
   topics?: TopicBus;
+  /**
+   * The most connections this route holds open at once; past it an upgrade gets 503 and
+   * `Retry-After` before upgrading. Default: no limit.
+   */
+  maxConnections?: number;
   /** One write per socket per tick (see `WsTransportOptions.coalesce`). Default true. */
   coalesce?: boolean;
 }
@@ -108,14 +192,20 @@ interface NodeEnv {
 
 /**
  * A Hono middleware serving WebSocket upgrades with an anyws handler (or a function choosing
- * one per request). A request without `Upgrade: websocket` goes on to the next handler, so one
- * route can serve plain HTTP too. The `upgrade` hook runs before the upgrade; its refusal is
- * the HTTP answer (status and headers; `@hono/node-server` writes refusals without a body).
+ * one per request; undefined answers 404). A request without `Upgrade: websocket` goes on to
+ * the next handler, so one route can serve plain HTTP too. The decision is core's
+ * `acceptUpgrade`; its refusal is the HTTP answer (status and headers: `@hono/node-server`
+ * writes refusals without a body). Serve with {@link createServer} and
+ * {@link createWebSocketServer}.
  */
 export function upgradeWebSocket<C = unknown>(
   source: HandlerSource<C>,
   options: HonoUpgradeOptions = {},
 ): MiddlewareHandler {
+  let open = 0;
+  const closed = (): void => {
+    open--;
+  };
   return async (c, next) => {
     if (c.req.header('upgrade')?.toLowerCase() !== 'websocket') {
       await next();
@@ -125,44 +215,64 @@ export function upgradeWebSocket<C = unknown>(
     const handler = typeof source === 'function' ? source(request) : source;
     if (!handler) return c.notFound();
     const env = (c.env ?? {}) as NodeEnv;
-    const refusal = (env.incoming && checkHttpVersion(env.incoming)) || checkHandshake(request);
-    if (refusal) return refusal;
+    const incoming = env.incoming;
     const setup = env.wss ? setups.get(env.wss) : undefined;
-    if (!env.incoming || !setup) {
+    if (!incoming || !setup) {
       return new Response(
         'anyws upgradeWebSocket needs @hono/node-server serve({ websocket: { server: createWebSocketServer() } })',
         { status: 500 },
       );
     }
-    const decision = await decideUpgrade(handler, request);
+    const version = checkHttpVersion(incoming);
+    if (version) return version;
+    const decision = await acceptUpgrade(request, handler, {
+      runtime: 'node',
+      capabilities: WS_CAPABILITIES,
+      connections: open,
+      maxConnections: options.maxConnections,
+    });
     if (!decision.accept) return decision.response;
-    let maxMessageSize: number;
-    try {
-      maxMessageSize = resolveOptions(handler.options).maxMessageSize;
-    } catch (error) {
-      return new Response(`bad handler options: ${String(error)}`, { status: 500 });
-    }
-    chosen.set(env.incoming, decision.protocol);
+    const resolved = decision.options;
+    // ws negotiates permessage-deflate from this header: without `compress` it must not.
+    if (!resolved.compress) delete incoming.headers['sec-websocket-extensions'];
+    chosen.set(incoming, decision.protocol);
+    open++;
+    let started = false;
+    // Counted from now; a handshake that fails inside ws never opens, and its close gives the place up.
+    const socket = incoming.socket;
+    const giveUp = (): void => {
+      if (!started) open--;
+    };
+    socket.once('close', giveUp);
     const response = await nodeServerUpgrade(c, {
       onOpen(_event, ctx) {
         const ws = ctx.raw;
-        if (!(ws instanceof WebSocket)) return;
+        started = true;
+        socket.off('close', giveUp);
+        if (!(ws instanceof WebSocket)) {
+          open--;
+          return;
+        }
         const transport = new WsTransport(ws, {
           url: toWebSocketUrl(request.url),
           coalesce: options.coalesce ?? true,
           maxPayload: setup.maxPayload,
           enforcesMaxMessageSize:
-            setup.maxPayload === maxMessageSize && maxMessageSize <= MAX_ENFORCEABLE_PAYLOAD,
+            setup.maxPayload === resolved.maxMessageSize &&
+            resolved.maxMessageSize <= MAX_ENFORCEABLE_PAYLOAD,
           autoPong: setup.autoPong,
         });
         const conn = new WebSocketConnection<C>({
           transport,
           side: 'server',
-          options: handler.options,
+          options: resolved,
           context: decision.context,
           topics: options.topics ?? setup.topics,
+          onClosed: closed,
+          request,
+          appHeartbeat: decision.heartbeat,
         });
-        void runHandler(conn, handler, request);
+        void runHandler(conn, handler);
       },
     });
     // @hono/node-server copies these onto the 101 (all but the handshake's own headers).

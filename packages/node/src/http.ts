@@ -13,10 +13,17 @@ const PLAIN_HOST = /^[A-Za-z0-9.-]+(?::\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](?::\d{1,5}
  * when resolved, so they are resolved.
  */
 function urlInput(req: IncomingMessage): string | URL {
-  const encrypted = (req.socket as { encrypted?: boolean }).encrypted === true;
-  const host = req.headers.host ?? 'localhost';
+  return urlOf(
+    (req.socket as { encrypted?: boolean }).encrypted === true,
+    req.headers.host,
+    req.url,
+  );
+}
+
+function urlOf(encrypted: boolean, hostHeader: string | undefined, url: string | undefined) {
+  const host = hostHeader ?? 'localhost';
   const base = `${encrypted ? 'https' : 'http'}://${host}`;
-  const target = req.url ?? '/';
+  const target = url ?? '/';
   const second = target.charCodeAt(1);
   return target.charCodeAt(0) === 0x2f &&
     second !== 0x2f &&
@@ -28,11 +35,53 @@ function urlInput(req: IncomingMessage): string | URL {
 
 /** The web `Request` of an upgrade request. Throws on a URL or header that `Request` refuses. */
 export function toRequest(req: IncomingMessage): Request {
-  const raw = req.rawHeaders;
+  return buildRequest(urlInput(req), req.method ?? 'GET', req.rawHeaders);
+}
+
+function buildRequest(url: string | URL, method: string, raw: readonly string[]): Request {
   // Pairs go into the request's own header list once, where a `Headers` would be copied.
   const headers: [string, string][] = [];
   for (let i = 0; i + 1 < raw.length; i += 2) headers.push([raw[i]!, raw[i + 1]!]);
-  return new Request(urlInput(req), { method: req.method ?? 'GET', headers });
+  return new Request(url, { method, headers });
+}
+
+/**
+ * The web `Request` of an upgrade, built on first use: by a handler function, the `upgrade`
+ * hook or the first read of `conn.request`. It keeps the few fields a `Request` is built
+ * from, not the `IncomingMessage` (which would keep its socket's parser state alive as long
+ * as the connection).
+ */
+export class LazyRequest {
+  readonly #encrypted: boolean;
+  readonly #host: string | undefined;
+  readonly #url: string | undefined;
+  readonly #method: string;
+  readonly #raw: readonly string[];
+  /** The Request, once something asked for it. */
+  built: Request | undefined;
+
+  constructor(req: IncomingMessage) {
+    this.#encrypted = (req.socket as { encrypted?: boolean }).encrypted === true;
+    this.#host = req.headers.host;
+    this.#url = req.url;
+    this.#method = req.method ?? 'GET';
+    this.#raw = req.rawHeaders;
+  }
+
+  /** The Request (built once); throws where `Request` refuses the URL or a header. */
+  readonly get = (): Request => {
+    this.built ??= buildRequest(
+      urlOf(this.#encrypted, this.#host, this.#url),
+      this.#method,
+      this.#raw,
+    );
+    return this.built;
+  };
+
+  /** What a connection keeps: the Request when it exists, else what builds it on first read. */
+  request(): Request | (() => Request) {
+    return this.built ?? this.get;
+  }
 }
 
 /** `toRequest(req).url` without the `Request`; throws where `toRequest` does for the URL. */

@@ -1,21 +1,21 @@
 /**
  * The server side: `attach` to any Node HTTP(S) server, or `serve` a standalone one. The
- * upgrade flow is core's: check the handshake, run the `upgrade` hook before upgrading, answer
- * a refusal as plain HTTP, else let ws complete the handshake and hand the socket to core.
+ * upgrade decision is core's `acceptUpgrade` (handshake, options, origins, connection limit,
+ * `upgrade` hook, subprotocol); this module answers its refusal as plain HTTP, or lets ws
+ * complete the handshake and hands the socket to core.
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import {
-  checkHandshake,
-  decideUpgrade,
+  acceptUpgrade,
   LocalTopics,
   type ResolvedOptions,
-  resolveOptions,
   runHandler,
   type TopicBus,
-  type UpgradeDecision,
+  type UpgradeAccepted,
+  type UpgradeContext,
   WebSocketConnection,
   type WebSocketHandler,
   WSCloseCode,
@@ -24,12 +24,17 @@ import { type WebSocket, WebSocketServer } from 'ws';
 import {
   checkHttpVersion,
   handshakeFields,
+  LazyRequest,
   requestUrl,
-  toRequest,
   toWebSocketUrl,
   writeResponse,
 } from './http.js';
-import { MAX_ENFORCEABLE_PAYLOAD, WsTransport, wsServerOptions } from './transport.js';
+import {
+  MAX_ENFORCEABLE_PAYLOAD,
+  WS_CAPABILITIES,
+  WsTransport,
+  wsServerOptions,
+} from './transport.js';
 
 /** A handler, or a function that picks one per request (undefined: 404). */
 export type HandlerSource<C = unknown> =
@@ -46,6 +51,12 @@ export interface AttachOptions<C = unknown> {
   topics?: TopicBus;
   /** One write per socket per tick (see `WsTransportOptions.coalesce`). Default true. */
   coalesce?: boolean;
+  /**
+   * The most WebSocket connections this HTTP server holds open at once (every attachment's
+   * connections and the upgrades under way count). Past it an upgrade to this path is refused
+   * with 503 and `Retry-After` before upgrading. Default: no limit.
+   */
+  maxConnections?: number;
 }
 
 /** What {@link attach} returns. */
@@ -65,6 +76,7 @@ interface Route {
   handler: HandlerSource<unknown>;
   topics: TopicBus;
   coalesce: boolean;
+  maxConnections: number | undefined;
 }
 
 /** A ws server (in `noServer` mode) set up from one handler's options. */
@@ -75,16 +87,16 @@ interface Endpoint {
 }
 
 /** The accepted decision of each request while ws completes its handshake. */
-const decisions = new WeakMap<IncomingMessage, UpgradeDecision<unknown> & { accept: true }>();
+const decisions = new WeakMap<IncomingMessage, UpgradeAccepted<unknown>>();
 const endpoints = new WeakMap<AnyHandler, Endpoint>();
 const upgraders = new WeakMap<Server | HttpsServer, Upgrader>();
 
 function ignore(): void {}
 
-function endpointFor(handler: AnyHandler): Endpoint {
+/** The ws server of a handler, made on its first accepted upgrade from the checked options. */
+function endpointFor(handler: AnyHandler, options: ResolvedOptions): Endpoint {
   let endpoint = endpoints.get(handler);
   if (endpoint) return endpoint;
-  const options = resolveOptions(handler.options);
   // ws reads maxPayload as a 32-bit integer; past that core checks the size instead.
   const maxPayload = options.maxMessageSize <= MAX_ENFORCEABLE_PAYLOAD ? options.maxMessageSize : 0;
   const settings = wsServerOptions({
@@ -147,37 +159,31 @@ class Upgrader {
       if (this.server.listenerCount('upgrade') === 1) await writeResponse(socket, notFound());
       return;
     }
-    const source = route.handler;
-    // A Request only for code that reads one: it is most of what a handshake costs here.
-    let request: Request | undefined;
+    // A web Request only for code that reads one (a handler function, the upgrade hook,
+    // `conn.request`): building it is most of what a handshake costs here.
+    const lazy = new LazyRequest(req);
     let url: string;
+    let handler: AnyHandler | undefined;
     try {
-      if (typeof source === 'function' || readsRequest(source)) {
-        request = toRequest(req);
-        url = request.url;
-      } else {
-        url = requestUrl(req);
-      }
+      url = requestUrl(req);
+      const source = route.handler;
+      handler = typeof source === 'function' ? source(lazy.get()) : source;
     } catch {
       return writeResponse(socket, new Response('bad request', { status: 400 }));
     }
-    const handler = typeof source !== 'function' ? source : request && source(request);
     if (!handler) return writeResponse(socket, notFound());
-    const fields = request ?? handshakeFields(req);
-    const refusal = checkHttpVersion(req) ?? checkHandshake(fields);
-    if (refusal) return writeResponse(socket, refusal);
-    // Without a Request the handler has no upgrade hook: decideUpgrade reads only headers.
-    const decision = await decideUpgrade(handler, fields);
+    const version = checkHttpVersion(req);
+    if (version) return writeResponse(socket, version);
+    const ctx: UpgradeContext = {
+      runtime: 'node',
+      capabilities: WS_CAPABILITIES,
+      connections: this.connections.size + this.#opening,
+      maxConnections: route.maxConnections,
+      toRequest: lazy.get,
+    };
+    const decision = await acceptUpgrade(lazy.built ?? handshakeFields(req), handler, ctx);
     if (!decision.accept) return writeResponse(socket, decision.response);
-    let endpoint: Endpoint;
-    try {
-      endpoint = endpointFor(handler);
-    } catch (error) {
-      return writeResponse(
-        socket,
-        new Response(`bad handler options: ${String(error)}`, { status: 500 }),
-      );
-    }
+    const endpoint = endpointFor(handler, decision.options);
     if (socket.destroyed || !socket.writable) {
       socket.destroy();
       return;
@@ -185,28 +191,43 @@ class Upgrader {
     // ws asks for the decision only to answer with a subprotocol or extra headers.
     const remembered = decision.protocol !== null || hasKeys(decision.headers);
     if (remembered) decisions.set(req, decision);
+    this.#opening++;
+    let opened = false;
+    // Until ws calls back, the upgrade counts against maxConnections; a socket that fails
+    // the handshake inside ws never calls back, and its close gives the place up.
+    const giveUp = (): void => {
+      if (!opened) this.#opening--;
+    };
+    socket.once('close', giveUp);
+    const handlerOf = handler;
     endpoint.wss.handleUpgrade(req, socket, head, (ws) => {
+      opened = true;
+      this.#opening--;
+      socket.removeListener('close', giveUp);
       if (remembered) decisions.delete(req);
       // ws listens for socket errors now: without ours, the socket keeps one listener, not a
       // list of two, for the connection's life.
       socket.removeListener('error', ignore);
-      this.#open(ws, url, request, route, endpoint, handler, decision.context);
+      this.#open(ws, url, lazy.request(), route, endpoint, handlerOf, decision);
     });
   }
 
+  /** Upgrades accepted by core that ws has not completed yet. */
+  #opening = 0;
+
   /**
    * Starts the connection. A method of its own so that nothing living as long as the
-   * connection keeps `#handle`'s scope, and with it the `IncomingMessage`, alive. The
-   * `Request` (when one was built) goes to the session and is not kept here.
+   * connection keeps `#handle`'s scope, and with it the `IncomingMessage`, alive: the
+   * connection keeps only what builds its `Request` on first read.
    */
   #open(
     ws: WebSocket,
     url: string,
-    request: Request | undefined,
+    request: Request | (() => Request),
     route: Route,
     endpoint: Endpoint,
     handler: AnyHandler,
-    context: unknown,
+    decision: UpgradeAccepted<unknown>,
   ): void {
     const transport = new WsTransport(ws, {
       url: toWebSocketUrl(url),
@@ -216,25 +237,17 @@ class Upgrader {
     const conn = new WebSocketConnection<unknown>({
       transport,
       side: 'server',
-      options: handler.options,
-      context,
+      options: decision.options,
+      context: decision.context,
       topics: route.topics,
       onClosed: this.#untrack,
+      request,
+      appHeartbeat: decision.heartbeat,
     });
     if (!conn.closed) this.connections.add(conn);
     // It never rejects; its promise is not awaited (and costs nothing more) here.
-    void runHandler(conn, handler, request);
+    void runHandler(conn, handler);
   }
-}
-
-/**
- * Whether the handler reads the upgrade's `Request`: its `upgrade` hook does, and a `session`
- * unless it is declared without the parameter (see `WebSocketHandler.session`).
- */
-function readsRequest(handler: AnyHandler): boolean {
-  return (
-    handler.upgrade !== undefined || (handler.session !== undefined && handler.session.length !== 1)
-  );
 }
 
 function hasKeys(record: Record<string, string>): boolean {
@@ -266,6 +279,7 @@ export function attach<C = unknown>(
     handler: options.handler as HandlerSource<unknown>,
     topics: options.topics ?? upgrader.topics,
     coalesce: options.coalesce ?? true,
+    maxConnections: options.maxConnections,
   };
   upgrader.routes.push(route);
   const owner = upgrader;
@@ -279,17 +293,30 @@ export function attach<C = unknown>(
   };
 }
 
+/** The default `handshakeTimeout` of {@link serve}, in ms. */
+export const DEFAULT_HANDSHAKE_TIMEOUT = 10_000;
+
 /** Options of {@link serve}. */
 export interface ServeOptions<C = unknown> extends AttachOptions<C> {
-  /** Port to listen on; 0 (the default) picks a free one. */
+  /** Port to listen on; 0 (the default) picks a free one (see `RunningServer.port`). */
   port?: number;
-  /** Address to listen on. Default: Node's (every interface). */
+  /** Address to listen on. Default `'0.0.0.0'` (every IPv4 interface), as on Deno. */
   hostname?: string;
+  /**
+   * The longest a client may take to send its whole opening handshake, in ms: a request
+   * still incomplete after it is answered 408 and closed (a client that sends half a
+   * handshake and idles does not hold its socket). Node checks this periodically: the
+   * request head is given nine tenths of it and checked every tenth, so the socket is closed
+   * within `handshakeTimeout`. Default {@link DEFAULT_HANDSHAKE_TIMEOUT} (10 s).
+   */
+  handshakeTimeout?: number;
+  /** Closes the server (as `close()`) when aborted. */
+  signal?: AbortSignal;
 }
 
 /** A running standalone server. */
 export interface RunningServer {
-  /** `ws://host:port`, the base URL of the server. */
+  /** `ws://host:port`, the base URL of the server (127.0.0.1 when listening on every interface). */
   readonly url: string;
   readonly port: number;
   readonly hostname: string;
@@ -306,9 +333,33 @@ export interface RunningServer {
   close(code?: number, reason?: string): Promise<void>;
 }
 
+/** Node's HTTP server timeouts for a handshake limit of `timeout` ms (see `handshakeTimeout`). */
+export function handshakeTimeouts(timeout: number): {
+  headersTimeout: number;
+  requestTimeout: number;
+  connectionsCheckingInterval: number;
+} {
+  if (!Number.isFinite(timeout) || timeout < 10) {
+    throw new RangeError(
+      `handshakeTimeout must be a number of ms, at least 10; got ${String(timeout)}`,
+    );
+  }
+  const interval = Math.max(1, Math.floor(timeout / 10));
+  const limit = timeout - interval;
+  return { headersTimeout: limit, requestTimeout: limit, connectionsCheckingInterval: interval };
+}
+
+/** The host a URL names for a listening address: the loopback of an any-address. */
+export function urlHost(hostname: string): string {
+  if (hostname === '0.0.0.0') return '127.0.0.1';
+  if (hostname === '::') return '[::1]';
+  return hostname.includes(':') ? `[${hostname}]` : hostname;
+}
+
 /** Starts a standalone WebSocket server and resolves once it listens. */
 export async function serve<C = unknown>(options: ServeOptions<C>): Promise<RunningServer> {
-  const server = createServer((_req, res) => {
+  const timeouts = handshakeTimeouts(options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT);
+  const server = createServer(timeouts, (_req, res) => {
     const body = 'this server speaks WebSocket: upgrade required';
     res.writeHead(426, {
       'content-type': 'text/plain',
@@ -318,35 +369,42 @@ export async function serve<C = unknown>(options: ServeOptions<C>): Promise<Runn
     res.end(body);
   });
   const attachment = attach(server, options);
+  const hostname = options.hostname ?? '0.0.0.0';
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(options.port ?? 0, options.hostname, () => {
+    server.listen(options.port ?? 0, hostname, () => {
       server.off('error', reject);
       resolve();
     });
   });
   const address = server.address() as AddressInfo;
-  const host =
-    options.hostname && !['0.0.0.0', '::'].includes(options.hostname)
-      ? options.hostname
-      : 'localhost';
-  const urlHost = host.includes(':') ? `[${host}]` : host;
-  return {
-    url: `ws://${urlHost}:${String(address.port)}`,
+  const host = urlHost(hostname);
+  let closing: Promise<void> | undefined;
+  const running: RunningServer = {
+    url: `ws://${host}:${String(address.port)}`,
     port: address.port,
-    hostname: host,
+    hostname,
     server,
     topics: attachment.topics,
     connections: attachment.connections,
-    async close(code: number = WSCloseCode.GOING_AWAY, reason = 'server shutting down') {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
-      await Promise.all(
-        [...attachment.connections].map((conn) =>
-          conn.state === 'open' ? conn.close(code, reason) : conn.whenClosed,
-        ),
-      );
-      await closed;
+    close(code: number = WSCloseCode.GOING_AWAY, reason = 'server shutting down') {
+      closing ??= (async () => {
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        server.closeIdleConnections();
+        await Promise.all(
+          [...attachment.connections].map((conn) =>
+            conn.state === 'open' ? conn.close(code, reason) : conn.whenClosed,
+          ),
+        );
+        await closed;
+      })();
+      return closing;
     },
   };
+  const signal = options.signal;
+  if (signal) {
+    if (signal.aborted) void running.close();
+    else signal.addEventListener('abort', () => void running.close(), { once: true });
+  }
+  return running;
 }

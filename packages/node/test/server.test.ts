@@ -156,13 +156,15 @@ describe('the upgrade request', () => {
     expect(fields.headers.get('Connection')).toBeNull();
   });
 
-  it('a session declaring the request gets it, every header included; one declaring only conn works', async () => {
+  it('conn.request is the upgrade request, every header included, in a session and in hooks', async () => {
     const seen: string[] = [];
     const withRequest = await serve({
       hostname: '127.0.0.1',
       handler: {
-        async session(conn, request) {
+        async session(conn) {
+          const request = conn.request!;
           seen.push(`${request.url} ${String(request.headers.get('x-a'))} ${conn.url}`);
+          expect(conn.request).toBe(request);
         },
       },
     });

@@ -1,18 +1,23 @@
 /** The client side: `connect(url)` on Deno's WebSocket. */
 import {
   type ConnectionOptions,
+  clientProtocols,
+  clientUrl,
+  guardOpening,
   HandshakeError,
+  type OpenOptions,
   resolveOptions,
   WebSocketConnection,
 } from '@anyws/core';
-import { DenoTransport } from './transport.ts';
+import { DENO_CLIENT_CAPABILITIES, DenoTransport } from './transport.ts';
 
-/** Options of {@link connect}: the connection's, plus what only a Deno client has. */
-export interface ConnectOptions extends ConnectionOptions {
+/**
+ * Options of {@link connect}: the connection's, the opening's (`openTimeout`, default 10 s, and
+ * `signal`), and the handshake's headers.
+ */
+export interface ConnectOptions extends ConnectionOptions, OpenOptions {
   /** Extra request headers of the opening handshake (Deno's `WebSocketInit.headers`). */
   headers?: HeadersInit;
-  /** Aborts the opening handshake; `connect` then rejects with the signal's reason. */
-  signal?: AbortSignal;
 }
 
 /** Deno's WebSocket constructor, with its (non-standard) init object. */
@@ -25,40 +30,51 @@ type DenoWebSocketConstructor = new (
 const STATUS_IN_MESSAGE = /status code:?\s*(\d{3})\b/i;
 
 /**
- * Opens a WebSocket client connection on Deno's WebSocket and resolves once it is open.
- * Rejects with a `HandshakeError` when the handshake fails; its `status` is the HTTP status
- * when the server refused the upgrade.
+ * Opens a WebSocket client connection on Deno's WebSocket and resolves once it is open. `url`
+ * is `ws:`, `wss:`, `http:` or `https:` (`conn.url` reports the WebSocket scheme); another is a
+ * `SyntaxError`. Rejects with a `HandshakeError` when the opening fails: its `status` is the
+ * HTTP status when the server refused the upgrade; there is none when `openTimeout` passed or
+ * `signal` aborted (its `cause` is then the signal's reason). Deno's client has no ping frames,
+ * so the heartbeat token is offered last (see `clientProtocols`).
  */
 export function connect(
   url: string | URL,
   options: ConnectOptions = {},
 ): Promise<WebSocketConnection<unknown>> {
-  const { headers, signal, ...connectionOptions } = options;
+  const { headers, signal, openTimeout, ...connectionOptions } = options;
   let resolved: ReturnType<typeof resolveOptions>;
+  let target: string;
   try {
     resolved = resolveOptions(connectionOptions);
+    target = clientUrl(url).ws;
   } catch (error) {
     return Promise.reject(error);
   }
-  if (signal?.aborted) return Promise.reject(signal.reason);
   return new Promise((resolve, reject) => {
     const Socket = WebSocket as unknown as DenoWebSocketConstructor;
-    const protocols = [...resolved.protocols];
+    const protocols = clientProtocols(resolved.protocols, DENO_CLIENT_CAPABILITIES);
+    // Throws (so rejects) before anything opens for a bad openTimeout or an aborted signal.
+    const disarm = guardOpening(target, { signal, openTimeout }, (error) => {
+      settle();
+      ws.close();
+      reject(error);
+    });
     let ws: WebSocket;
     try {
       ws =
         headers === undefined
-          ? new Socket(url, protocols)
-          : new Socket(url, { protocols, headers });
+          ? new Socket(target, protocols)
+          : new Socket(target, { protocols, headers });
     } catch (error) {
+      disarm();
       reject(error);
       return;
     }
     const settle = (): void => {
+      disarm();
       ws.removeEventListener('open', onOpen);
       ws.removeEventListener('error', onError);
       ws.removeEventListener('close', onClose);
-      signal?.removeEventListener('abort', onAbort);
     };
     const onOpen = (): void => {
       settle();
@@ -75,7 +91,7 @@ export function connect(
       const status = STATUS_IN_MESSAGE.exec(message)?.[1];
       reject(
         new HandshakeError(
-          `WebSocket handshake with ${String(url)} failed: ${message}`,
+          `WebSocket handshake with ${target} failed: ${message}`,
           status === undefined ? undefined : Number(status),
           { cause: detail.error },
         ),
@@ -83,16 +99,10 @@ export function connect(
     };
     const onClose = (): void => {
       settle();
-      reject(new HandshakeError(`connection to ${String(url)} closed before it opened`));
-    };
-    const onAbort = (): void => {
-      settle();
-      ws.close();
-      reject(signal?.reason);
+      reject(new HandshakeError(`connection to ${target} closed before it opened`));
     };
     ws.addEventListener('open', onOpen);
     ws.addEventListener('error', onError);
     ws.addEventListener('close', onClose);
-    signal?.addEventListener('abort', onAbort, { once: true });
   });
 }

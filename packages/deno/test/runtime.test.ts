@@ -4,7 +4,13 @@
  * client sockets (`new WebSocket`), plus what the adapter adds on top (1009, close codes,
  * drain, handshake status).
  */
-import { type WebSocketConnection, type WebSocketHandler, WSMsgType } from '@anyws/core';
+import {
+  HandshakeError,
+  HEARTBEAT_PROTOCOL,
+  type WebSocketConnection,
+  type WebSocketHandler,
+  WSMsgType,
+} from '@anyws/core';
 import {
   connect,
   DENO_CLIENT_CAPABILITIES,
@@ -227,7 +233,7 @@ Deno.test({
       hostname: '127.0.0.1',
       port: 0,
       handler: watch,
-      idleTimeout: 0.2,
+      idleTimeout: 200,
     });
     const peer = await rawClient(keepalive.port, '/');
     const { closed } = await nextSeen();
@@ -246,13 +252,17 @@ Deno.test({
 /** A raw server and an @anyws/deno client connected to it. */
 async function clientPair(connectOptions?: Parameters<typeof connect>[1]) {
   const raw = new RawServer((request, accept) => {
-    const offered = request.headers.get('sec-websocket-protocol');
+    // As a server that does not know the heartbeat token: the first other offer, or none.
+    const chosen = (request.headers.get('sec-websocket-protocol') ?? '')
+      .split(',')
+      .map((p) => p.trim())
+      .find((p) => p !== '' && p !== HEARTBEAT_PROTOCOL);
     return [
       'HTTP/1.1 101 Switching Protocols',
       'Upgrade: websocket',
       'Connection: Upgrade',
       `Sec-WebSocket-Accept: ${accept}`,
-      ...(offered ? [`Sec-WebSocket-Protocol: ${offered.split(',')[0]!.trim()}`] : []),
+      ...(chosen ? [`Sec-WebSocket-Protocol: ${chosen}`] : []),
     ];
   });
   const conn = await connect(`ws://127.0.0.1:${String(raw.port)}/x`, connectOptions);
@@ -383,11 +393,27 @@ Deno.test({
       protocols: ['chat.v1', 'chat.v2'],
       headers: { authorization: 'Bearer t' },
     });
-    assertEquals(request.headers.get('sec-websocket-protocol'), 'chat.v1, chat.v2', 'offered');
+    assertEquals(
+      request.headers.get('sec-websocket-protocol'),
+      `chat.v1, chat.v2, ${HEARTBEAT_PROTOCOL}`,
+      'offered, the heartbeat token last (no ping frames)',
+    );
     assertEquals(request.headers.get('authorization'), 'Bearer t', 'extra header');
     assertEquals(conn.protocol, 'chat.v1', 'negotiated');
     conn.terminate();
     raw.close();
+
+    // Only the token offered and a server that selects none: Deno opens all the same.
+    const plain = await clientPair({ openTimeout: 5000 });
+    assertEquals(
+      plain.request.headers.get('sec-websocket-protocol'),
+      HEARTBEAT_PROTOCOL,
+      'the token alone',
+    );
+    assertEquals(plain.conn.protocol, '', 'no subprotocol');
+    assert(plain.conn.url.startsWith('ws://'), 'a ws: URL');
+    plain.conn.terminate();
+    plain.raw.close();
 
     const refusing = new RawServer(() => [
       'HTTP/1.1 429 Too Many Requests',
@@ -458,11 +484,34 @@ Deno.test({
         error = e;
       },
     );
+    assert(error instanceof HandshakeError, `a HandshakeError (${String(error)})`);
     assert(
-      error instanceof DOMException && error.name === 'TimeoutError',
-      `the abort reason (${String(error)})`,
+      error.cause instanceof DOMException && error.cause.name === 'TimeoutError',
+      `the abort reason as the cause (${String(error.cause)})`,
     );
+
+    error = null;
+    await connect(`http://127.0.0.1:${String(port)}/`, { openTimeout: 100 }).catch((e: unknown) => {
+      error = e;
+    });
+    assert(error instanceof HandshakeError, `openTimeout: a HandshakeError (${String(error)})`);
+    assert(/timed out after 100 ms/.test(error.message), error.message);
+    assertEquals(error.status, undefined, 'without a status');
     mute.close();
     for (const conn of accepted) conn.close();
+  },
+});
+
+Deno.test({
+  name: 'connect: a URL that is not ws:, wss:, http: or https: is a SyntaxError',
+  ...options,
+  async fn() {
+    for (const url of ['ftp://127.0.0.1/', 'ws://127.0.0.1/#x', 'nonsense']) {
+      let error: unknown = null;
+      await connect(url).catch((e: unknown) => {
+        error = e;
+      });
+      assert(error instanceof SyntaxError, `${url}: ${String(error)}`);
+    }
   },
 });

@@ -98,6 +98,11 @@ export class LocalTopics implements TopicBus {
     return this.#byTopic.get(topic)?.size ?? 0;
   }
 
+  /** The connections subscribed to `topic` (a copy). */
+  subscribersOf(topic: string): WebSocketConnection<unknown>[] {
+    return [...(this.#byTopic.get(topic) ?? [])];
+  }
+
   publish(topic: string, data: string | Uint8Array, options?: PublishOptions): number {
     assertTopic(topic);
     const subscribers = this.#byTopic.get(topic);

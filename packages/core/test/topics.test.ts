@@ -83,6 +83,8 @@ describe('LocalTopics through the connection', () => {
     b.subscribe('x');
     expect(a.topics).toEqual(['x', 'y']);
     expect(topics.subscriberCount('x')).toBe(2);
+    expect(topics.subscribersOf('x')).toEqual([a, b]);
+    expect(topics.subscribersOf('none')).toEqual([]);
     expect(topics.subscriberCount('y')).toBe(1);
     a.unsubscribe('y');
     a.unsubscribe('never');

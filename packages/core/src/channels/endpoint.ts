@@ -58,7 +58,6 @@ interface Pending {
   readonly timer: ReturnType<typeof setTimeout> | undefined;
 }
 
-const NOTHING: Checked<unknown> = { ok: true, value: undefined };
 const ignore = (): void => undefined;
 
 /** A received frame with the data its schema produced. */
@@ -212,7 +211,10 @@ export abstract class Endpoint<M extends MessageDefs, P, F extends ClientFrame |
     const schema = this.#schemaOf(frame);
     if (schema === 'unknown') return;
     const run = (): void | Promise<void> => {
-      const result = schema ? validate(schema, (frame as { data?: unknown }).data) : NOTHING;
+      const data = (frame as { data?: unknown }).data;
+      const result: Checked<unknown> | Promise<Checked<unknown>> = schema
+        ? validate(schema, data)
+        : { ok: true, value: data };
       if (result instanceof Promise)
         return result.then((checked) => this.#dispatch(frame, checked));
       this.#dispatch(frame, result);

@@ -2,8 +2,7 @@
  * anyws for Hono on Deno: `app.get('/ws', upgradeWebSocket(handler))`.
  * @packageDocumentation
  */
-import type { WebSocketHandler } from '@anyws/core';
-import { type UpgradeOptions, upgrade } from './server.ts';
+import { type HandlerSource, type UpgradeOptions, upgrade } from './server.ts';
 
 /** What the helper needs of Hono's `Context`: the web `Request`. */
 export interface HonoContextLike {
@@ -17,9 +16,10 @@ export type HonoWebSocketMiddleware = (
 ) => Promise<Response | undefined>;
 
 /**
- * A Hono handler that serves WebSocket upgrades with `handler`, through {@link upgrade}
- * (same checks, refusals and topics). A request without `Upgrade: websocket` goes on to the
- * next handler, as with Hono's own helper, so one route can also answer plain HTTP.
+ * A Hono handler that serves WebSocket upgrades with `handler` (or a function choosing one
+ * per request; undefined answers 404), through {@link upgrade} (same pipeline, refusals,
+ * topics and `maxConnections`). A request without `Upgrade: websocket` goes on to the next
+ * handler, as with Hono's own helper, so one route can also answer plain HTTP.
  *
  * ```ts
  * const app = new Hono();
@@ -28,7 +28,7 @@ export type HonoWebSocketMiddleware = (
  * ```
  */
 export function upgradeWebSocket<C = unknown>(
-  handler: WebSocketHandler<C>,
+  source: HandlerSource<C>,
   options?: UpgradeOptions,
 ): HonoWebSocketMiddleware {
   return async (c, next) => {
@@ -37,6 +37,8 @@ export function upgradeWebSocket<C = unknown>(
       await next();
       return undefined;
     }
+    const handler = typeof source === 'function' ? source(request) : source;
+    if (!handler) return new Response('not found', { status: 404 });
     return upgrade(request, handler, options);
   };
 }

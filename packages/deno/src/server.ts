@@ -1,15 +1,12 @@
 /**
  * The server side: `upgrade(request, handler)` for any `Deno.serve` handler, and `serve()`
- * for a standalone server. The upgrade flow is core's: check the handshake (Deno does not),
- * run the `upgrade` hook, and only then call `Deno.upgradeWebSocket`, echoing the chosen
- * subprotocol; the socket becomes a core connection once it is open.
+ * for a standalone server. The decision is core's `acceptUpgrade` (handshake checks, which
+ * Deno does not make; options; origins; connection limit; `upgrade` hook; subprotocol); only
+ * then is `Deno.upgradeWebSocket` called, and the socket becomes a core connection once open.
  */
 import {
-  checkHandshake,
-  decideUpgrade,
+  acceptUpgrade,
   LocalTopics,
-  type ResolvedOptions,
-  resolveOptions,
   runHandler,
   type TopicBus,
   WebSocketConnection,
@@ -17,7 +14,7 @@ import {
   WSCloseCode,
 } from '@anyws/core';
 import { type DenoServeOptions, type DenoUpgradeOptions, denoRuntime } from './runtime.ts';
-import { DenoTransport } from './transport.ts';
+import { DENO_SERVER_CAPABILITIES, DenoTransport } from './transport.ts';
 
 /** Options of {@link upgrade}. */
 export interface UpgradeOptions {
@@ -27,31 +24,44 @@ export interface UpgradeOptions {
    */
   topics?: TopicBus;
   /**
-   * Deno's own protocol-level keepalive, in seconds: after half of it without traffic Deno
-   * sends a ping frame, and when no pong comes within the other half it closes the socket
-   * (the connection then ends with 1006 and an error). It works with any client, anyws or
-   * not, while core's `heartbeat` option (application-level on Deno) needs an anyws peer.
-   * Default 0, off: as on every anyws runtime, a connection ends only by a close, a
-   * `terminate()` or core's `heartbeat` (Deno alone would use 30 and re-arm a timer for
-   * every message received).
+   * Deno's own protocol-level keepalive, in ms (Deno's option is in seconds: it gets this
+   * divided by 1000): after half of it without traffic Deno sends a ping frame, and when no pong comes within
+   * the other half it closes the socket (the connection then ends with 1006 and an error). It
+   * works with any client, anyws or not, while core's `heartbeat` option (application-level
+   * on Deno) needs an anyws peer. Default 0, off: as on every anyws runtime, a connection
+   * ends only by a close, a `terminate()` or core's `heartbeat`.
    */
   idleTimeout?: number;
+  /**
+   * The most connections open at once: through `upgrade()` per handler (every call with the
+   * same handler object counts together), through `serve()` per server. Past it the upgrade
+   * is refused with 503 and `Retry-After` before upgrading. Default: no limit.
+   */
+  maxConnections?: number;
 }
 
 const sharedTopics = new LocalTopics();
 
+/** What counts against a `maxConnections`: open connections and upgrades under way. */
+interface Counter {
+  count: number;
+}
+const perHandler = new WeakMap<object, Counter>();
+
 interface Accept {
   topics: TopicBus;
   idleTimeout: number | undefined;
+  maxConnections: number | undefined;
+  counter: Counter;
   /** Told of each connection once it is open (the standalone server keeps a list). */
   onOpen: ((conn: WebSocketConnection<unknown>) => void) | undefined;
 }
 
 /**
  * Answers a WebSocket upgrade request inside a `Deno.serve` handler: resolves with the
- * Response to return, a refusal (405, 426, 400, or the `upgrade` hook's own Response) or the
- * 101 that Deno completes. A bad handshake never reaches `Deno.upgradeWebSocket`, so it gets
- * its 4xx rather than a 500, and the server keeps serving.
+ * Response to return, a refusal (core's status for the request, or the `upgrade` hook's own
+ * Response) or the 101 that Deno completes. A bad handshake never reaches
+ * `Deno.upgradeWebSocket`, so it gets its 4xx rather than a 500, and the server keeps serving.
  *
  * ```ts
  * Deno.serve((request) => upgrade(request, { message: (conn, msg) => conn.send(msg.data) }));
@@ -62,11 +72,27 @@ export function upgrade<C = unknown>(
   handler: WebSocketHandler<C>,
   options: UpgradeOptions = {},
 ): Promise<Response> {
+  let counter = perHandler.get(handler);
+  if (!counter) {
+    counter = { count: 0 };
+    perHandler.set(handler, counter);
+  }
   return accept(request, handler, {
     topics: options.topics ?? sharedTopics,
     idleTimeout: options.idleTimeout,
+    maxConnections: options.maxConnections,
+    counter,
     onOpen: undefined,
   });
+}
+
+/** Deno's `idleTimeout` (seconds) for one in ms. */
+function idleSeconds(ms: number | undefined): number {
+  if (ms === undefined || ms === 0) return 0;
+  if (!Number.isFinite(ms) || ms < 0) {
+    throw new RangeError(`idleTimeout must be a number of ms, 0 or more; got ${String(ms)}`);
+  }
+  return ms / 1000;
 }
 
 async function accept<C>(
@@ -74,48 +100,67 @@ async function accept<C>(
   handler: WebSocketHandler<C>,
   how: Accept,
 ): Promise<Response> {
-  const refusal = checkHandshake(request);
-  if (refusal) return refusal;
-  let options: ResolvedOptions;
-  try {
-    options = resolveOptions(handler.options);
-  } catch (error) {
-    // The handler's fault, found before anything is upgraded.
-    return new Response(`invalid handler options: ${String(error)}`, { status: 500 });
-  }
-  const decision = await decideUpgrade(handler, request);
+  const counter = how.counter;
+  const decision = await acceptUpgrade(request, handler, {
+    runtime: 'deno',
+    capabilities: DENO_SERVER_CAPABILITIES,
+    connections: counter.count,
+    maxConnections: how.maxConnections,
+  });
   if (!decision.accept) return decision.response;
-  const protocol = decision.protocol ?? '';
-  const settings: DenoUpgradeOptions = {};
-  // Deno puts `protocol` in the 101's Sec-WebSocket-Protocol: browsers drop a connection
-  // whose offered subprotocol is not answered.
-  if (protocol !== '') settings.protocol = protocol;
-  settings.idleTimeout = how.idleTimeout ?? 0;
+  const settings: DenoUpgradeOptions = { idleTimeout: idleSeconds(how.idleTimeout) };
+  // Deno closes the Request when it upgrades: what builds `conn.request` is copied first.
+  const url = request.url;
+  const method = request.method;
+  const headers = new Headers(request.headers);
   let upgraded: { socket: WebSocket; response: Response };
   try {
+    // No `protocol` for Deno: it splits the offer on ", " only, and refuses `a,b` (aiohttp's
+    // spelling) with 400. The chosen one goes on the 101 below instead.
     upgraded = denoRuntime().upgradeWebSocket(request, settings);
   } catch (error) {
     // Whatever Deno still refuses after core's checks is the request's fault, not the server's.
     return new Response(`WebSocket upgrade failed: ${String(error)}`, { status: 400 });
   }
   const { socket, response } = upgraded;
+  const protocol = decision.protocol ?? '';
+  // Browsers and ws drop a connection whose offered subprotocol goes unanswered.
+  if (protocol !== '') response.headers.set('sec-websocket-protocol', protocol);
   for (const [name, value] of Object.entries(decision.headers)) response.headers.set(name, value);
-  const transport = new DenoTransport(socket, toWebSocketUrl(request.url), protocol, 'server', {
-    drainThreshold: options.highWaterMark,
+  const transport = new DenoTransport(socket, toWebSocketUrl(url), protocol, 'server', {
+    drainThreshold: decision.options.highWaterMark,
   });
+  counter.count++;
+  const release = (): void => {
+    counter.count--;
+  };
+  let opened = false;
   // Deno's socket is CONNECTING until the 101 is written, and refuses sends until then.
   socket.addEventListener(
     'open',
     () => {
+      opened = true;
       const conn = new WebSocketConnection<C>({
         transport,
         side: 'server',
-        options,
+        options: decision.options,
         context: decision.context,
         topics: how.topics,
+        onClosed: release,
+        request: () => new Request(url, { method, headers }),
+        appHeartbeat: decision.heartbeat,
       });
       how.onOpen?.(conn as WebSocketConnection<unknown>);
-      void runHandler(conn, handler, request);
+      void runHandler(conn, handler);
+    },
+    { once: true },
+  );
+  // A socket that never opens (the client left during the handshake) gives its place up;
+  // an open one gives it up when its connection closes (`onClosed`).
+  socket.addEventListener(
+    'close',
+    () => {
+      if (!opened) release();
     },
     { once: true },
   );
@@ -136,9 +181,9 @@ export type HandlerSource<C = unknown> =
 export interface ServeOptions<C = unknown> extends UpgradeOptions {
   /** The handler of every path, or a function that picks one per request. */
   handler: HandlerSource<C>;
-  /** Port to listen on; 0 picks a free one. Default: Deno's (8000). */
+  /** Port to listen on; 0 (the default, as on Node) picks a free one (see `RunningServer.port`). */
   port?: number;
-  /** Address to listen on. Default: Deno's (0.0.0.0). */
+  /** Address to listen on. Default `'0.0.0.0'` (every IPv4 interface), as on Node. */
   hostname?: string;
   /** Answers requests that do not ask for a WebSocket upgrade. Default: 426 Upgrade Required. */
   fetch?: (request: Request) => Response | Promise<Response>;
@@ -150,9 +195,10 @@ export interface ServeOptions<C = unknown> extends UpgradeOptions {
 
 /** A running standalone server. */
 export interface RunningServer {
-  /** `ws://host:port`, the base URL of the server. */
+  /** `ws://host:port`, the base URL of the server (127.0.0.1 when listening on every interface). */
   readonly url: string;
   readonly port: number;
+  /** The address it listens on. */
   readonly hostname: string;
   /** The server's topic bus. */
   readonly topics: TopicBus;
@@ -177,6 +223,9 @@ export async function serve<C = unknown>(options: ServeOptions<C>): Promise<Runn
   const how: Accept = {
     topics,
     idleTimeout: options.idleTimeout,
+    maxConnections: options.maxConnections,
+    // Every path of this server counts against its one limit.
+    counter: { count: 0 },
     onOpen(conn) {
       connections.add(conn);
       void conn.whenClosed.then(() => connections.delete(conn));
@@ -193,19 +242,27 @@ export async function serve<C = unknown>(options: ServeOptions<C>): Promise<Runn
     return accept(request, handler as WebSocketHandler<unknown>, how);
   };
   // Deno.serve listens before it returns (and throws when it cannot); onListen only keeps it quiet.
-  const settings: DenoServeOptions = { onListen: () => undefined };
-  if (options.port !== undefined) settings.port = options.port;
-  if (options.hostname !== undefined) settings.hostname = options.hostname;
+  const settings: DenoServeOptions = {
+    onListen: () => undefined,
+    port: options.port ?? 0,
+    hostname: options.hostname ?? '0.0.0.0',
+  };
   if (options.signal !== undefined) settings.signal = options.signal;
   const server = denoRuntime().serve(settings, handle);
   const addr = server.addr;
   options.onListen?.({ hostname: addr.hostname, port: addr.port });
-  const host = ['0.0.0.0', '::'].includes(addr.hostname) ? 'localhost' : addr.hostname;
-  const urlHost = host.includes(':') ? `[${host}]` : host;
+  const urlHost =
+    addr.hostname === '0.0.0.0'
+      ? '127.0.0.1'
+      : addr.hostname === '::'
+        ? '[::1]'
+        : addr.hostname.includes(':')
+          ? `[${addr.hostname}]`
+          : addr.hostname;
   return {
     url: `ws://${urlHost}:${String(addr.port)}`,
     port: addr.port,
-    hostname: host,
+    hostname: addr.hostname,
     topics,
     connections,
     finished: server.finished,

@@ -137,7 +137,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: 'after all the refusals a good client is served: 101, accept, subprotocol echoed, echo',
+  name: 'after all the refusals a good client is served: 101, accept, subprotocol chosen (an unmatched offer 400), echo',
   ...options,
   async fn() {
     const offered = await rawHandshake(port, '/echo', ['Sec-WebSocket-Protocol: chat.v1, chat.v2']);
@@ -155,9 +155,21 @@ Deno.test({
       'none offered, none answered',
     );
     none.peer.close();
-    const unknown = await rawHandshake(port, '/echo', ['Sec-WebSocket-Protocol: other']);
-    assertEquals(unknown.head.headers.get('sec-websocket-protocol'), null, 'none in common');
-    unknown.peer.close();
+    const unknown = await respond([
+      ...handshakeLines(port, '/echo'),
+      'Sec-WebSocket-Protocol: other',
+    ]);
+    assertEquals(unknown.status, 400, 'an offer with nothing in common is refused');
+    const spaceless = await rawHandshake(port, '/echo', [
+      'Sec-WebSocket-Protocol: chat.v1,chat.v2',
+    ]);
+    assertEquals(
+      spaceless.head.status,
+      101,
+      'an offer without spaces (aiohttp) is upgraded: Deno is not asked to split it',
+    );
+    assertEquals(spaceless.head.headers.get('sec-websocket-protocol'), 'chat.v2', 'chosen');
+    spaceless.peer.close();
 
     const conn = await connect(`ws://127.0.0.1:${String(port)}/echo`, { protocols: ['chat.v1'] });
     assertEquals(conn.protocol, 'chat.v1', 'client sees the choice');

@@ -125,6 +125,19 @@ describe('channels: join and publish', () => {
   });
 });
 
+/** A client that joined 'room', got publication 1, and then lost its connection. */
+async function joinedThenDropped(server: ReturnType<typeof makeServer>) {
+  const first = connectTo(server);
+  const room = first.client.channel('room');
+  const got = record(room);
+  await room.join();
+  await server.publish('room', 'chat', text(1));
+  await got.count(1);
+  first.conn.terminate();
+  await until(() => server.memberCount('room') === 0);
+  return { first, room, got };
+}
+
 describe('channels: recovery across a reconnect', () => {
   it('replays what was missed, once, in order, then goes live', async () => {
     const server = makeServer();
@@ -236,14 +249,7 @@ describe('channels: recovery across a reconnect', () => {
 
   it('recovered: false when the history no longer holds the position; live continues after', async () => {
     const server = makeServer({ history: new MemoryHistory({ maxLength: 3, epoch: () => 'e1' }) });
-    const first = connectTo(server);
-    const room = first.client.channel('room');
-    const got = record(room);
-    await room.join();
-    await server.publish('room', 'chat', text(1));
-    await got.count(1);
-    first.conn.terminate();
-    await until(() => server.memberCount('room') === 0);
+    const { first, room, got } = await joinedThenDropped(server);
     for (let i = 2; i <= 10; i++) await server.publish('room', 'chat', text(i));
     const joined = new Promise((resolve) => room.on('joined', resolve));
     reconnect(server, first.client, first);
@@ -257,14 +263,7 @@ describe('channels: recovery across a reconnect', () => {
     let epoch = 'e1';
     const history = new MemoryHistory({ epoch: () => epoch });
     const server = makeServer({ history });
-    const first = connectTo(server);
-    const room = first.client.channel('room');
-    const got = record(room);
-    await room.join();
-    await server.publish('room', 'chat', text(1));
-    await got.count(1);
-    first.conn.terminate();
-    await until(() => server.memberCount('room') === 0);
+    const { first, room, got } = await joinedThenDropped(server);
     epoch = 'e2';
     history.reset('room');
     await server.publish('room', 'chat', text(2)); // offset 1 of e2

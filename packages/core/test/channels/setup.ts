@@ -51,17 +51,7 @@ export function connectTo(
   clientOptions: Partial<ChannelClientOptions<Messages>> = {},
   context = { name: 'ada' },
 ) {
-  const pair = createPair();
-  pair.server.context = context;
-  const peer = server.serve(pair.server as Parameters<typeof server.serve>[0]);
-  const client = new ChannelClient({ messages, ...clientOptions }, pair.client);
-  return {
-    conn: pair.client,
-    serverConn: pair.server,
-    serverTransport: pair.serverTransport,
-    peer,
-    client,
-  };
+  return link(server, new ChannelClient({ messages, ...clientOptions }), context);
 }
 
 /** Moves `client` to a new connection to `server` (the old one is dropped), as a reconnect does. */
@@ -71,8 +61,16 @@ export function reconnect(
   old: { conn: { terminate(): void } },
 ) {
   old.conn.terminate();
+  return link(server, client, { name: 'ada' });
+}
+
+function link(
+  server: ChannelServer<Messages, { name: string }>,
+  client: ChannelClient<Messages>,
+  context: { name: string },
+) {
   const pair = createPair();
-  pair.server.context = { name: 'ada' };
+  pair.server.context = context;
   const peer = server.serve(pair.server as Parameters<typeof server.serve>[0]);
   client.attach(pair.client);
   return {

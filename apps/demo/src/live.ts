@@ -21,9 +21,9 @@ export class LiveConnections {
     if (session) {
       return {
         ...handler,
-        session(conn, request) {
+        session(conn) {
           add(conn);
-          return session.call(handler, conn, request);
+          return session.call(handler, conn);
         },
       };
     }

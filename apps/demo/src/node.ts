@@ -1,5 +1,5 @@
 /** The demo on Node.js: `pnpm demo`. Hono on @hono/node-server, WebSockets through @anyws/node. */
-import { createWebSocketServer, upgradeWebSocket } from '@anyws/node/hono';
+import { createServer, createWebSocketServer, upgradeWebSocket } from '@anyws/node/hono';
 import { serve } from '@hono/node-server';
 import { createProcessDemo, orExit } from './process.js';
 
@@ -16,7 +16,9 @@ const { app, live, hostname, port, notice } = orExit(
 // One ws server for both routes: it refuses anything over the echo's 16 MiB by itself, and
 // core checks the chat's smaller limit.
 const websocket = { server: createWebSocketServer({ maxPayload: 16 * 1024 * 1024 }) };
-const server = serve({ fetch: app.fetch, hostname, port, websocket }, (info) => {
+// anyws's createServer: an upgrade other than websocket (h2c, …) is answered 426 instead of
+// hanging, and a half-sent handshake is closed after 10 s (its handshakeTimeout).
+const server = serve({ fetch: app.fetch, hostname, port, websocket, createServer }, (info) => {
   console.log(notice);
   console.log(
     `anyws demo on Node.js ${process.version} listening on http://${hostname}:${info.port}`,

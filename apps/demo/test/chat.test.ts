@@ -26,7 +26,7 @@ function setup() {
     if (decision instanceof Response || !decision?.context) throw new Error('refused');
     const { client, server } = createPair({ topics, server: handler.options });
     (server as WebSocketConnection<ChatContext>).context = decision.context;
-    void runHandler(server as WebSocketConnection<ChatContext>, handler, request);
+    void runHandler(server as WebSocketConnection<ChatContext>, handler);
     return client;
   };
   return { handler, join, tick: (ms: number) => (clock += ms) };

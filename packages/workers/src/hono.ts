@@ -11,6 +11,12 @@
  * @packageDocumentation
  */
 import type { WebSocketHandler } from '@anyws/core';
+
+/** A handler, or a function that picks one per request (undefined: 404). */
+export type HandlerSource<C = unknown> =
+  | WebSocketHandler<C>
+  | ((request: Request) => WebSocketHandler<C> | undefined);
+
 import type { Context, Env, MiddlewareHandler } from 'hono';
 import { type RoomNamespace, routeToRoom } from './router.js';
 import { type UpgradeOptions, upgrade, type WaitUntil } from './upgrade.js';
@@ -41,18 +47,18 @@ function executionContext(c: Context): WaitUntil | undefined {
 }
 
 /**
- * A Hono handler for WebSocket upgrades. With a handler: served in this Worker, as
- * {@link upgrade} does (no hibernation). With a {@link RoomRoute}: forwarded to that room (a
+ * A Hono handler for WebSocket upgrades. With a handler (or a function choosing one per
+ * request; undefined answers 404): served in this Worker, as {@link upgrade} does (no hibernation). With a {@link RoomRoute}: forwarded to that room (a
  * `WebSocketRoom`), whose handler serves it on the Hibernation API. A request without
  * `Upgrade: websocket` goes on to the next handler, so one route can also answer plain HTTP.
  */
 export function upgradeWebSocket<C = unknown, E extends Env = Env>(
-  handler: WebSocketHandler<C>,
+  handler: HandlerSource<C>,
   options?: UpgradeOptions,
 ): MiddlewareHandler<E>;
 export function upgradeWebSocket<E extends Env = Env>(route: RoomRoute<E>): MiddlewareHandler<E>;
 export function upgradeWebSocket<C, E extends Env>(
-  target: WebSocketHandler<C> | RoomRoute<E>,
+  target: HandlerSource<C> | RoomRoute<E>,
   options?: UpgradeOptions,
 ): MiddlewareHandler<E> {
   return async (c, next) => {
@@ -66,7 +72,9 @@ export function upgradeWebSocket<C, E extends Env>(
       if (name === null || name === undefined || name === '') return c.text('no such room', 404);
       return routeToRoom(request, target.namespace(c), name);
     }
+    const handler = typeof target === 'function' ? target(request) : target;
+    if (!handler) return c.text('not found', 404);
     const ctx = options?.ctx ?? executionContext(c);
-    return upgrade(request, target, ctx ? { ...options, ctx } : options);
+    return upgrade(request, handler, ctx ? { ...options, ctx } : options);
   };
 }

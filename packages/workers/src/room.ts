@@ -8,9 +8,8 @@ import { DurableObject } from 'cloudflare:workers';
 import {
   APP_PING,
   APP_PONG,
+  acceptUpgrade,
   type ConnectionOptions,
-  checkHandshake,
-  decideUpgrade,
   HeartbeatTimeoutError,
   isValidReceivedCloseCode,
   type PublishOptions,
@@ -24,8 +23,12 @@ import {
   WSCloseCode,
 } from '@anyws/core';
 import { RoomTopics, type TopicSocket, tagsFor } from './topics.js';
-import { AcceptedSocketTransport, HibernatableTransport } from './transport.js';
-import { switchingProtocols } from './upgrade.js';
+import {
+  AcceptedSocketTransport,
+  HibernatableTransport,
+  WORKERD_CAPABILITIES,
+} from './transport.js';
+import { switchingProtocols, toWebSocketUrl } from './upgrade.js';
 
 /** The attachment of a room connection: everything it needs after the object wakes. */
 interface Attachment {
@@ -39,6 +42,8 @@ interface Attachment {
   options: ConnectionOptions | null;
   /** When the connection was opened (ms since epoch). */
   since: number;
+  /** The client offered `HEARTBEAT_PROTOCOL` (`ConnectionInit.appHeartbeat`). */
+  appHeartbeat?: true;
   /** Our close frame went out. */
   closing?: true;
   /** The connection is over (terminated while the socket lingers): later events are not its. */
@@ -61,6 +66,8 @@ interface SocketRecord extends TopicSocket {
   pending: Set<Promise<unknown>>;
   /** The handler's heartbeat, which the room keeps (null: none). */
   heartbeat: ResolvedOptions['heartbeat'];
+  /** The upgrade request, in the life of the object that accepted the socket. */
+  request?: Request;
 }
 
 /**
@@ -140,6 +147,16 @@ export abstract class WebSocketRoom<Env = unknown, C = unknown> extends DurableO
    * billed) for as long as it is open. Hook-style handlers never do.
    */
   protected allowSessions = false;
+  /**
+   * The most connections this room holds at once (hibernating ones count). Past it an upgrade
+   * is refused with 503 and `Retry-After` before upgrading. Default: no limit.
+   */
+  protected maxConnections: number | undefined = undefined;
+  /** Session (pull API) connections open, and upgrades under way: not in `getWebSockets()`. */
+  #unlisted = 0;
+  readonly #sessionClosed = (): void => {
+    this.#unlisted--;
+  };
 
   readonly #records = new Map<WebSocket, SocketRecord>();
   readonly #byConn = new WeakMap<WebSocketConnection<unknown>, SocketRecord>();
@@ -187,12 +204,11 @@ export abstract class WebSocketRoom<Env = unknown, C = unknown> extends DurableO
   }
 
   /**
-   * Checks the handshake, runs the handler's `upgrade` hook, accepts the socket and runs the
-   * `open` hook. Answers 101, or the refusal (404 without a handler for the URL).
+   * Decides the upgrade with core's `acceptUpgrade` (handshake, options, origins,
+   * {@link WebSocketRoom.maxConnections}, `upgrade` hook, subprotocol), accepts the socket
+   * and runs the `open` hook. Answers 101, or the refusal (404 without a handler for the URL).
    */
   protected async acceptUpgrade(request: Request): Promise<Response> {
-    const refusal = checkHandshake(request);
-    if (refusal) return refusal;
     const handler = this.handlerFor(new URL(request.url));
     if (!handler) return new Response('no WebSocket handler here', { status: 404 });
     if (handler.session && !this.allowSessions) {
@@ -201,21 +217,37 @@ export abstract class WebSocketRoom<Env = unknown, C = unknown> extends DurableO
       console.error(`anyws: ${message}`);
       return new Response(message, { status: 500 });
     }
-    const decision = await decideUpgrade(handler, request);
+    this.#unlisted++;
+    let decision: Awaited<ReturnType<typeof acceptUpgrade<C>>>;
+    try {
+      decision = await acceptUpgrade(request, handler, {
+        runtime: 'workers',
+        capabilities: WORKERD_CAPABILITIES,
+        // This upgrade is counted in `#unlisted` already.
+        connections: this.ctx.getWebSockets().length + this.#unlisted - 1,
+        maxConnections: this.maxConnections,
+      });
+    } finally {
+      this.#unlisted--;
+    }
     if (!decision.accept) return decision.response;
     const pair = new WebSocketPair();
     const [client, server] = [pair[0], pair[1]];
     const protocol = decision.protocol ?? '';
     if (handler.session) {
-      const transport = new AcceptedSocketTransport(server, request.url, protocol);
+      const transport = new AcceptedSocketTransport(server, toWebSocketUrl(request.url), protocol);
       const conn = new WebSocketConnection<C>({
         transport,
         side: 'server',
-        options: handler.options,
+        options: decision.options,
         context: decision.context,
         topics: this.#topics,
+        request,
+        appHeartbeat: decision.heartbeat,
+        onClosed: this.#sessionClosed,
       });
-      this.ctx.waitUntil(runHandler(conn, handler, request));
+      this.#unlisted++;
+      this.ctx.waitUntil(runHandler(conn, handler));
       return switchingProtocols(client, decision.protocol, decision.headers);
     }
 
@@ -228,6 +260,7 @@ export abstract class WebSocketRoom<Env = unknown, C = unknown> extends DurableO
       options: handler.options ?? null,
       since: Date.now(),
     };
+    if (decision.heartbeat) attachment.appHeartbeat = true;
     try {
       server.serializeAttachment(attachment);
     } catch (error) {
@@ -237,9 +270,11 @@ export abstract class WebSocketRoom<Env = unknown, C = unknown> extends DurableO
     }
     const record = this.#newRecord(server, attachment, false);
     const conn = record.conn!;
+    // At upgrade the whole request; after a wake only its URL (see `#build`).
+    record.request = request;
     // The open hook runs before the socket is accepted: what it subscribes becomes tags.
     // Its promise lasts as long as the connection and is not waited for: only the open hook is.
-    void runHandler(conn, this.#tracked(handler, record, true), request);
+    void runHandler(conn, this.#tracked(handler, record, true));
     record.tags = tagsFor(record.topics);
     this.ctx.acceptWebSocket(server, [...record.tags]);
     this.#topics.accepted(record);
@@ -403,11 +438,7 @@ export abstract class WebSocketRoom<Env = unknown, C = unknown> extends DurableO
     if (!handler || handler.session) return undefined;
     const conn = this.#build(record, true);
     // The open hook ran when the connection was opened, in an earlier life of the object.
-    void runHandler(
-      conn,
-      this.#tracked(handler, record, false),
-      new Request(record.attachment.url),
-    );
+    void runHandler(conn, this.#tracked(handler, record, false));
     return record.transport;
   }
 
@@ -415,7 +446,7 @@ export abstract class WebSocketRoom<Env = unknown, C = unknown> extends DurableO
     const attachment = record.attachment;
     const transport = new HibernatableTransport(
       record.ws,
-      attachment.url,
+      toWebSocketUrl(attachment.url),
       attachment.protocol,
       { closeSent: (ws) => this.#closeSent(ws) },
       { accepted, closeSent: record.closing },
@@ -427,6 +458,10 @@ export abstract class WebSocketRoom<Env = unknown, C = unknown> extends DurableO
       options: { ...attachment.options, heartbeat: null },
       context: attachment.context,
       topics: this.#topics,
+      // Headers do not survive hibernation (the attachment keeps the URL only): after a wake,
+      // `conn.request` is a GET of that URL.
+      request: () => record.request ?? new Request(attachment.url),
+      appHeartbeat: attachment.appHeartbeat === true,
     });
     record.conn = conn;
     record.transport = transport;

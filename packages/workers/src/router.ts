@@ -9,8 +9,9 @@ export interface RoomNamespace {
 
 /**
  * Forwards a WebSocket upgrade to the room `name` of `namespace` (`idFromName`: one object per
- * name, worldwide). A request that is not a valid upgrade is refused here, without waking
- * (and billing) the object.
+ * name, worldwide). A request that is not a valid upgrade is refused here (core's
+ * `checkHandshake`, the first step of the pipeline the room runs), without waking (and
+ * billing) the object.
  *
  * ```ts
  * export default {

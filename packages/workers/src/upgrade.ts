@@ -1,14 +1,13 @@
 /** The plain Worker: `upgrade(request, handler)` through a `WebSocketPair`. */
 import {
-  checkHandshake,
-  decideUpgrade,
+  acceptUpgrade,
   LocalTopics,
   runHandler,
   type TopicBus,
   WebSocketConnection,
   type WebSocketHandler,
 } from '@anyws/core';
-import { AcceptedSocketTransport } from './transport.js';
+import { AcceptedSocketTransport, WORKERD_CAPABILITIES } from './transport.js';
 
 /** What keeps a request alive after its response: the Worker's `ctx`, or Hono's `c.executionCtx`. */
 export interface WaitUntil {
@@ -29,6 +28,11 @@ export interface UpgradeOptions {
 
 const isolateTopics = new LocalTopics();
 
+/** The URL a server connection reports (`conn.url`): the request's, with the WebSocket scheme. */
+export function toWebSocketUrl(httpUrl: string): string {
+  return httpUrl.startsWith('http') ? `ws${httpUrl.slice(4)}` : httpUrl;
+}
+
 /** The 101 response that hands `client` to the runtime. */
 export function switchingProtocols(
   client: WebSocket,
@@ -42,8 +46,10 @@ export function switchingProtocols(
 
 /**
  * Serves a WebSocket upgrade in a plain Worker (no Durable Object, no hibernation; the
- * pull API works). Checks the handshake (workerd itself would upgrade malformed requests),
- * runs the handler's `upgrade` hook, and answers 101, or the refusal.
+ * pull API works). The decision is core's `acceptUpgrade` (handshake checks, which workerd
+ * does not make; options; origins; `upgrade` hook; subprotocol); it answers 101, or the
+ * refusal. There is no `maxConnections` here: a deployed Worker runs in many isolates, so a
+ * count in one means nothing; a `WebSocketRoom` has one.
  *
  * ```ts
  * export default {
@@ -56,20 +62,27 @@ export async function upgrade<C = unknown>(
   handler: WebSocketHandler<C>,
   options: UpgradeOptions = {},
 ): Promise<Response> {
-  const refusal = checkHandshake(request);
-  if (refusal) return refusal;
-  const decision = await decideUpgrade(handler, request);
+  const decision = await acceptUpgrade(request, handler, {
+    runtime: 'workers',
+    capabilities: WORKERD_CAPABILITIES,
+  });
   if (!decision.accept) return decision.response;
   const pair = new WebSocketPair();
-  const transport = new AcceptedSocketTransport(pair[1], request.url, decision.protocol ?? '');
+  const transport = new AcceptedSocketTransport(
+    pair[1],
+    toWebSocketUrl(request.url),
+    decision.protocol ?? '',
+  );
   const conn = new WebSocketConnection<C>({
     transport,
     side: 'server',
-    options: handler.options,
+    options: decision.options,
     context: decision.context,
     topics: options.topics ?? isolateTopics,
+    request,
+    appHeartbeat: decision.heartbeat,
   });
-  const running = runHandler(conn, handler, request);
+  const running = runHandler(conn, handler);
   options.ctx?.waitUntil(running);
   return switchingProtocols(pair[0], decision.protocol, decision.headers);
 }

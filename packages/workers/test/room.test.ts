@@ -118,7 +118,7 @@ describe('hibernation', () => {
     expect(answered, 'every ping answered, asleep or not').toHaveLength(pings);
     expect(after.context).toEqual({ user: 'ada', note: 'remembered' });
     expect(after.topics).toEqual(['news', 'later']);
-    expect(after.url).toBe(`http://127.0.0.1:${workerd.port}/room/${room}/probe?user=ada`);
+    expect(after.url).toBe(`ws://127.0.0.1:${workerd.port}/room/${room}/probe?user=ada`);
 
     // Publishing after the wake: by tag ('news') and by attachment ('later').
     expect(await ask(bob, 'publish news fresh news')).toEqual({ published: 1 });

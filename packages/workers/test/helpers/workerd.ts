@@ -63,7 +63,12 @@ export async function startWorkerd(): Promise<Workerd> {
         stderr.resume();
       }
     },
-    durableObjects: { ROOMS: 'TestRoom', STRICT: 'StrictRoom', ECHO: 'EchoRoom' },
+    durableObjects: {
+      ROOMS: 'TestRoom',
+      STRICT: 'StrictRoom',
+      ECHO: 'EchoRoom',
+      LIMITED: 'LimitedRoom',
+    },
   });
   const url = await mf.ready;
   const port = Number(url.port);

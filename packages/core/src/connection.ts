@@ -1,15 +1,39 @@
 import {
-  BufferOverflowError,
-  ConcurrentReceiveError,
+  admit,
+  type DrainWaiter,
+  mustWait,
+  NO_BACKPRESSURE,
+  releaseDrained,
+} from './backpressure.js';
+import {
+  acceptableCloseCode,
+  type CloseEnd,
+  failureReason,
+  invalidCloseError,
+  isFailureCode,
+  wireClose,
+} from './close.js';
+import {
   ConnectionClosedError,
   HeartbeatTimeoutError,
   JsonParseError,
   MessageTooBigError,
-  ReceiveTimeoutError,
+  ProtocolError,
   UnexpectedMessageError,
+  UnsupportedOptionError,
   WebSocketError,
 } from './errors.js';
-import { APP_PING, APP_PONG } from './heartbeat.js';
+import {
+  APP_PING,
+  APP_PONG,
+  appControl,
+  Heartbeat,
+  type HeartbeatHost,
+  IS_APP_PING,
+  NOT_CONTROL,
+  now,
+  type PendingPing,
+} from './heartbeat.js';
 import { nextConnectionId } from './ids.js';
 import {
   type BinaryMessage,
@@ -22,7 +46,6 @@ import {
   type DataMessage,
   decodeUtf8,
   describe,
-  type ErrorMessage,
   errorMessage,
   jsonText,
   type TextMessage,
@@ -44,7 +67,6 @@ import {
 import {
   ABNORMAL_CLOSURE,
   assertSendableClose,
-  isValidReceivedCloseCode,
   MESSAGE_TOO_BIG,
   NO_STATUS,
   OK,
@@ -53,8 +75,11 @@ import {
   utf8ByteLength,
   WSMsgType,
 } from './protocol.js';
+import { type LoopItem, MessageIterator, Receiver } from './reader.js';
 import type { PublishOptions, TopicBus } from './topics.js';
 import type { PreparedMessage, Transport, TransportSink } from './transport.js';
+
+export type { LoopItem } from './reader.js';
 
 /** Where a connection is in its life. */
 export type ConnectionState = 'connecting' | 'open' | 'closing' | 'closed';
@@ -74,6 +99,20 @@ export interface ConnectionInit<C> {
   /** Where `subscribe`/`publish` go; servers provide one. */
   topics?: TopicBus | undefined;
   /**
+   * The upgrade request (server side), or a function that builds it: `conn.request` calls it
+   * on its first read only, so a connection whose session never reads it costs no `Request`.
+   * It must stay valid after the upgrade (an adapter whose runtime consumes the request
+   * passes a copy or a builder).
+   */
+  request?: Request | (() => Request) | undefined;
+  /**
+   * The application-level heartbeat (see `HEARTBEAT_PROTOCOL`). On a server: the client
+   * offered the token, so the server sends the hello and answers application pings. On a
+   * client: it offered the token, and takes the heartbeat as agreed once the server's first
+   * application ping or pong comes. Default false: text is only ever data.
+   */
+  appHeartbeat?: boolean | undefined;
+  /**
    * Called once when the connection is closed, after the 'close' listeners: lets an adapter
    * keep its set of open connections with one function for all of them, where a
    * `whenClosed.then` would cost a closure and a promise reaction per connection.
@@ -89,37 +128,6 @@ export interface ConnectionEvents {
   close: (code: number, reason: string) => void;
   /** An error ended or is ending the connection. */
   error: (error: Error) => void;
-}
-
-/** Resolves the one reader: with a message, or with a loop's iterator result (`#readerLoop`). */
-type ReaderResolve = (value: WSMessage | LoopResult) => void;
-interface PendingPing {
-  start: number;
-  resolve: (rtt: number) => void;
-  reject: (error: Error) => void;
-}
-/**
- * The time limit of the waiting read. Only a read with a limit keeps its promise's `reject`:
- * nothing else rejects a waiting read, so the others let it go.
- */
-interface ReaderDeadline {
-  timer: ReturnType<typeof setTimeout> | undefined;
-  ms: number;
-  reject: (error: Error) => void;
-  /** Fires the limit (the timer's callback). */
-  fire: () => void;
-}
-/** A running heartbeat: its timer, the peer's last sign of life, its ping awaiting a pong. */
-interface HeartbeatState {
-  timer: ReturnType<typeof setTimeout> | undefined;
-  lastActivity: number;
-  ping: PendingPing | null;
-  /** The timer's callback. */
-  tick: () => void;
-}
-interface DrainWaiter {
-  resolve: () => void;
-  reject: (error: Error) => void;
 }
 
 /**
@@ -139,47 +147,35 @@ export interface ReaderHooks {
 }
 // Assigned by the class's static block, the one place with access to its private fields.
 export let readerHooks: ReaderHooks;
-/** `MessageIterator.next`'s way in to the connection's reader (assigned by the static block). */
-let readLoop: (conn: WebSocketConnection<unknown>, loop: MessageIterator) => Promise<LoopResult>;
+/** What every connection's heartbeat asks of it (assigned by the static block). */
+let heartbeatHost: HeartbeatHost<WebSocketConnection<unknown>>;
 /**
- * The executor of every read that waits, and the connection it is for: a promise's executor
- * runs synchronously inside `new Promise`, so one module function serves every connection
- * where a bound executor would cost each its own function (assigned by the static block).
+ * The `whenClosed` promise's executor, shared by every connection: it keeps its resolve on the
+ * connection `closing` (a promise's executor runs synchronously inside `new Promise`).
  */
-let armReader: (resolve: ReaderResolve, reject: (error: Error) => void) => void;
-let arming: WebSocketConnection<unknown> | null = null;
-/** The `reject` of the read `armReader` set up last, for `#read` to keep or let go. */
-let armedReject: (error: Error) => void = ignore;
-/** The same for the `whenClosed` promise: keeps its resolve on the connection `closing`. */
 let holdResolveClosed: (resolve: () => void) => void;
 let closing: WebSocketConnection<unknown> | null = null;
 /** The class of connections' sinks (assigned by the static block). */
 let Sink: new (conn: WebSocketConnection<unknown>) => TransportSink;
 
-/** What `for await` yields: the loop ends at CLOSE, CLOSING and CLOSED instead of yielding them. */
-export type LoopItem = DataMessage | ControlMessage | ErrorMessage;
-type LoopResult = IteratorResult<LoopItem, void>;
-const DONE: LoopResult = Object.freeze({ value: undefined, done: true });
-const DONE_PROMISE: Promise<LoopResult> = Promise.resolve(DONE);
-
 const RESOLVED: Promise<void> = Promise.resolve();
 const EMPTY = new Uint8Array(0);
-/** The longest header of a frame: 2 bytes, 8 of extended length, 4 of mask. */
-const MAX_FRAME_HEADER = 14;
 const textEncoder = new TextEncoder();
-const now = (): number => performance.now();
 
-function messageSize(message: WSMessage): number {
-  if (message.type === WSMsgType.TEXT) return message.data.length;
-  if (message.type === WSMsgType.BINARY) return message.data.byteLength;
-  return 0;
-}
+/** The application-level heartbeat: not offered; offered by this client and not yet agreed; agreed. */
+const APP_HB_OFF = 0;
+const APP_HB_OFFERED = 1;
+const APP_HB_AGREED = 2;
 
 /**
  * The one connection object users hold, on every runtime and both sides.
  *
  * Pull style: `await conn.receive()`, or `for await (const msg of conn)`.
  * Push style: `conn.on('message', fn)`. Sends return promises; awaiting them is backpressure.
+ *
+ * The connection owns the protocol's state and the closing handshake; it composes the
+ * receiver (reader.ts: queue, one reader, iteration), the heartbeat (heartbeat.ts), send
+ * admission (backpressure.ts) and the close rules (close.ts).
  */
 export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem> {
   /** Which end this is. */
@@ -192,36 +188,23 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
   readonly #transport: Transport;
   readonly #topics: TopicBus | undefined;
   #state: ConnectionState = 'open';
-  /** Messages no reader took yet; made by the first one (a waiting reader takes most). */
-  #queue: (WSMessage | undefined)[] | null = null;
-  #head = 0;
-  #queuedBytes = 0;
-  #paused = false;
-  // The one waiting reader, kept in fields rather than an object: a reader that waits for
-  // every message (for await) then costs its promise and nothing more.
-  /** Resolves the waiting reader; null when none waits (a reader only waits on an empty queue). */
-  #reader: ReaderResolve | null = null;
-  /** The waiting reader is this loop: it takes iterator results, not messages. */
-  #readerLoop: MessageIterator | null = null;
-  /** The time limit of reads; made by the first read that has one. */
-  #deadline: ReaderDeadline | null = null;
-  /** Counts readers, so that a withdrawal (mux) only ever withdraws its own. */
-  #readerSeq = 0;
+  /** The receiving half; made by the first message or read that needs it. */
+  #rx: Receiver | null = null;
+  /** The upgrade request, or its builder until first read. */
+  #request: Request | (() => Request) | undefined;
   #closeCode: number | null = null;
   #closeReason: string | null = null;
   #exception: Error | null = null;
   /** The peer's close frame, once it came. */
-  #peerClose: { code: number; reason: string } | null = null;
+  #peerClose: CloseEnd | null = null;
   /** True once this end has sent its close frame. */
   #closeSent = false;
   /** This end dropped the connection without the peer's say (terminate, close timeout): 1006. */
   #dropped = false;
-  /**
-   * This end's close code where the peer's answer cannot carry it, and the code the end is
-   * reported with then: 1005 when the runtime could send our frame only without a body (its
-   * echo has none), 1006 when the runtime failed the connection itself and stopped reading.
-   */
-  #standIn: [code: number, replaces: number] | null = null;
+  /** This end failed the connection with this code and reason: they are what it reports. */
+  #failure: CloseEnd | null = null;
+  /** This end's close where the runtime could send its frame only without a body (the peer's echo then says 1005). */
+  #standIn: CloseEnd | null = null;
   #closeTimer: ReturnType<typeof setTimeout> | undefined;
   // Made when first asked for: a connection nobody awaits the end of costs no promise.
   #closedPromise: Promise<void> | null = null;
@@ -231,10 +214,10 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
   // Made by the first ping or the first send that waits for a drain.
   #pings: PendingPing[] | null = null;
   #drainWaiters: DrainWaiter[] | null = null;
-  /** bufferedAmount as `#admit` read it before the send under way; -1 without backpressure. */
-  #bufferedBefore = -1;
-  /** The heartbeat's state, with `options.heartbeat` only. */
-  #hb: HeartbeatState | null = null;
+  /** The heartbeat, with `options.heartbeat` only. */
+  #hb: Heartbeat<WebSocketConnection<unknown>> | null = null;
+  /** Where the application-level heartbeat stands (APP_HB_*). */
+  #appHb = APP_HB_OFF;
   /** The peer's last ping was the application-level one: it understands only that kind of pong. */
   #peerPingsInText = false;
   // Made by the first `on()`, and each set by the first listener of its event: most
@@ -243,19 +226,23 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
 
   static {
     readerHooks = {
-      listen: (conn, deliver) => conn.#listen(deliver),
-      unshift(conn, message) {
-        // CLOSING and CLOSED are states, not messages: receive() reports them again by itself.
-        if (message.type === WSMsgType.CLOSING || message.type === WSMsgType.CLOSED) return;
-        conn.#unshift(message);
-      },
+      listen: (conn, deliver) => conn.#receiver().listen(deliver),
+      unshift: (conn, message) => conn.#receiver().unshift(message),
     };
-    readLoop = (conn, loop) => conn.#read(loop, conn.options.receiveTimeout);
-    armReader = (resolve, reject) => {
-      const conn = arming;
-      arming = null;
-      armedReject = reject;
-      if (conn) conn.#arm(resolve);
+    heartbeatHost = {
+      isOpen: (conn) => conn.#state === 'open',
+      readingPaused: (conn) => conn.#rx?.paused === true,
+      sendPing(conn, entry) {
+        conn.#pings ??= [];
+        conn.#pings.push(entry);
+        conn.#sendPing(EMPTY);
+      },
+      forgetPing(conn, entry) {
+        const pings = conn.#pings;
+        const i = pings === null ? -1 : pings.indexOf(entry);
+        if (i >= 0) pings?.splice(i, 1);
+      },
+      dead: (conn, error) => conn.#fail(error),
     };
     holdResolveClosed = (resolve) => {
       const conn = closing;
@@ -302,9 +289,24 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
     this.context = init.context as C;
     this.#transport = init.transport;
     this.#topics = init.topics;
+    this.#request = init.request;
     this.#closedHook = init.onClosed as ((conn: WebSocketConnection<unknown>) => void) | undefined;
-    init.transport.start(new Sink(this as WebSocketConnection<unknown>));
-    this.#startHeartbeat();
+    if (init.appHeartbeat === true) {
+      this.#appHb = init.side === 'server' ? APP_HB_AGREED : APP_HB_OFFERED;
+    }
+    const self = this as WebSocketConnection<unknown>;
+    init.transport.start(new Sink(self));
+    const hb = this.options.heartbeat;
+    if (hb) {
+      this.#hb = new Heartbeat(self, heartbeatHost, hb.interval, hb.timeout);
+      if (this.#canPing()) this.#hb.start();
+    }
+    // The hello: it tells the client that this server understands the application-level
+    // heartbeat. Not queued as a ping: a client that holds pongs back (autoping false) would
+    // otherwise leave it at the head of the queue, ahead of every later ping.
+    if (this.#appHb === APP_HB_AGREED && this.#state === 'open') {
+      init.transport.sendText(APP_PING, false);
+    }
   }
 
   // ---- state -------------------------------------------------------------------------
@@ -334,15 +336,33 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
     }
     return promise;
   }
+  /** The URL the connection was opened with (client) or requested at (server). */
+  get url(): string {
+    return this.#transport.url;
+  }
+  /**
+   * The HTTP request that opened the connection (server side), built on first read where the
+   * adapter passes a builder. Throws a `WebSocketError` where the adapter had none to give
+   * (a client connection, or a connection built without one).
+   */
+  get request(): Request {
+    let request = this.#request;
+    if (typeof request === 'function') {
+      request = request();
+      this.#request = request;
+    }
+    if (request === undefined) {
+      throw new WebSocketError(
+        `this ${this.side} connection has no upgrade request: only server connections built from one carry it`,
+      );
+    }
+    return request;
+  }
   #id: string | undefined;
   /** This connection's id, unique across processes (made on first read); names it in `exclude` anywhere. */
   get id(): string {
     this.#id ??= nextConnectionId();
     return this.#id;
-  }
-  /** The URL the connection was opened with (client) or requested at (server). */
-  get url(): string {
-    return this.#transport.url;
   }
   /** The negotiated subprotocol, '' for none. */
   get protocol(): string {
@@ -356,13 +376,24 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
   get bufferedAmount(): number {
     return this.#transport.bufferedAmount;
   }
-  /** The close code once closed: the peer's (1005 if its frame had none), or 1006 without a close frame. */
+  /**
+   * The close code once closed: the peer's (1005 if its frame had no body); this end's own
+   * when it failed the connection (1002, 1007, 1008, 1009, 1011), whatever the peer answered;
+   * 1006 when no close frame came.
+   */
   get closeCode(): number | null {
     return this.#closeCode;
   }
-  /** The close reason once closed. */
+  /** The close reason once closed, by the same rule as `closeCode`. */
   get closeReason(): string | null {
     return this.#closeReason;
+  }
+  /**
+   * True once both ends take the application-level heartbeat as agreed (see
+   * `HEARTBEAT_PROTOCOL`): only then is its ping text anything but data.
+   */
+  get appHeartbeat(): boolean {
+    return this.#appHb === APP_HB_AGREED;
   }
   /** The error that ended (or is ending) the connection, if any. */
   exception(): Error | null {
@@ -406,10 +437,10 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
     if (typeof data !== 'string') {
       return Promise.reject(new TypeError(`sendText() takes a string, got ${describe(data)}`));
     }
-    const rejected = this.#admit(data.length, data);
-    if (rejected) return rejected;
+    const before = this.#admit(data.length, data);
+    if (typeof before !== 'number') return before;
     this.#transport.sendText(data, options?.compress);
-    return this.#afterSend(data.length * 3);
+    return this.#afterSend(before, data.length * 3);
   }
 
   /** Sends a BINARY message. A TypeError for anything but bytes. */
@@ -421,10 +452,10 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
     if (bytes === undefined) {
       return Promise.reject(new TypeError(`sendBytes() takes bytes, got ${describe(data)}`));
     }
-    const rejected = this.#admit(bytes.byteLength);
-    if (rejected) return rejected;
+    const before = this.#admit(bytes.byteLength, undefined);
+    if (typeof before !== 'number') return before;
     this.#transport.sendBytes(bytes, options?.compress);
-    return this.#afterSend(bytes.byteLength);
+    return this.#afterSend(before, bytes.byteLength);
   }
 
   /** Sends `value` as JSON text. A TypeError when it does not serialise (undefined, a function). */
@@ -443,9 +474,9 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
    * Returns false when it was not sent (closing, or over the bound, where the policy applies).
    */
   sendPrepared(message: PreparedMessage): boolean {
-    const rejected = this.#admit(message.size);
-    if (rejected) {
-      rejected.catch(ignore);
+    const before = this.#admit(message.size, undefined);
+    if (typeof before !== 'number') {
+      before.catch(ignore);
       return false;
     }
     const t = this.#transport;
@@ -462,41 +493,25 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
     );
   }
 
-  /** Checks state and the outgoing bound; returns a rejected promise when the send may not go. */
-  #admit(size: number, text?: string): Promise<void> | undefined {
+  /**
+   * Checks state and the outgoing bound: the buffered amount before the send (see
+   * backpressure.ts), or a rejected promise when the send may not go.
+   */
+  #admit(size: number, text: string | undefined): number | Promise<void> {
     if (this.#state !== 'open') {
       return Promise.reject(this.#closedError('send'));
     }
-    const t = this.#transport;
-    if (!t.capabilities.backpressure) {
-      this.#bufferedBefore = -1;
-      return undefined;
-    }
-    const buffered = t.bufferedAmount;
-    this.#bufferedBefore = buffered;
-    const limit = this.options.maxBufferedAmount;
-    // Runtimes buffer text as UTF-8 (up to 3 bytes a unit): counted exactly only near the bound.
-    const bytes = text !== undefined && buffered + size * 3 > limit ? utf8ByteLength(text) : size;
-    if (buffered + bytes <= limit) return undefined;
-    const error = new BufferOverflowError(buffered + bytes, limit);
+    const before = admit(this.#transport, this.options, size, text);
+    if (typeof before === 'number') return before;
     if (this.options.slowConsumer === 'close') {
-      this.#fail(error, POLICY_VIOLATION, 'slow consumer: send buffer full');
+      this.#fail(before, POLICY_VIOLATION, 'slow consumer: send buffer full');
     }
-    return Promise.reject(error);
+    return Promise.reject(before);
   }
 
-  /**
-   * The send's promise: resolved (one shared promise) while bufferedAmount is at most
-   * `highWaterMark`, else pending until the transport drains. `maxBytes`: the most the payload
-   * can add to the buffer.
-   */
-  #afterSend(maxBytes: number): Promise<void> {
-    const before = this.#bufferedBefore;
-    if (before < 0) return RESOLVED;
-    const mark = this.options.highWaterMark;
-    // The frame adds its payload and a header of at most 14 bytes: clearly under the mark, the
-    // buffer is not read again (a sum of queues on ws, a runtime call on Deno).
-    if (before + maxBytes + MAX_FRAME_HEADER <= mark || this.#transport.bufferedAmount <= mark) {
+  /** The send's promise: resolved at once, or pending until the transport drains below `highWaterMark`. */
+  #afterSend(before: number, maxBytes: number): Promise<void> {
+    if (before === NO_BACKPRESSURE || !mustWait(this.#transport, this.options, before, maxBytes)) {
       return RESOLVED;
     }
     return new Promise((resolve, reject) => {
@@ -507,7 +522,9 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
 
   /**
    * Sends a ping and resolves with the round trip in ms when the pong comes. Uses a ping
-   * frame where the runtime has them, the application-level ping otherwise (no payload then).
+   * frame where the runtime has them, else the application-level ping, which carries no
+   * payload and needs the peer's agreement: without ping frames, `ping(data)` and a ping to a
+   * peer that did not agree reject with an `UnsupportedOptionError`.
    * With `timeout`, a pong that does not come in time means a dead peer, as for the heartbeat:
    * the ping rejects with `HeartbeatTimeoutError`, the reader gets it as ERROR and the
    * connection is dropped (1006). During a close only the ping rejects: `closeTimeout` rules.
@@ -520,6 +537,7 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
       data = undefined;
     }
     const payload = this.#controlPayload('ping', data);
+    if (!this.#framePings()) this.#checkAppControl('ping', payload);
     const timeout = options?.timeout;
     if (timeout != null) checkDelay('timeout', timeout);
     return new Promise((resolve, reject) => {
@@ -547,13 +565,18 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
 
   /**
    * Sends a pong: a pong frame, or the application-level pong when the runtime has no ping
-   * frames or the peer's last ping was an application-level one (so the answer is of its kind).
+   * frames or the peer's last ping was an application-level one (so the answer is of its kind);
+   * the latter carries no payload and needs the agreement, as for `ping`.
    */
   async pong(data?: string | Uint8Array): Promise<void> {
     const payload = this.#controlPayload('pong', data);
     const t = this.#transport;
-    if (t.capabilities.pingFrames && t.pong && !this.#peerPingsInText) t.pong(payload);
-    else t.sendText(APP_PONG, false);
+    if (this.#framePings() && !this.#peerPingsInText) {
+      t.pong?.(payload);
+      return;
+    }
+    this.#checkAppControl('pong', payload);
+    t.sendText(APP_PONG, false);
   }
 
   /** The payload of a ping or pong; throws what the call rejects with. */
@@ -564,27 +587,67 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
     return payload;
   }
 
+  /** The application-level ping or pong may go: agreed, and without a payload. */
+  #checkAppControl(what: 'ping' | 'pong', payload: Uint8Array): void {
+    const runtime = this.#transport.runtime ?? 'this runtime';
+    if (payload.byteLength > 0) {
+      throw new UnsupportedOptionError(
+        `${what}(data)`,
+        runtime,
+        'pingFrames',
+        `without ping frames the ${what} is the application-level one, which carries no payload`,
+      );
+    }
+    if (this.#appHb !== APP_HB_AGREED) {
+      throw new UnsupportedOptionError(
+        `${what}()`,
+        runtime,
+        'pingFrames',
+        'no ping frames, and the peer did not agree to the application-level heartbeat (HEARTBEAT_PROTOCOL)',
+      );
+    }
+  }
+
+  /** This end sends protocol ping frames. */
+  #framePings(): boolean {
+    const t = this.#transport;
+    return t.capabilities.pingFrames && t.ping !== undefined;
+  }
+
+  /** This end has a way to ping: frames, or the agreed application-level ping. */
+  #canPing(): boolean {
+    return this.#framePings() || this.#appHb === APP_HB_AGREED;
+  }
+
   #sendPing(payload: Uint8Array): void {
     const t = this.#transport;
-    if (t.capabilities.pingFrames && t.ping) t.ping(payload);
+    if (this.#framePings()) t.ping?.(payload);
     else t.sendText(APP_PING, false);
   }
 
-  // ---- closing -----------------------------------------------------------------------
+  // ---- closing (the rules are in close.ts) ------------------------------------------
 
   /**
    * Starts the closing handshake and resolves once the connection is closed: when the peer's
    * close frame came, or after `closeTimeout` by terminating. Throws a RangeError at once for a
    * code or reason that may not be sent. `close(WSCloseCode.NO_STATUS)` sends a frame with no body.
+   * Closing first with a failure code (1002, 1007, 1008, 1009, 1011) fails the connection:
+   * `closeCode` and `closeReason` are then this end's, whatever the peer answers.
    */
   close(code: number = OK, reason = ''): Promise<void> {
     assertSendableClose(code, reason);
     if (this.#state === 'closed' || this.#closeSent) return this.#closed();
+    if (this.#peerClose === null && isFailureCode(code)) this.#failure = { code, reason };
     this.#sendClose(code, reason);
     return this.#closed();
   }
 
-  /** Drops the connection at once, without a closing handshake; `closeCode` becomes 1006. */
+  /**
+   * Drops the connection at once, without a closing handshake; `closeCode` becomes 1006.
+   * Where the runtime cannot drop a socket (Deno, workerd, browsers) the transport sends a
+   * close frame without a body instead and forgets the socket: the peer sees 1005 there and
+   * 1006 where the socket is dropped (Node).
+   */
   terminate(): void {
     if (this.#state === 'closed') return;
     this.#dropped = true;
@@ -597,20 +660,14 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
    * the connection itself), then waits for the end, terminating after `closeTimeout`.
    */
   #sendClose(code: number, reason: string, sentByRuntime = false): void {
-    const t = this.#transport;
     this.#state = 'closing';
     this.#closeSent = true;
     this.#stopHeartbeat();
-    if (sentByRuntime) {
-      this.#standIn = [code, ABNORMAL_CLOSURE];
-    } else if (code === NO_STATUS) {
-      t.close(undefined, '');
-    } else if (t.capabilities.restrictedCloseCodes && code !== OK && (code < 3000 || code > 4999)) {
-      // The runtime cannot send this code: the frame goes without a body.
-      this.#standIn = [code, NO_STATUS];
-      t.close(undefined, '');
-    } else {
-      t.close(code, reason);
+    this.#syncReaderEnd();
+    if (!sentByRuntime) {
+      const [wire, echo] = wireClose(this.#transport.capabilities, code);
+      if (echo !== null) this.#standIn = { code, reason };
+      this.#transport.close(wire, wire === undefined ? '' : reason);
     }
     if (this.#state !== 'closing') return; // the transport closed synchronously
     const timeout = this.options.closeTimeout;
@@ -632,14 +689,27 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
 
   /**
    * Ends the connection because of a fault found here: ERROR for the reader, then a close with
-   * `code`; without a code the peer is taken for dead and dropped (1006).
+   * `code` (which `closeCode` keeps); without a code the peer is taken for dead and dropped (1006).
    */
-  #fail(error: Error, code?: number, reason = ''): void {
+  #fail(error: Error, code?: number, reason = code === undefined ? '' : failureReason(code)): void {
     this.#report(error);
     if (code === undefined) this.terminate();
     else if (this.#state === 'open' || (this.#state === 'closing' && !this.#closeSent)) {
+      this.#failure = { code, reason };
       this.#sendClose(code, reason);
     }
+  }
+
+  /** The receiver's answer on an empty queue follows the connection's state. */
+  #syncReaderEnd(): void {
+    const rx = this.#rx;
+    if (rx !== null) rx.end = this.#readerEnd();
+  }
+
+  #readerEnd(): WSMessage | undefined {
+    if (this.#state === 'closed') return CLOSED_MESSAGE;
+    if (this.#state === 'closing' && this.#peerClose) return CLOSING_MESSAGE;
+    return undefined;
   }
 
   /** The connection is gone: settle everything that waits on it. */
@@ -648,10 +718,10 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
     this.#state = 'closed';
     clearTimeout(this.#closeTimer);
     this.#stopHeartbeat();
-    let end = this.#peerClose ?? { code, reason };
-    const own = this.#standIn;
-    if (this.#dropped) end = { code: ABNORMAL_CLOSURE, reason: '' };
-    else if (own && end.code === own[1]) end = { code: own[0], reason: '' };
+    let end: CloseEnd = this.#peerClose ?? { code, reason };
+    if (this.#failure) end = this.#failure;
+    else if (this.#dropped) end = { code: ABNORMAL_CLOSURE, reason: '' };
+    else if (this.#standIn !== null && end.code === NO_STATUS) end = this.#standIn;
     this.#closeCode = end.code;
     this.#closeReason = end.reason;
     // Built only for someone to reject: capturing its stack costs microseconds per connection.
@@ -662,7 +732,11 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
       if (pings) for (const ping of pings.splice(0)) ping.reject(closedError);
       if (waiters) for (const waiter of waiters.splice(0)) waiter.reject(closedError);
     }
-    this.#handToReader(CLOSED_MESSAGE);
+    const rx = this.#rx;
+    if (rx !== null) {
+      rx.end = CLOSED_MESSAGE;
+      rx.handToReader(CLOSED_MESSAGE);
+    }
     this.#topics?.unsubscribeAll(this);
     const close = this.#listeners?.close;
     if (close)
@@ -683,7 +757,7 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
     this.#resolveClosed?.();
   }
 
-  // ---- receiving ---------------------------------------------------------------------
+  // ---- receiving (the queue and its one reader are in reader.ts) ---------------------
 
   /**
    * The next message. TEXT and BINARY as they come; PING/PONG only with `autoping: false`;
@@ -703,94 +777,7 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
         }
       }
     }
-    return this.#read(null, timeout);
-  }
-
-  /**
-   * The next message for `receive()` (loop null) or the next result of `loop`: at once when one
-   * is ready, else from `#handToReader`. One promise either way.
-   */
-  #read(loop: null, timeout: number | null): Promise<WSMessage>;
-  #read(loop: MessageIterator, timeout: number | null): Promise<LoopResult>;
-  #read(loop: MessageIterator | null, timeout: number | null): Promise<WSMessage | LoopResult> {
-    if (this.#reader) {
-      if (loop !== null && this.#readerLoop === loop) {
-        // A next() overlapping this loop's waiting one runs after it, as a generator queues it.
-        const again = (): Promise<LoopResult> => loop.next();
-        return (loop.pending as Promise<unknown>).then(again, again);
-      }
-      if (loop) loop.finished = true; // as a generator ends on the error it throws
-      return Promise.reject(new ConcurrentReceiveError());
-    }
-    const ready = this.#immediate();
-    if (ready) return Promise.resolve(loop ? loop.result(ready) : ready);
-    this.#readerLoop = loop;
-    arming = this as WebSocketConnection<unknown>;
-    const promise = new Promise<WSMessage | LoopResult>(armReader);
-    const reject = armedReject;
-    armedReject = ignore;
-    if (timeout != null) this.#startDeadline(timeout, reject);
-    if (loop) loop.pending = promise;
-    return promise;
-  }
-
-  #arm(resolve: ReaderResolve): void {
-    this.#reader = resolve;
-    this.#readerSeq++;
-  }
-
-  #startDeadline(ms: number, reject: (error: Error) => void): void {
-    let deadline = this.#deadline;
-    if (deadline === null) {
-      deadline = { timer: undefined, ms, reject, fire: () => this.#readerTimedOut() };
-      this.#deadline = deadline;
-    }
-    deadline.ms = ms;
-    deadline.reject = reject;
-    deadline.timer = setTimeout(deadline.fire, ms);
-  }
-
-  #readerTimedOut(): void {
-    const deadline = this.#deadline;
-    if (deadline === null) return;
-    const reject = deadline.reject;
-    const loop = this.#readerLoop;
-    deadline.timer = undefined;
-    this.#clearReader();
-    if (loop) loop.finished = true;
-    reject(new ReceiveTimeoutError(deadline.ms));
-  }
-
-  #clearReader(): void {
-    this.#reader = null;
-    this.#readerLoop = null;
-    const deadline = this.#deadline;
-    if (deadline !== null) {
-      deadline.reject = ignore;
-      if (deadline.timer !== undefined) {
-        clearTimeout(deadline.timer);
-        deadline.timer = undefined;
-      }
-    }
-  }
-
-  /**
-   * Makes `deliver` the one reader (mux): called at once with a ready message, else with the
-   * next one. Returns the reader's withdrawal.
-   */
-  #listen(deliver: (message: WSMessage) => void): () => void {
-    if (this.#reader) throw new ConcurrentReceiveError();
-    const ready = this.#immediate();
-    if (ready) {
-      deliver(ready);
-      return ignore;
-    }
-    // Never a loop's reader: only messages reach `deliver`.
-    this.#arm(deliver as ReaderResolve);
-    const seq = this.#readerSeq;
-    return () => {
-      if (this.#reader !== null && this.#readerSeq === seq) this.#clearReader();
-    };
+    return this.#receiver().read(null, timeout);
   }
 
   /** The next message, which must be TEXT: otherwise an `UnexpectedMessageError` holding it. */
@@ -845,79 +832,21 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
    * generator, which would add promise hops per message.
    */
   [Symbol.asyncIterator](): AsyncGenerator<LoopItem, void, undefined> {
-    return new MessageIterator(this as WebSocketConnection<unknown>);
+    return new MessageIterator(this.#receiver());
   }
 
-  /** What `receive()` returns without waiting, if anything. */
-  #immediate(): WSMessage | undefined {
-    const queued = this.#dequeue();
-    if (queued) return queued;
-    if (this.#state === 'closed') return CLOSED_MESSAGE;
-    if (this.#state === 'closing' && this.#peerClose) return CLOSING_MESSAGE;
-    return undefined;
-  }
-
-  #dequeue(): WSMessage | undefined {
-    const queue = this.#queue;
-    if (queue === null || this.#head === queue.length) return undefined;
-    const message = queue[this.#head];
-    queue[this.#head++] = undefined;
-    if (this.#head === queue.length) {
-      queue.length = 0;
-      this.#head = 0;
-    } else if (this.#head > 1024 && this.#head * 2 > queue.length) {
-      this.#queue = queue.slice(this.#head);
-      this.#head = 0;
+  #receiver(): Receiver {
+    let rx = this.#rx;
+    if (rx === null) {
+      rx = new Receiver(this.options, this.#transport, this.#hb);
+      rx.end = this.#readerEnd();
+      this.#rx = rx;
     }
-    if (message) {
-      this.#queuedBytes -= messageSize(message);
-      if (this.#paused && this.#queuedBytes <= this.options.receiveHighWaterMark / 2) {
-        this.#paused = false;
-        this.#alive();
-        this.#transport.resume?.();
-      }
-    }
-    return message;
+    return rx;
   }
 
-  /** Hands a message to the waiting reader, or queues it. */
   #enqueue(message: WSMessage): void {
-    if (this.#handToReader(message)) return;
-    this.#queue ??= [];
-    this.#queue.push(message);
-    this.#countIn(message);
-  }
-
-  /** Puts a message taken from the queue back at its head (mux, when it ends holding one). */
-  #unshift(message: WSMessage): void {
-    if (this.#handToReader(message)) return;
-    this.#queue ??= [];
-    if (this.#head > 0) this.#queue[--this.#head] = message;
-    else this.#queue.unshift(message);
-    this.#countIn(message);
-  }
-
-  /** Resolves the waiting reader with `message`; false when none waits (a reader only waits on an empty queue). */
-  #handToReader(message: WSMessage): boolean {
-    const resolve = this.#reader;
-    if (resolve === null) return false;
-    const loop = this.#readerLoop;
-    this.#clearReader();
-    resolve(loop ? loop.result(message) : message);
-    return true;
-  }
-
-  /** Counts a queued message; past `receiveHighWaterMark` asks the runtime to stop reading. */
-  #countIn(message: WSMessage): void {
-    this.#queuedBytes += messageSize(message);
-    if (
-      !this.#paused &&
-      this.#queuedBytes > this.options.receiveHighWaterMark &&
-      this.#transport.capabilities.pauseReading
-    ) {
-      this.#paused = true;
-      this.#transport.pause?.();
-    }
+    this.#receiver().enqueue(message);
   }
 
   /** A data or control message: to push listeners when there are any, else to the reader. */
@@ -976,78 +905,28 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
     return this.#topics;
   }
 
-  // ---- heartbeat ---------------------------------------------------------------------
-
-  #startHeartbeat(): void {
-    const hb = this.options.heartbeat;
-    if (!hb) return;
-    const state: HeartbeatState = {
-      timer: undefined,
-      lastActivity: now(),
-      ping: null,
-      tick: () => this.#heartbeatTick(),
-    };
-    this.#hb = state;
-    state.timer = setTimeout(state.tick, hb.interval);
-  }
+  // ---- heartbeat (the timer is in heartbeat.ts) --------------------------------------
 
   #stopHeartbeat(): void {
-    const state = this.#hb;
-    if (state !== null && state.timer !== undefined) {
-      clearTimeout(state.timer);
-      state.timer = undefined;
-    }
+    this.#hb?.stop();
   }
 
   /** Traffic that proves the peer alive, while the heartbeat runs. */
   #alive(): void {
-    const state = this.#hb;
-    if (state !== null && state.timer !== undefined) state.lastActivity = now();
+    this.#hb?.alive();
   }
 
-  /** Pings after `interval` of silence; any traffic from the peer, not only the pong, proves it alive. */
-  #heartbeatTick(): void {
-    const hb = this.options.heartbeat;
-    const state = this.#hb;
-    if (!hb || state === null || this.#state !== 'open') return;
-    const t = now();
-    if (this.#paused) {
-      // Reading is paused because the application is behind: the peer's pong waits unread
-      // behind its messages, so its silence proves nothing.
-      state.lastActivity = t;
-    }
-    const ping = state.ping;
-    if (ping) {
-      if (state.lastActivity < ping.start) {
-        state.timer = undefined;
-        this.#fail(new HeartbeatTimeoutError(hb.timeout));
-        return;
-      }
-      // Other traffic proved the peer alive before the pong came: forget the ping.
-      state.ping = null;
-      const i = this.#pings?.indexOf(ping) ?? -1;
-      if (i >= 0) this.#pings?.splice(i, 1);
-    }
-    const idle = t - state.lastActivity;
-    if (idle < hb.interval) {
-      state.timer = setTimeout(state.tick, hb.interval - idle);
-      return;
-    }
-    // Queued with the application's pings, so that its pong does not resolve one of theirs.
-    const entry: PendingPing = { start: t, resolve: ignore, reject: ignore };
-    state.ping = entry;
-    this.#pings ??= [];
-    this.#pings.push(entry);
-    this.#sendPing(EMPTY);
-    state.timer = setTimeout(state.tick, hb.timeout);
+  /** The client's offer was answered: the server speaks the application-level heartbeat. */
+  #agreeAppHeartbeat(): void {
+    this.#appHb = APP_HB_AGREED;
+    if (this.#state === 'open') this.#hb?.start();
   }
 
   // ---- inbound events from the transport --------------------------------------------
 
   #onPong(data: Uint8Array): void {
     const ping = this.#pings?.shift();
-    const state = this.#hb;
-    if (state !== null && ping === state.ping) state.ping = null;
+    this.#hb?.answered(ping);
     if (ping) ping.resolve(now() - ping.start);
     if (!this.options.autoping) this.#deliver(controlMessage(WSMsgType.PONG, data));
   }
@@ -1072,11 +951,7 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
     ) {
       return true;
     }
-    this.#fail(
-      new MessageTooBigError(size, this.options.maxMessageSize),
-      MESSAGE_TOO_BIG,
-      'message too big',
-    );
+    this.#fail(new MessageTooBigError(size, this.options.maxMessageSize), MESSAGE_TOO_BIG);
     return false;
   }
 
@@ -1089,19 +964,20 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
 
   /** The peer's close code is invalid: the connection records the protocol error (1002). */
   #invalidClose(code: number): Error {
-    this.#peerClose = { code: PROTOCOL_ERROR, reason: '' };
-    return new WebSocketError(`the peer sent an invalid close code ${String(code)}`);
+    this.#peerClose = { code: PROTOCOL_ERROR, reason: failureReason(PROTOCOL_ERROR) };
+    this.#syncReaderEnd();
+    return invalidCloseError(code);
   }
 
   #onText(data: string): void {
     if (!this.#heard()) return;
-    if (data.length === APP_PING.length && data.charCodeAt(0) === 0) {
-      if (data === APP_PING) {
-        this.#onPing(EMPTY, true);
-        return;
-      }
-      if (data === APP_PONG) {
-        this.#onPong(EMPTY);
+    // Text is the application's unless both ends agreed to the application-level heartbeat.
+    if (this.#appHb !== APP_HB_OFF) {
+      const kind = appControl(data);
+      if (kind !== NOT_CONTROL) {
+        if (this.#appHb === APP_HB_OFFERED) this.#agreeAppHeartbeat();
+        if (kind === IS_APP_PING) this.#onPing(EMPTY, true);
+        else this.#onPong(EMPTY);
         return;
       }
     }
@@ -1116,23 +992,25 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
 
   #onCloseFrame(code: number, reason: string): void {
     if (this.#state === 'closed' || this.#peerClose) return;
-    if (!this.#transport.capabilities.validatesCloseCodes && !isValidReceivedCloseCode(code)) {
-      this.#fail(this.#invalidClose(code), PROTOCOL_ERROR, 'invalid close code');
+    if (!acceptableCloseCode(this.#transport.capabilities, code)) {
+      this.#fail(this.#invalidClose(code), PROTOCOL_ERROR);
       return;
     }
     this.#peerClose = { code, reason };
     if (this.#closeSent) return; // our close was first: this is the answer
     this.#state = 'closing';
     this.#stopHeartbeat();
+    this.#syncReaderEnd();
     this.#enqueue(closeMessage(code, reason));
-    // The code is valid here (checked above, or by the runtime): the answer echoes it.
-    if (this.options.autoclose) this.#sendClose(code, '');
+    // The code is valid here (checked above, or by the runtime): the answer echoes it and its
+    // reason, as ws does.
+    if (this.options.autoclose) this.#sendClose(code, reason);
   }
 
   #onClosed(code: number, reason: string): void {
     if (this.#state === 'closed') return;
     if (!this.#peerClose && code !== ABNORMAL_CLOSURE) {
-      if (!this.#transport.capabilities.validatesCloseCodes && !isValidReceivedCloseCode(code)) {
+      if (!acceptableCloseCode(this.#transport.capabilities, code)) {
         // The runtime answered an invalid code itself (browsers echo it): too late for our
         // 1002, but the connection records the protocol error as if it had answered.
         this.#report(this.#invalidClose(code));
@@ -1145,22 +1023,30 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
     this.#finish(code, reason);
   }
 
+  /**
+   * The runtime reported an error; with `code` it failed the connection itself and sent its
+   * close frame: the same typed error and the same `closeCode`/`closeReason` as when core
+   * finds the fault.
+   */
   #onError(error: Error, code?: number): void {
     if (this.#state === 'closed') return;
-    this.#report(error);
-    if (code !== undefined && !this.#closeSent) this.#sendClose(code, '', true);
+    if (code === undefined) {
+      this.#report(error);
+      return;
+    }
+    let typed = error;
+    if (!(error instanceof ProtocolError) && !(error instanceof MessageTooBigError)) {
+      typed = new ProtocolError(code, error.message, { cause: error });
+    }
+    this.#report(typed);
+    if (!this.#closeSent) {
+      this.#failure = { code, reason: failureReason(code) };
+      this.#sendClose(code, '', true);
+    }
   }
 
   #onDrain(): void {
-    const waiters = this.#drainWaiters;
-    if (
-      waiters === null ||
-      waiters.length === 0 ||
-      this.#transport.bufferedAmount > this.options.highWaterMark
-    )
-      return;
-    this.#drainWaiters = [];
-    for (const waiter of waiters) waiter.resolve();
+    this.#drainWaiters = releaseDrained(this.#drainWaiters, this.#transport, this.options);
   }
 }
 
@@ -1172,58 +1058,6 @@ function defaultOptions(): ResolvedOptions {
   resolvedDefaults ??= Object.freeze(resolveOptions());
   return resolvedDefaults;
 }
-
-// The prototype async generators share: it gives the loop object what a runtime adds to every
-// async iterator (its own `Symbol.asyncIterator`, and `Symbol.asyncDispose` where it exists).
-const AsyncIteratorPrototype: object = Object.getPrototypeOf(
-  Object.getPrototypeOf(async function* () {}).prototype,
-);
-
-/**
- * One `for await` loop over a connection: behaves as the async generator it replaces (ends on
- * CLOSE or once the connection is closing/closed, and for good after an error, `return()` or
- * `throw()`), without its promise hops.
- */
-class MessageIterator implements AsyncGenerator<LoopItem, void, undefined> {
-  finished = false;
-  /** The promise of this loop's last read that waited (see `#read`). */
-  pending: Promise<unknown> | null = null;
-
-  constructor(readonly conn: WebSocketConnection<unknown>) {}
-
-  next(): Promise<LoopResult> {
-    return this.finished ? DONE_PROMISE : readLoop(this.conn, this);
-  }
-
-  return(value?: undefined): Promise<LoopResult> {
-    this.finished = true;
-    return Promise.resolve({ value, done: true });
-  }
-
-  throw(error?: unknown): Promise<LoopResult> {
-    this.finished = true;
-    return Promise.reject(error);
-  }
-
-  /** The iterator result for `message`: done at the end of the connection. */
-  result(message: WSMessage): LoopResult {
-    if (
-      message.type === WSMsgType.CLOSE ||
-      message.type === WSMsgType.CLOSING ||
-      message.type === WSMsgType.CLOSED
-    ) {
-      this.finished = true;
-      return DONE;
-    }
-    // CLOSING and CLOSED share one interface, which narrowing by two values does not remove.
-    return { value: message as LoopItem, done: false };
-  }
-
-  [Symbol.asyncIterator](): this {
-    return this;
-  }
-}
-Object.setPrototypeOf(MessageIterator.prototype, AsyncIteratorPrototype);
 
 function toError(value: unknown): Error {
   return value instanceof Error ? value : new Error(String(value));

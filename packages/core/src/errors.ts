@@ -128,3 +128,41 @@ export class HandshakeError extends WebSocketError {
     super(message, options);
   }
 }
+
+/**
+ * The peer broke the protocol (an invalid close code, a malformed frame, text that is not
+ * UTF-8, too many fragments): the connection is failed with `code` (1002, 1007 or 1008). The
+ * same class on every runtime, whether the runtime or core found the fault.
+ */
+export class ProtocolError extends WebSocketError {
+  /** `'ProtocolError'`. */
+  override name = 'ProtocolError';
+  constructor(
+    /** The close code the connection is failed with. */
+    readonly code: number,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/**
+ * An option (or a call's argument) this runtime cannot honour: refused when the handler is
+ * served or the client connects (or when the call is made), never accepted and then ignored.
+ */
+export class UnsupportedOptionError extends WebSocketError {
+  /** `'UnsupportedOptionError'`. */
+  override name = 'UnsupportedOptionError';
+  constructor(
+    /** The option, as written (`'autoclose'`, `'maxBufferedAmount'`, `'ping(data)'` …). */
+    readonly option: string,
+    /** The runtime that cannot honour it (`'workerd'`, `'deno'`, `'browser'` …). */
+    readonly runtime: string,
+    /** The transport capability it lacks (a `TransportCapabilities` key), or what it has instead. */
+    readonly capability: string,
+    why: string,
+  ) {
+    super(`${option} is not supported on ${runtime}: ${why}`);
+  }
+}

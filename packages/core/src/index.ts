@@ -28,8 +28,10 @@ export {
   HeartbeatTimeoutError,
   JsonParseError,
   MessageTooBigError,
+  ProtocolError,
   ReceiveTimeoutError,
   UnexpectedMessageError,
+  UnsupportedOptionError,
   WebSocketError,
 } from './errors.js';
 export {
@@ -63,6 +65,7 @@ export {
 } from './message.js';
 export { type AggregateOptions, aggregate, mux } from './mux.js';
 export {
+  assertSupported,
   type ConnectionOptions,
   DEFAULT_OPTIONS,
   type HeartbeatOptions,

@@ -1,4 +1,6 @@
+import { UnsupportedOptionError } from './errors.js';
 import type { JsonParser } from './message.js';
+import type { TransportCapabilities } from './transport.js';
 
 /** Keepalive: a ping every `interval` ms of silence; no pong within `timeout` ms ends the connection. */
 export interface HeartbeatOptions {
@@ -182,4 +184,64 @@ export interface PingOptions {
 export interface ReceiveOptions {
   /** Milliseconds to wait; overrides `receiveTimeout`. `null` waits without limit. */
   timeout?: number | null;
+}
+
+/**
+ * Refuses the options a runtime cannot honour, with an `UnsupportedOptionError` naming the
+ * option, the runtime and the capability it lacks. Adapters call it when a handler is served
+ * or a client connects, so that nothing is accepted and then ignored:
+ *
+ * - `autoclose: false` where the runtime answers the peer's close frame itself
+ *   (`forcedCloseReply`: ws, Deno, browsers): the answer cannot be held back.
+ * - a `maxBufferedAmount` or `slowConsumer` other than the default where sends cannot push
+ *   back (`backpressure`: workerd reports no buffered amount, so no bound can be kept).
+ * - a `receiveHighWaterMark` other than the default where the runtime cannot stop reading
+ *   (`pauseReading`): the queue cannot be held at that size.
+ *
+ * Not refused, with reasons: `autoping: false` (core holds back the pongs it would send; a
+ * runtime that answers protocol pings itself does so unseen), `heartbeat` without ping frames
+ * (it runs where the peer agreed to the application-level heartbeat, see `HEARTBEAT_PROTOCOL`),
+ * `highWaterMark` without backpressure (there is no buffer: every send resolves at once, which
+ * is what the mark asks). A ping payload without ping frames is refused by `ping(data)` itself.
+ */
+export function assertSupported(
+  options: ResolvedOptions,
+  capabilities: TransportCapabilities,
+  runtime: string,
+): void {
+  const d = DEFAULT_OPTIONS;
+  if (!options.autoclose && capabilities.forcedCloseReply) {
+    throw new UnsupportedOptionError(
+      'autoclose: false',
+      runtime,
+      'forcedCloseReply',
+      "the runtime answers the peer's close frame itself, so the answer cannot be held back",
+    );
+  }
+  if (!capabilities.backpressure) {
+    if (options.maxBufferedAmount !== d.maxBufferedAmount) {
+      throw new UnsupportedOptionError(
+        'maxBufferedAmount',
+        runtime,
+        'backpressure',
+        'the runtime reports no buffered amount, so no bound on it can be kept',
+      );
+    }
+    if (options.slowConsumer !== d.slowConsumer) {
+      throw new UnsupportedOptionError(
+        'slowConsumer',
+        runtime,
+        'backpressure',
+        'the runtime reports no buffered amount, so the bound this policy applies at is never reached',
+      );
+    }
+  }
+  if (!capabilities.pauseReading && options.receiveHighWaterMark !== d.receiveHighWaterMark) {
+    throw new UnsupportedOptionError(
+      'receiveHighWaterMark',
+      runtime,
+      'pauseReading',
+      'the runtime cannot stop reading, so the queue of received messages cannot be held at that size',
+    );
+  }
 }

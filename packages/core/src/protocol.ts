@@ -23,6 +23,7 @@ export const OK = 1000;
 export const PROTOCOL_ERROR = 1002;
 export const NO_STATUS = 1005;
 export const ABNORMAL_CLOSURE = 1006;
+export const INVALID_TEXT = 1007;
 export const POLICY_VIOLATION = 1008;
 export const MESSAGE_TOO_BIG = 1009;
 export const INTERNAL_ERROR = 1011;
@@ -37,7 +38,7 @@ export const WSCloseCode = {
   NO_STATUS,
   /** Reserved: never sent; reported when the connection ended without a close frame. */
   ABNORMAL_CLOSURE,
-  INVALID_TEXT: 1007,
+  INVALID_TEXT,
   POLICY_VIOLATION,
   MESSAGE_TOO_BIG,
   MANDATORY_EXTENSION: 1010,

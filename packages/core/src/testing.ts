@@ -35,6 +35,7 @@ function frameSize(frame: Frame): number {
 /** One end of an in-memory socket. `pause()` makes it a reader that never reads. */
 export class MemoryTransport implements Transport {
   readonly capabilities: TransportCapabilities;
+  readonly runtime = 'memory';
   /** The other end; set by `createPair` right after construction. */
   peer!: MemoryTransport;
   /** Every frame this end sent, for assertions on the wire. */
@@ -205,6 +206,12 @@ export interface PairOptions {
   topics?: TopicBus;
   /** The server end's upgrade request (`conn.request`), or what builds it on first read. */
   request?: Request | (() => Request);
+  /**
+   * The client offered `HEARTBEAT_PROTOCOL` to an anyws server (`ConnectionInit.appHeartbeat`
+   * on both ends): the server sends its hello and both speak the application-level heartbeat.
+   * Default: when the capabilities have no ping frames, as an anyws client offers it then.
+   */
+  appHeartbeat?: boolean;
 }
 
 /** Two connected in-memory connections and their transports. */
@@ -228,10 +235,12 @@ export function createPair(options: PairOptions = {}): Pair {
   const serverTransport = new MemoryTransport(url, protocol, caps);
   clientTransport.peer = serverTransport;
   serverTransport.peer = clientTransport;
+  const appHeartbeat = options.appHeartbeat ?? caps.pingFrames === false;
   const client = new WebSocketConnection({
     transport: clientTransport,
     side: 'client',
     options: options.client,
+    appHeartbeat,
   });
   const server = new WebSocketConnection({
     transport: serverTransport,
@@ -239,6 +248,7 @@ export function createPair(options: PairOptions = {}): Pair {
     options: options.server,
     topics: options.topics,
     request: options.request,
+    appHeartbeat,
   });
   return { client, server, clientTransport, serverTransport };
 }

@@ -63,6 +63,11 @@ export interface TransportSink {
 export interface Transport {
   /** What the runtime does by itself; declared truthfully, core fills the gaps. */
   readonly capabilities: TransportCapabilities;
+  /**
+   * The runtime's name (`'node'`, `'deno'`, `'workerd'`, `'browser'` …), for errors that name
+   * what a runtime cannot do. Optional: left out, errors say "this runtime".
+   */
+  readonly runtime?: string;
   /** The URL the connection was opened with (client) or requested at (server). */
   readonly url: string;
   /** The negotiated subprotocol, or '' for none. */
@@ -85,7 +90,12 @@ export interface Transport {
   pong?(data: Uint8Array): void;
   /** Sends a close frame; `code` undefined sends one with no body (1005). */
   close(code: number | undefined, reason: string): void;
-  /** Drops the connection without a closing handshake. */
+  /**
+   * Drops the connection without a closing handshake, and reports nothing more. Where the
+   * runtime cannot drop a socket (Deno, workerd, browsers), it sends a close frame without a
+   * body instead (the peer sees 1005, the one code for this on every such runtime) and forgets
+   * the socket.
+   */
   terminate(): void;
   /** Stops reading from the network (only with `capabilities.pauseReading`). */
   pause?(): void;

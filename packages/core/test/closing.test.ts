@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { ConnectionClosedError, WebSocketError, WSCloseCode, WSMsgType } from '../src/index.js';
+import { ConnectionClosedError, ProtocolError, WSCloseCode, WSMsgType } from '../src/index.js';
 import { createPair } from '../src/testing.js';
 import { flush, rejection, scripted, stateOf, useFakeClock } from './helpers.js';
 
@@ -16,11 +16,12 @@ describe('closing handshake', () => {
     expect([client.state, client.closed, server.state]).toEqual(['closed', true, 'closed']);
     expect(server.closeCode).toBe(4001);
     expect(server.closeReason).toBe('bye ✓');
-    // The server echoes the code (without the reason), as RFC 6455 §5.5.1 suggests.
+    // The server echoes the code (RFC 6455 §5.5.1) and the reason, as ws does: an answer
+    // carries the reason on every runtime that lets core answer.
     expect(client.closeCode).toBe(4001);
-    expect(client.closeReason).toBe('');
+    expect(client.closeReason).toBe('bye ✓');
     expect(clientTransport.sent.at(-1)).toEqual({ kind: 'close', code: 4001, reason: 'bye ✓' });
-    expect(serverTransport.sent.at(-1)).toEqual({ kind: 'close', code: 4001, reason: '' });
+    expect(serverTransport.sent.at(-1)).toEqual({ kind: 'close', code: 4001, reason: 'bye ✓' });
   });
   it('close() defaults to 1000 with no reason', async () => {
     const { client, server, clientTransport } = createPair();
@@ -209,15 +210,16 @@ describe('closing handshake', () => {
       async (code) => {
         const { conn, t } = scripted();
         t.sink.closeFrame(code, 'bad');
-        expect(t.calls).toEqual([{ op: 'close', code: 1002, reason: 'invalid close code' }]);
+        expect(t.calls).toEqual([{ op: 'close', code: 1002, reason: 'protocol error' }]);
         const message = await conn.receive();
         expect(message.type).toBe(WSMsgType.ERROR);
-        expect(message.data).toBeInstanceOf(WebSocketError);
+        expect(message.data).toBeInstanceOf(ProtocolError);
+        expect((message.data as ProtocolError).code).toBe(1002);
         expect((message.data as Error).message).toMatch(String(code));
         expect(conn.exception()).toBe(message.data);
         t.sink.closed(code, 'bad');
         expect(conn.closeCode).toBe(1002);
-        expect(conn.closeReason).toBe('');
+        expect(conn.closeReason).toBe('protocol error');
       },
     );
     it('end to end over createPair: the peer that sent 1004 sees 1002', async () => {
@@ -230,7 +232,7 @@ describe('closing handshake', () => {
       expect(clientTransport.peer.sent.at(-1)).toEqual({
         kind: 'close',
         code: 1002,
-        reason: 'invalid close code',
+        reason: 'protocol error',
       });
       // Its transport had sent the close itself, so the client connection just sees the 1002 answer.
       await client.whenClosed;

@@ -4,10 +4,11 @@ import {
   APP_PONG,
   ConnectionClosedError,
   HeartbeatTimeoutError,
+  UnsupportedOptionError,
   type WSMessage,
   WSMsgType,
 } from '../src/index.js';
-import { createPair } from '../src/testing.js';
+import { createPair, type MemoryTransport } from '../src/testing.js';
 import { flush, rejection, scripted, stateOf, useFakeClock } from './helpers.js';
 
 afterEach(() => {
@@ -71,10 +72,19 @@ describe('ping() and pong() with protocol ping frames', () => {
     t.sink.ping(new Uint8Array([1]));
     expect(t.calls).toEqual([]);
   });
-  it('a transport without ping frames: core answers with the application-level pong', () => {
-    const { t } = scripted({}, { pingFrames: false });
+  it('a transport without ping frames, heartbeat agreed: the hello, then the application-level pong', () => {
+    const { t } = scripted({}, { pingFrames: false }, { appHeartbeat: true });
+    expect(t.calls).toEqual([{ op: 'text', data: APP_PING, compress: false }]);
     t.sink.text(APP_PING);
-    expect(t.calls).toEqual([{ op: 'text', data: APP_PONG, compress: false }]);
+    expect(t.calls.at(-1)).toEqual({ op: 'text', data: APP_PONG, compress: false });
+  });
+  it('not agreed: the ping text is application data, delivered and not answered', async () => {
+    const { conn, t } = scripted({}, { pingFrames: false });
+    t.sink.text(APP_PING);
+    t.sink.text(APP_PONG);
+    expect(t.calls).toEqual([]);
+    expect(await conn.receiveText()).toBe(APP_PING);
+    expect(await conn.receiveText()).toBe(APP_PONG);
   });
 });
 
@@ -105,19 +115,61 @@ describe('application-level heartbeat (capabilities: { pingFrames: false })', ()
     expect(APP_PING).toBe('\u0000anyws:ping');
     expect(APP_PONG).toBe('\u0000anyws:pong');
   });
+  it('the server says hello with a ping; the client answers it and takes the heartbeat as agreed', async () => {
+    const { client, server, clientTransport, serverTransport } = createPair(noFrames);
+    expect([client.appHeartbeat, server.appHeartbeat]).toEqual([false, true]);
+    await flush();
+    expect(serverTransport.sent).toEqual([{ kind: 'text', data: APP_PING }]);
+    expect(clientTransport.sent).toEqual([{ kind: 'text', data: APP_PONG }]);
+    expect(client.appHeartbeat).toBe(true);
+  });
   it('ping() sends the application-level ping as text; the answer resolves it; neither reaches a reader', async () => {
     const { client, server, clientTransport, serverTransport } = createPair(noFrames);
-    const rtt = await client.ping('ignored payload');
+    await flush(); // the hello
+    const rtt = await client.ping();
     expect(rtt).toBeGreaterThanOrEqual(0);
-    expect(clientTransport.sent).toEqual([{ kind: 'text', data: APP_PING }]);
-    expect(serverTransport.sent).toEqual([{ kind: 'text', data: APP_PONG }]);
+    expect(clientTransport.sent.slice(1)).toEqual([{ kind: 'text', data: APP_PING }]);
+    expect(serverTransport.sent.slice(1)).toEqual([{ kind: 'text', data: APP_PONG }]);
     expect(await stateOf(server.receive({ timeout: null }))).toBe('pending');
     expect(await stateOf(client.receive({ timeout: null }))).toBe('pending');
   });
   it('pong() sends the application-level pong', async () => {
     const { client, clientTransport } = createPair(noFrames);
+    await flush(); // the hello
     await client.pong();
-    expect(clientTransport.sent).toEqual([{ kind: 'text', data: APP_PONG }]);
+    expect(clientTransport.sent.slice(1)).toEqual([{ kind: 'text', data: APP_PONG }]);
+  });
+  it('no payload, and nothing before the agreement: UnsupportedOptionError, nothing sent', async () => {
+    const { client, clientTransport } = createPair({ ...noFrames, appHeartbeat: false });
+    const early = (await rejection(client.ping())) as UnsupportedOptionError;
+    expect(early).toBeInstanceOf(UnsupportedOptionError);
+    expect([early.option, early.runtime, early.capability]).toEqual([
+      'ping()',
+      'memory',
+      'pingFrames',
+    ]);
+    expect(await rejection(client.pong())).toBeInstanceOf(UnsupportedOptionError);
+    const agreed = createPair(noFrames);
+    await flush();
+    const withData = (await rejection(agreed.client.ping('x'))) as UnsupportedOptionError;
+    expect(withData.option).toBe('ping(data)');
+    expect(await rejection(agreed.client.pong('x'))).toBeInstanceOf(UnsupportedOptionError);
+    expect(clientTransport.sent).toEqual([]);
+    expect(agreed.clientTransport.sent).toEqual([{ kind: 'text', data: APP_PONG }]);
+  });
+  it('a client that offered the token against a server that is not anyws: no ping, no heartbeat, text is data', async () => {
+    useFakeClock();
+    // A server that did not agree sends no hello: the client never pings and never drops it.
+    const { client, server, clientTransport } = createPair({
+      ...noFrames,
+      appHeartbeat: false,
+      client: { heartbeat: { interval: 100, timeout: 50 } },
+    });
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(clientTransport.sent).toEqual([]);
+    expect(client.state).toBe('open');
+    await client.sendText(APP_PING);
+    expect(await server.receiveText()).toBe(APP_PING);
   });
   it('with autoping off, they surface as PING and PONG without data', async () => {
     const { client, server } = createPair({
@@ -125,6 +177,8 @@ describe('application-level heartbeat (capabilities: { pingFrames: false })', ()
       server: { autoping: false },
       client: { autoping: false },
     });
+    // The hello surfaces as the client's first message.
+    expect((await client.receive()).type).toBe(WSMsgType.PING);
     const rtt = client.ping();
     expect(await server.receive()).toEqual({
       type: WSMsgType.PING,
@@ -142,7 +196,8 @@ describe('application-level heartbeat (capabilities: { pingFrames: false })', ()
   it('a peer without ping frames: the application answer to its PING is the application-level pong', async () => {
     // This end has ping frames (say ws), the peer has not (say workerd): its ping comes as text,
     // and a protocol pong would never reach its application.
-    const { conn, t } = scripted({ autoping: false }, { pingFrames: true });
+    const { conn, t } = scripted({ autoping: false }, { pingFrames: true }, { appHeartbeat: true });
+    t.calls.length = 0; // the hello
     t.sink.text(APP_PING);
     const ping = await conn.receive();
     expect(ping.type).toBe(WSMsgType.PING);
@@ -169,6 +224,7 @@ describe('ping({ timeout })', () => {
     it(`${name}: a pong in time resolves it, and the connection stays open after the timeout`, async () => {
       useFakeClock();
       const { client } = createPair({ capabilities });
+      await flush(); // the hello, where the heartbeat is application-level
       expect(await client.ping({ timeout: 50 })).toBeGreaterThanOrEqual(0);
       await vi.advanceTimersByTimeAsync(100);
       expect(client.state).toBe('open');
@@ -179,6 +235,7 @@ describe('ping({ timeout })', () => {
       const { client, serverTransport } = createPair({ capabilities });
       const errors: Error[] = [];
       client.on('error', (error) => errors.push(error));
+      await flush(); // the hello, where the heartbeat is application-level
       serverTransport.pause();
       const ping = client.ping({ timeout: 50 });
       const rejected = rejection(ping);
@@ -251,10 +308,10 @@ describe('heartbeat', () => {
           client: { heartbeat: 100 },
         });
         await vi.advanceTimersByTimeAsync(99);
-        expect(clientTransport.sent).toEqual([]);
+        expect(pings(clientTransport.sent)).toEqual([]);
         await vi.advanceTimersByTimeAsync(1);
-        expect(clientTransport.sent).toHaveLength(1);
-        expect(clientTransport.sent[0]).toEqual(
+        expect(pings(clientTransport.sent)).toHaveLength(1);
+        expect(pings(clientTransport.sent)[0]).toEqual(
           name === 'application-level'
             ? { kind: 'text', data: APP_PING }
             : { kind: 'ping', data: new Uint8Array(0) },
@@ -262,7 +319,7 @@ describe('heartbeat', () => {
         await vi.advanceTimersByTimeAsync(1000);
         expect(client.state).toBe('open');
         // A pong comes at once, so a ping leaves every `interval`: at 100, 200, … 1100 ms.
-        expect(clientTransport.sent).toHaveLength(11);
+        expect(pings(clientTransport.sent)).toHaveLength(11);
       });
       it('a dead peer: ERROR with HeartbeatTimeoutError, then CLOSED with 1006, at interval + timeout', async () => {
         useFakeClock();
@@ -380,3 +437,8 @@ describe('heartbeat', () => {
     expect(server.exception()).toBeInstanceOf(HeartbeatTimeoutError);
   });
 });
+
+/** The pings among the frames an end sent (not its answer to the server's hello). */
+function pings(sent: MemoryTransport['sent']): MemoryTransport['sent'] {
+  return sent.filter((f) => f.kind === 'ping' || (f.kind === 'text' && f.data === APP_PING));
+}

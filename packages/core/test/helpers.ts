@@ -91,7 +91,12 @@ export class ScriptedTransport implements Transport {
 export function scripted(
   options?: ConnectionOptions,
   capabilities?: Partial<TransportCapabilities>,
-  extra: { side?: 'client' | 'server'; topics?: TopicBus; withPrepared?: boolean } = {},
+  extra: {
+    side?: 'client' | 'server';
+    topics?: TopicBus;
+    withPrepared?: boolean;
+    appHeartbeat?: boolean;
+  } = {},
 ): { conn: WebSocketConnection<unknown>; t: ScriptedTransport } {
   const t = new ScriptedTransport(capabilities, extra.withPrepared);
   const conn = new WebSocketConnection<unknown>({
@@ -99,6 +104,7 @@ export function scripted(
     side: extra.side ?? 'server',
     options,
     topics: extra.topics,
+    appHeartbeat: extra.appHeartbeat,
   });
   return { conn, t };
 }

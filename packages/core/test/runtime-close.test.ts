@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   ConnectionClosedError,
   MessageTooBigError,
+  ProtocolError,
   WebSocketError,
   type WSMessage,
   WSMsgType,
@@ -50,7 +51,7 @@ describe('a runtime that fails the connection itself (error with a close code)',
     t.sink.closed(1006, '');
     expect(await conn.receive()).toEqual({ type: WSMsgType.ERROR, data: error, extra: '' });
     expect((await conn.receive()).type).toBe(WSMsgType.CLOSED);
-    expect([conn.closeCode, conn.closeReason]).toEqual([1009, '']);
+    expect([conn.closeCode, conn.closeReason]).toEqual([1009, 'message too big']);
     expect(conn.exception()).toBe(error);
     expect(errors).toEqual([error]);
   });
@@ -67,20 +68,22 @@ describe('a runtime that fails the connection itself (error with a close code)',
     expect(byCore).toEqual([WSMsgType.ERROR, WSMsgType.CLOSED]);
     expect(conn.closeCode).toBe(client.closeCode);
   });
-  it('a peer answer the runtime still reports is the close code, without a CLOSE message', async () => {
+  it('a peer answer with another code changes nothing: closeCode is the failure, no CLOSE message', async () => {
     const { conn, t } = scripted({}, WS_LIKE);
     t.sink.error(new WebSocketError('invalid UTF-8'), 1007);
     t.sink.closed(1000, 'ok');
     expect(await drain(conn)).toEqual([WSMsgType.ERROR, WSMsgType.CLOSED]);
-    expect([conn.closeCode, conn.closeReason]).toEqual([1000, 'ok']);
+    expect([conn.closeCode, conn.closeReason]).toEqual([1007, 'invalid payload data']);
+    expect(conn.exception()).toBeInstanceOf(ProtocolError);
+    expect((conn.exception() as ProtocolError).code).toBe(1007);
   });
-  it('a runtime that then never reports the end: terminated after closeTimeout (1006)', async () => {
+  it('a runtime that then never reports the end: terminated after closeTimeout, closeCode the failure', async () => {
     useFakeClock();
     const { conn, t } = scripted({ closeTimeout: 100 }, WS_LIKE);
     t.sink.error(new WebSocketError('protocol error'), 1002);
     await vi.advanceTimersByTimeAsync(100);
     expect(t.ops()).toEqual(['terminate']);
-    expect([conn.state, conn.closeCode]).toEqual(['closed', 1006]);
+    expect([conn.state, conn.closeCode]).toEqual(['closed', 1002]);
   });
   it('after this end sent its close, the code changes nothing: closeCode is the peer answer', () => {
     const { conn, t } = scripted({}, WS_LIKE);
@@ -112,7 +115,10 @@ describe('a runtime that can send only 1000 and 3000–4999 (restrictedCloseCode
       const { client, server, clientTransport } = createPair({ capabilities: restricted });
       await client.close(code, 'a reason that cannot go either');
       expect(clientTransport.sent.at(-1)).toEqual({ kind: 'close', code: undefined, reason: '' });
-      expect([client.closeCode, client.closeReason]).toEqual([code, '']);
+      expect([client.closeCode, client.closeReason]).toEqual([
+        code,
+        'a reason that cannot go either',
+      ]);
       expect(server.closeCode).toBe(1005);
     },
   );
@@ -145,9 +151,16 @@ describe('a runtime that can send only 1000 and 3000–4999 (restrictedCloseCode
   it('the peer answer never came: 1006 after closeTimeout, as for any close', async () => {
     useFakeClock();
     const { conn } = scripted({ closeTimeout: 50 }, restricted);
-    void conn.close(1011);
+    void conn.close(1001);
     await vi.advanceTimersByTimeAsync(50);
     expect(conn.closeCode).toBe(1006);
+  });
+  it('a failure code (1011) is kept when the peer answer never came', async () => {
+    useFakeClock();
+    const { conn } = scripted({ closeTimeout: 50 }, restricted);
+    void conn.close(1011, 'broken');
+    await vi.advanceTimersByTimeAsync(50);
+    expect([conn.closeCode, conn.closeReason]).toEqual([1011, 'broken']);
   });
   it('the peer close answered by core: its code, whatever went on the wire', () => {
     const { conn, t } = scripted({}, restricted);
@@ -168,11 +181,11 @@ describe('a runtime that answers the peer close frame itself without checking th
       t.sink.closed(code, 'bad');
       const message = await conn.receive();
       expect(message.type).toBe(WSMsgType.ERROR);
-      expect(message.data).toBeInstanceOf(WebSocketError);
+      expect(message.data).toBeInstanceOf(ProtocolError);
       expect((message.data as Error).message).toMatch(`invalid close code ${String(code)}`);
       expect(conn.exception()).toBe(message.data);
       expect((await conn.receive()).type).toBe(WSMsgType.CLOSED);
-      expect([conn.closeCode, conn.closeReason]).toEqual([1002, '']);
+      expect([conn.closeCode, conn.closeReason]).toEqual([1002, 'protocol error']);
       expect(t.calls).toEqual([]);
     },
   );

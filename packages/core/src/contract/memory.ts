@@ -1,7 +1,8 @@
+import { clientProtocols } from '../connect.js';
 import { WebSocketConnection } from '../connection.js';
 import { HandshakeError } from '../errors.js';
 import { runHandler } from '../handler.js';
-import type { ConnectionOptions } from '../options.js';
+import { assertSupported, type ConnectionOptions, resolveOptions } from '../options.js';
 import { MemoryTransport } from '../testing.js';
 import { LocalTopics } from '../topics.js';
 import type { TransportCapabilities } from '../transport.js';
@@ -26,6 +27,7 @@ export function memoryTarget(
   const topics = new LocalTopics();
   const base = 'ws://memory';
   const serverCapabilities = new MemoryTransport('', '', capabilities).capabilities;
+  const clientTransportCapabilities = new MemoryTransport('', '', clientCapabilities).capabilities;
 
   function link(url: string, protocol: string, clientOptions: ConnectionOptions | undefined) {
     const clientTransport = new MemoryTransport(url, protocol, clientCapabilities);
@@ -36,6 +38,8 @@ export function memoryTarget(
       transport: clientTransport,
       side: 'client',
       options: clientOptions,
+      // As an anyws client without ping frames: it offers the heartbeat token (see `dial`).
+      appHeartbeat: !clientTransport.capabilities.pingFrames,
     });
     return { client, serverTransport, clientTransport };
   }
@@ -45,6 +49,8 @@ export function memoryTarget(
   }
 
   async function dial(url: string, options?: ConnectionOptions, silent = false) {
+    // As every anyws client does when it connects: an option its runtime cannot honour is refused.
+    assertSupported(resolveOptions(options), clientTransportCapabilities, 'memory');
     const parsed = new URL(url);
     if (parsed.pathname === `/${SILENT}`) {
       const pair = link(url, '', options);
@@ -59,8 +65,8 @@ export function memoryTarget(
       'sec-websocket-version': '13',
       'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==',
     };
-    if (options?.protocols?.length)
-      headers['sec-websocket-protocol'] = options.protocols.join(', ');
+    const offer = clientProtocols(options?.protocols ?? [], clientTransportCapabilities);
+    if (offer.length) headers['sec-websocket-protocol'] = offer.join(', ');
     const request = new Request(url.replace(/^ws/, 'http'), { headers });
     const decision = await acceptUpgrade(request, handler, {
       runtime: 'memory',

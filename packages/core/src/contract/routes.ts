@@ -147,14 +147,41 @@ export const contractRoutes: Record<string, Handler> = {
   },
 
   /** Pairs connections two by two; within a pair each message goes to the other one (mux). */
-  pair: aggregate(2, async (group) => {
-    for (const conn of group) await conn.sendText(`paired:${String(group.length)}`);
-    for await (const [from, message] of mux(...group)) {
-      if (message.type !== WSMsgType.TEXT) continue;
-      for (const conn of group) if (conn !== from) await conn.sendText(message.data);
-    }
-    for (const conn of group) if (conn.state === 'open') await conn.close(4000, 'pair ended');
-  }),
+  pair: aggregate(
+    2,
+    async (group) => {
+      for (const conn of group) await conn.sendText(`paired:${String(group.length)}`);
+      for await (const [from, message] of mux(...group)) {
+        if (message.type !== WSMsgType.TEXT) continue;
+        for (const conn of group) if (conn !== from) await conn.sendText(message.data);
+      }
+      for (const conn of group) if (conn.state === 'open') await conn.close(4000, 'pair ended');
+    },
+    {
+      base: {
+        close(conn, code) {
+          report(conn, { route: 'pair-left', code });
+        },
+      },
+    },
+  ),
+
+  /**
+   * On a text `<n>`, sends n bytes of text and closes with 1000 at once: a client with a smaller
+   * `maxMessageSize` fails the connection with 1009 while this close crosses its own.
+   */
+  'big-then-close': {
+    message(conn, message) {
+      if (message.type !== WSMsgType.TEXT) return;
+      conn.sendText('x'.repeat(Number(message.data))).catch(() => undefined);
+      conn.close(1000, 'bye').catch(() => undefined);
+    },
+  },
+
+  /** Agrees to the heartbeat (when offered) and then answers nothing: autoping off, nobody reads. */
+  mute: {
+    options: { autoping: false },
+  },
 
   /** Closes at once with a 200 ms close timeout and reports how it ended (for a silent client). */
   'close-timeout': {

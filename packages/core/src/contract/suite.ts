@@ -5,6 +5,7 @@
  */
 import type { WebSocketConnection } from '../connection.js';
 import { HandshakeError } from '../errors.js';
+import { APP_PING, APP_PONG, HEARTBEAT_PROTOCOL } from '../heartbeat.js';
 import type { WSMessage } from '../message.js';
 import type { ConnectionOptions } from '../options.js';
 import { WSMsgType } from '../protocol.js';
@@ -23,6 +24,11 @@ export interface ContractCapabilities {
   silentServer: boolean;
   /** The target offers `openSilentClient` (a client that completes the handshake, then never reads). */
   silentClient: boolean;
+  /**
+   * The server answers the heartbeat's ping text for every client by the runtime's
+   * auto-response, before anyws sees it (a Durable Object). Optional: left out means false.
+   */
+  autoResponse?: boolean;
 }
 
 /** A running server with `contractRoutes` and the client of one runtime. */
@@ -124,7 +130,6 @@ function throws(fn: () => unknown, errorName: string, what: string): void {
 // ---- helpers ---------------------------------------------------------------------------
 
 const TIMEOUT = 5000;
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function open(target: ContractTarget, route: string, options?: ConnectionOptions) {
   return target.connect(`${target.baseUrl}/${route}`, options);
@@ -170,6 +175,11 @@ function bytes(length: number): Uint8Array {
 }
 
 const always = (): null => null;
+/** A server without ping frames pings only a client that offered the heartbeat token. */
+const serverCanPing = (c: ContractCapabilities): boolean =>
+  c.server.pingFrames || !c.client.pingFrames;
+const SERVER_CANNOT_PING =
+  'the server has no ping frames and this client (it has them) does not offer the heartbeat token';
 const needs =
   (...checks: [boolean | ((c: ContractCapabilities) => boolean), string][]) =>
   (c: ContractCapabilities): string | null => {
@@ -289,7 +299,7 @@ export const contractCases: ContractCase[] = [
   },
   {
     name: 'ping from the server resolves with the round trip',
-    skip: always,
+    skip: needs([serverCanPing, SERVER_CANNOT_PING]),
     async run(t) {
       const conn = await open(t, 'server-ping');
       await conn.sendText('ping');
@@ -300,17 +310,30 @@ export const contractCases: ContractCase[] = [
   },
   {
     name: 'autoping false: the server ping reaches receive() as PING',
-    skip: needs([
-      (c) => !c.server.pingFrames || (c.client.pingFrames && !c.client.forcedAutoPong),
-      'client runtime answers ping frames itself and hides them',
-    ]),
+    skip: needs(
+      [
+        (c) => !c.server.pingFrames || (c.client.pingFrames && !c.client.forcedAutoPong),
+        'client runtime answers ping frames itself and hides them',
+      ],
+      [serverCanPing, SERVER_CANNOT_PING],
+    ),
     async run(t) {
       const conn = await open(t, 'server-ping', { autoping: false });
       await conn.sendText('ping');
-      const message = await next(conn);
-      equal(message.type, WSMsgType.PING, 'message type');
-      await conn.pong(message.data as Uint8Array);
-      ok((await nextText(conn)).startsWith('rtt:'), 'server got the manual pong');
+      // The server's hello (where the heartbeat is application-level) is a PING as well: every
+      // PING is answered by hand until the server reports the round trip of its own.
+      let pings = 0;
+      for (;;) {
+        const message = await next(conn);
+        if (message.type === WSMsgType.TEXT) {
+          ok(message.data.startsWith('rtt:'), `server got the manual pong (${message.data})`);
+          break;
+        }
+        equal(message.type, WSMsgType.PING, 'message type');
+        pings++;
+        await conn.pong(message.data as Uint8Array);
+      }
+      ok(pings >= 1, 'the ping reached receive()');
       await conn.close();
     },
   },
@@ -374,7 +397,10 @@ export const contractCases: ContractCase[] = [
   },
   {
     name: 'autoclose false: CLOSE is returned and the application answers',
-    skip: needs([(c) => !c.client.forcedCloseReply, 'client runtime answers close frames itself']),
+    skip: needs([
+      (c) => !c.client.forcedCloseReply,
+      'client runtime answers close frames itself: the option is refused (next case)',
+    ]),
     async run(t) {
       const conn = await open(t, 'server-close', { autoclose: false });
       await conn.sendText('close 4003 manual');
@@ -385,6 +411,24 @@ export const contractCases: ContractCase[] = [
       await conn.close(4003);
       equal(conn.state, 'closed', 'state after answering');
       equal(conn.closeCode, 4003, 'closeCode');
+    },
+  },
+  {
+    name: 'autoclose false where the runtime answers close frames itself: refused at connect',
+    skip: needs([
+      (c) => c.client.forcedCloseReply,
+      'client runtime lets core answer close frames: the option works (previous case)',
+    ]),
+    async run(t) {
+      const error = await rejects(
+        open(t, 'echo', { autoclose: false }),
+        'UnsupportedOptionError',
+        'connect with autoclose: false',
+      );
+      const refused = error as Error & { option: string; capability: string; runtime: string };
+      equal(refused.option, 'autoclose: false', 'option');
+      equal(refused.capability, 'forcedCloseReply', 'capability');
+      ok(refused.runtime.length > 0, 'names the runtime');
     },
   },
   {
@@ -458,6 +502,22 @@ export const contractCases: ContractCase[] = [
     },
   },
   {
+    name: 'a failure keeps its own code: 1009 and its reason, though the peer answers 1000',
+    skip: always,
+    async run(t) {
+      const conn = await open(t, 'big-then-close', { maxMessageSize: 1024 });
+      // The server sends 4 KiB and closes with 1000 at once: its close crosses our 1009.
+      await conn.sendText('4096');
+      const message = await next(conn);
+      equal(message.type, WSMsgType.ERROR, 'type');
+      equal((message.data as Error).name, 'MessageTooBigError', 'error');
+      await conn.whenClosed;
+      equal((await next(conn)).type, WSMsgType.CLOSED, 'then CLOSED, no CLOSE');
+      equal(conn.closeCode, 1009, 'closeCode: this end failed it');
+      equal(conn.closeReason, 'message too big', 'closeReason: the same on every runtime');
+    },
+  },
+  {
     name: 'subprotocol negotiation: the server picks by its preference',
     skip: always,
     async run(t) {
@@ -526,9 +586,12 @@ export const contractCases: ContractCase[] = [
     name: 'aggregate and mux: pairs relay to each other; one that left while waiting is dropped',
     skip: always,
     async run(t) {
+      const obs = await observer(t);
       const leaver = await open(t, 'pair');
       await leaver.close();
-      await sleep(50);
+      // The server saw the leaver go before the next two come.
+      equal((await obs.report('pair-left')).code, 1000, 'the leaver left');
+      await obs.close();
       const a = await open(t, 'pair');
       const b = await open(t, 'pair');
       equal(await nextText(a), 'paired:2', 'a paired');
@@ -544,19 +607,86 @@ export const contractCases: ContractCase[] = [
     },
   },
   {
-    name: 'heartbeat keeps a live connection open',
+    name: 'heartbeat keeps a live connection open: several periods, every ping answered',
     skip: always,
     async run(t) {
-      const conn = await open(t, 'echo', { heartbeat: { interval: 50, timeout: 500 } });
-      await sleep(400);
+      // autoping false shows the heartbeat's pongs to the reader: each proves a ping went out
+      // after an interval of silence and came back in time. Five of them span five periods,
+      // past the first dead-peer check at interval + timeout.
+      const conn = await open(t, 'echo', {
+        heartbeat: { interval: 50, timeout: 100 },
+        autoping: false,
+      });
+      let pongs = 0;
+      while (pongs < 5) {
+        const message = await next(conn);
+        // The server's hello, where the heartbeat is application-level: nothing to answer.
+        if (message.type === WSMsgType.PING) continue;
+        equal(message.type, WSMsgType.PONG, 'a pong of the heartbeat');
+        pongs++;
+      }
       equal(conn.state, 'open', 'state');
+      equal(conn.exception(), null, 'no fault');
       await roundTrip(conn, 'alive');
       await conn.close();
     },
   },
   {
+    name: 'heartbeat negotiation: a client offering the token gets the hello, its pings are answered',
+    skip: always,
+    async run(t) {
+      // Offered by hand, next to an application protocol (a client with ping frames refuses a
+      // 101 that selects none of its offer). An anyws client takes the hello and the answer as
+      // PING/PONG (autoping false); one that did not offer the token itself sees them as text.
+      const conn = await open(t, 'protocols', {
+        protocols: ['chat.v1', HEARTBEAT_PROTOCOL],
+        autoping: false,
+      });
+      equal(conn.protocol, 'chat.v1', 'the token is never selected');
+      const hello = await next(conn);
+      ok(
+        hello.type === WSMsgType.PING || (hello.type === WSMsgType.TEXT && hello.data === APP_PING),
+        `the hello comes first (${show(hello)})`,
+      );
+      equal(await nextText(conn), 'protocol:chat.v1', 'then the route opens');
+      await conn.sendText(APP_PING);
+      const answer = await next(conn);
+      ok(
+        answer.type === WSMsgType.PONG ||
+          (answer.type === WSMsgType.TEXT && answer.data === APP_PONG),
+        `the server answers the application-level ping (${show(answer)})`,
+      );
+      await conn.close();
+    },
+  },
+  {
+    name: 'no heartbeat token: the ping text is application data, echoed back as TEXT',
+    skip: needs(
+      [
+        (c) => c.client.pingFrames,
+        'a client without ping frames always offers the heartbeat token',
+      ],
+      [
+        (c) => c.autoResponse !== true,
+        "the runtime's auto-response answers the ping text for every client (Durable Object)",
+      ],
+    ),
+    async run(t) {
+      const conn = await open(t, 'echo');
+      await roundTrip(conn, APP_PING);
+      await roundTrip(conn, APP_PONG);
+      await conn.close();
+    },
+  },
+  {
     name: 'heartbeat on the client finds a dead server: ERROR, then 1006',
-    skip: needs([(c) => c.silentServer, 'no silent server in this target']),
+    skip: needs(
+      [(c) => c.silentServer, 'no silent server in this target'],
+      [
+        (c) => c.client.pingFrames,
+        'a client without ping frames pings only a server that agreed (see the muted-server case)',
+      ],
+    ),
     async run(t) {
       ok(t.silentServerUrl, 'silentServerUrl');
       const conn = await t.connect(t.silentServerUrl, {
@@ -571,8 +701,32 @@ export const contractCases: ContractCase[] = [
     },
   },
   {
+    name: 'heartbeat on the client finds an agreed server that stopped answering: ERROR, then 1006',
+    skip: needs([
+      (c) => !c.client.pingFrames,
+      'a client with ping frames: the runtime under the server answers them (previous case)',
+    ]),
+    async run(t) {
+      // The route agreed (the client offered the token) and then never answers: autoping false
+      // and nobody reads.
+      const conn = await open(t, 'mute', { heartbeat: { interval: 100, timeout: 100 } });
+      let message = await next(conn);
+      equal(message.type, WSMsgType.ERROR, 'type');
+      equal((message.data as Error).name, 'HeartbeatTimeoutError', 'error');
+      message = await next(conn);
+      equal(message.type, WSMsgType.CLOSED, 'then CLOSED');
+      equal(conn.closeCode, 1006, 'closeCode');
+    },
+  },
+  {
     name: 'heartbeat on the server finds a dead client: 1006',
-    skip: needs([(c) => c.silentClient, 'no silent client in this target']),
+    skip: needs(
+      [(c) => c.silentClient, 'no silent client in this target'],
+      [
+        (c) => c.server.pingFrames,
+        'a server without ping frames pings only a client that offered the heartbeat token; the silent client is raw',
+      ],
+    ),
     async run(t) {
       ok(t.openSilentClient, 'openSilentClient');
       const obs = await observer(t);
@@ -633,7 +787,9 @@ export const contractCases: ContractCase[] = [
         `buffered ${String(seen.maxBuffered)} <= ${String(seen.limit)}`,
       );
       ok((seen.sent as number) < 4096, 'stopped before the loop bound');
-      equal(seen.code, 1006, 'closed (close frame stuck behind the data, then terminated)');
+      // The close frame stuck behind the data and the connection was terminated: closeCode is
+      // still the policy's 1008, as for any failure this end made.
+      equal(seen.code, 1008, 'closed by the policy (1008)');
       silent.close();
       // The server still serves everyone else.
       const other = await open(t, 'echo');

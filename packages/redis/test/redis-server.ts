@@ -67,7 +67,12 @@ export class RedisServer {
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     this.#child = child;
+    // Should the test process end without stopping it (a failed hook), do not leave it behind.
+    const kill = () => child.kill('SIGKILL');
+    process.once('exit', kill);
+    child.once('exit', () => process.off('exit', kill));
     let output = '';
+    let early = (_code: number | null): void => undefined;
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(
         () => reject(new Error(`redis-server did not start in 10 s:\n${output}`)),
@@ -80,16 +85,17 @@ export class RedisServer {
           resolve();
         }
       });
-      child.once('exit', (code) => {
+      early = (code: number | null) => {
         clearTimeout(timer);
         reject(new Error(`redis-server exited (${String(code)}):\n${output}`));
-      });
+      };
+      child.once('exit', early);
       child.once('error', (error) => {
         clearTimeout(timer);
         reject(error);
       });
     });
-    child.removeAllListeners('exit');
+    child.off('exit', early);
   }
 
   /** Stops it (SIGKILL: nothing is saved, clients see the connection drop). */

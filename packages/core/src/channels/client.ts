@@ -13,7 +13,7 @@ import {
   type Validated,
 } from './endpoint.js';
 import { ChannelError } from './errors.js';
-import type { AnyMessage, DataIn, KindOf, MessageDefs } from './schema.js';
+import type { AnyMessage, DataIn, KindOf, MessageDefs, StandardSchemaV1 } from './schema.js';
 import type { JoinedFrame, PubFrame, ServerFrame, StreamPosition } from './wire.js';
 
 /** The outcome of a join (and of each re-join after a reconnect). */
@@ -67,7 +67,19 @@ export interface ChannelClientOptions<M extends MessageDefs> {
 }
 
 type Listeners<E> = { [K in keyof E]: Set<E[K]> };
-const PUBLISH = '\0publish';
+/** The answer to a publish: its position, checked as any reply. */
+const POSITION: StandardSchemaV1<StreamPosition> = {
+  '~standard': {
+    version: 1,
+    vendor: 'anyws',
+    validate: (value) => {
+      const p = value as Partial<StreamPosition> | null;
+      return typeof p?.epoch === 'string' && Number.isSafeInteger(p.offset)
+        ? { value: { epoch: p.epoch, offset: p.offset as number } }
+        : { issues: [{ message: 'expected { epoch: string, offset: integer }' }] };
+    },
+  },
+};
 
 /** One channel as a client sees it. Made by `client.channel(name)`. */
 export class Channel<M extends MessageDefs> {
@@ -348,13 +360,12 @@ export class ChannelClient<M extends MessageDefs> extends Endpoint<
   ): Promise<StreamPosition> {
     if (!Object.hasOwn(this.messages, kind))
       return Promise.reject(new TypeError(`no message kind '${kind}' in the definition`));
-    const timeout = options.timeout === undefined ? 10_000 : options.timeout;
-    return new Promise<unknown>((resolve, reject) => {
-      const id = this.expect(PUBLISH, resolve, reject, timeout);
-      this.sendFrame({ t: 'pub', id, ch: channel, kind, data }).catch((error: unknown) =>
-        this.settle(id, error),
-      );
-    }) as Promise<StreamPosition>;
+    return this.call(
+      `publish on '${channel}'`,
+      POSITION,
+      (id) => ({ t: 'pub', id, ch: channel, kind, data }),
+      options,
+    ) as Promise<StreamPosition>;
   }
 
   /** @internal */

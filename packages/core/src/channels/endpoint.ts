@@ -52,7 +52,10 @@ export type RequestHandlers<M extends MessageDefs, P> = {
 };
 
 interface Pending {
-  readonly kind: string;
+  /** What was asked (the request's kind), for errors. */
+  readonly label: string;
+  /** The schema of the answer's data; null: none. */
+  readonly reply: StandardSchemaV1 | null;
   readonly resolve: (data: unknown) => void;
   readonly reject: (error: Error) => void;
   readonly timer: ReturnType<typeof setTimeout> | undefined;
@@ -115,16 +118,11 @@ export abstract class Endpoint<M extends MessageDefs, P, F extends ClientFrame |
     data: DataIn<M, K>,
     options: RequestOptions = {},
   ): Promise<ReplyOut<M, K>> {
-    if (this.messages[kind]?.reply === undefined) return Promise.reject(unknownKind(kind));
-    const timeout = options.timeout === undefined ? DEFAULT_REQUEST_TIMEOUT : options.timeout;
-    if (timeout !== null && !(timeout >= 0 && timeout <= 2 ** 31 - 1))
-      return Promise.reject(new RangeError('timeout must be null or 0 to 2^31-1 ms'));
-    return new Promise<unknown>((resolve, reject) => {
-      const id = this.expect(kind, resolve, reject, timeout);
-      this.sendFrame({ t: 'req', id, kind, data }).catch((error: unknown) =>
-        this.settle(id, error),
-      );
-    }) as Promise<ReplyOut<M, K>>;
+    const reply = this.messages[kind]?.reply;
+    if (reply === undefined) return Promise.reject(unknownKind(kind));
+    return this.call(kind, reply, (id) => ({ t: 'req', id, kind, data }), options) as Promise<
+      ReplyOut<M, K>
+    >;
   }
 
   /** Requests waiting for their answer. */
@@ -144,20 +142,29 @@ export abstract class Endpoint<M extends MessageDefs, P, F extends ClientFrame |
     this.sendFrame(frame).catch(ignore);
   }
 
-  /** Registers an answer to wait for (a reply, or `joined` / a publish's `res`); returns its id. */
-  protected expect(
-    kind: string,
-    resolve: (data: unknown) => void,
-    reject: (error: Error) => void,
-    timeout: number | null,
-  ): number {
-    const id = this.nextId();
-    const timer =
-      timeout === null
-        ? undefined
-        : setTimeout(() => this.settle(id, new RequestTimeoutError(kind, timeout)), timeout);
-    this.#pending.set(id, { kind, resolve, reject, timer });
-    return id;
+  /**
+   * Sends the frame `make(id)` makes and waits for its answer (`res` or `error` with that id):
+   * the answer's data checked against `reply` (null: taken as it is), a timeout, `disconnected`
+   * when the connection ends. `label` names it in a {@link RequestTimeoutError}.
+   */
+  protected call(
+    label: string,
+    reply: StandardSchemaV1 | null,
+    make: (id: number) => Frame,
+    options: RequestOptions = {},
+  ): Promise<unknown> {
+    const timeout = options.timeout === undefined ? DEFAULT_REQUEST_TIMEOUT : options.timeout;
+    if (timeout !== null && !(timeout >= 0 && timeout <= 2 ** 31 - 1))
+      return Promise.reject(new RangeError('timeout must be null or 0 to 2^31-1 ms'));
+    return new Promise<unknown>((resolve, reject) => {
+      const id = this.nextId();
+      const timer =
+        timeout === null
+          ? undefined
+          : setTimeout(() => this.settle(id, new RequestTimeoutError(label, timeout)), timeout);
+      this.#pending.set(id, { label, reply, resolve, reject, timer });
+      this.sendFrame(make(id)).catch((error: unknown) => this.settle(id, error));
+    });
   }
 
   /** A new id for a frame of this end. */
@@ -180,11 +187,6 @@ export abstract class Endpoint<M extends MessageDefs, P, F extends ClientFrame |
   /** Rejects every wait: the connection they were sent on ended. */
   protected dropPending(): void {
     for (const id of [...this.#pending.keys()]) this.settle(id, disconnected());
-  }
-
-  /** Whether `id` is a wait of this end (the kind it was for). */
-  protected pendingKind(id: number): string | undefined {
-    return this.#pending.get(id)?.kind;
   }
 
   /** An error frame answering `id`: true when this side took it (the client's joins). */
@@ -247,8 +249,7 @@ export abstract class Endpoint<M extends MessageDefs, P, F extends ClientFrame |
         return 'unknown';
       }
       case 'res': {
-        const kind = this.pendingKind(frame.id);
-        return (kind === undefined ? undefined : this.messages[kind]?.reply) ?? null;
+        return this.#pending.get(frame.id)?.reply ?? null;
       }
       default:
         return null;
@@ -273,7 +274,7 @@ export abstract class Endpoint<M extends MessageDefs, P, F extends ClientFrame |
           if (!checked.ok)
             this.settle(
               frame.id,
-              invalid(this.pendingKind(frame.id) ?? '', checked.issues, 'reply'),
+              invalid(this.#pending.get(frame.id)?.label ?? '', checked.issues, 'reply'),
             );
           else this.settle(frame.id, checked.value, true);
           return;

@@ -58,7 +58,11 @@ export interface ClientEvents {
   message: (message: DataMessage | ControlMessage) => void;
 }
 
-/** Options of a {@link ReconnectingClient}: those of every connection it opens, and its own. */
+/**
+ * Options of a {@link ReconnectingClient}: those of every connection it opens (`openTimeout`
+ * bounds each attempt; once `signal` has aborted no further attempt is made and the client
+ * ends), and its own.
+ */
 export interface ClientOptions extends ConnectOptions {
   /** The reconnection policy; fields left out take {@link DEFAULT_RECONNECT}'s. */
   reconnect?: Partial<ReconnectPolicy>;
@@ -420,8 +424,10 @@ export class ReconnectingClient implements AsyncIterable<WSMessage> {
         this.#dialing = false;
         if (this.#state === 'closed') return;
         this.#emit('error', error);
-        // A refused or unreachable server may come back; a malformed URL will not.
-        if (error instanceof HandshakeError) this.#retry(1006, '', this.#attempt);
+        // A refused or unreachable server may come back; a malformed URL will not, nor an
+        // attempt after the user's signal aborted.
+        if (error instanceof HandshakeError && !this.options.signal?.aborted)
+          this.#retry(1006, '', this.#attempt);
         else this.#end();
       },
     );

@@ -1,6 +1,14 @@
 import {
+  assertSupported,
   type ConnectionOptions,
+  HEARTBEAT_PROTOCOL,
+  clientProtocols,
+  clientUrl,
+  guardOpening,
   HandshakeError,
+  type HeartbeatOfferOptions,
+  negotiatedProtocol,
+  type OpenOptions,
   resolveOptions,
   type Transport,
   type TransportCapabilities,
@@ -33,6 +41,7 @@ const DRAIN_POLL_MS = 10;
 /** A browser `WebSocket` that is already open, as core sees it. */
 export class BrowserTransport implements Transport {
   readonly capabilities = BROWSER_CAPABILITIES;
+  readonly runtime = 'browser';
   #sink: TransportSink | undefined;
   #poll: ReturnType<typeof setTimeout> | undefined;
 
@@ -42,7 +51,7 @@ export class BrowserTransport implements Transport {
     return this.socket.url;
   }
   get protocol(): string {
-    return this.socket.protocol;
+    return negotiatedProtocol(this.socket.protocol);
   }
   get extensions(): string {
     return this.socket.extensions;
@@ -110,11 +119,12 @@ export class BrowserTransport implements Transport {
   }
 }
 
-/** Options of {@link connect}: core's connection options, and how long the opening may take. */
-export interface ConnectOptions extends ConnectionOptions {
-  /** Milliseconds the opening handshake may take before it counts as failed. Default 10,000. */
-  openTimeout?: number;
-}
+/**
+ * Options of {@link connect}: core's connection options and the opening's (`openTimeout`, ms,
+ * default 10,000; `signal`), as on every runtime, and `offerHeartbeat`. No `headers`: a page
+ * cannot set them.
+ */
+export interface ConnectOptions extends ConnectionOptions, OpenOptions, HeartbeatOfferOptions {}
 
 /**
  * Opens a socket and builds the connection inside the `open` event, so that no message can
@@ -125,26 +135,54 @@ export function open(
   url: string | URL,
   options: ConnectOptions = {},
 ): Promise<[WebSocketConnection, WebSocket]> {
-  resolveOptions(options);
+  // An option the browser cannot honour is refused here, before anything opens.
+  assertSupported(resolveOptions(options), BROWSER_CAPABILITIES, 'browser');
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, [...(options.protocols ?? [])]);
-    ws.binaryType = 'arraybuffer';
-    const done = (): void => {
-      clearTimeout(timer);
-      ws.onopen = ws.onclose = null;
-    };
-    const fail = (why: string): void => {
+    // A URL the browser would refuse is a SyntaxError here too (not retried by a client).
+    const target = clientUrl(url).ws;
+    // Throws (so rejects) before anything opens for a bad openTimeout or an aborted signal.
+    const disarm = guardOpening(target, options, (error) => {
       done();
       ws.close();
-      // Browsers never show the HTTP status of a refused handshake, so there is none to give.
-      reject(new HandshakeError(`could not open ${String(url)}: ${why}`));
+      reject(error);
+    });
+    let ws: WebSocket;
+    // No ping frames in a page: the heartbeat token goes last (see clientProtocols).
+    const protocols = clientProtocols(
+      options.protocols ?? [],
+      BROWSER_CAPABILITIES,
+      options.offerHeartbeat,
+    );
+    try {
+      ws = new WebSocket(target, protocols);
+    } catch (error) {
+      disarm();
+      throw error;
+    }
+    ws.binaryType = 'arraybuffer';
+    const done = (): void => {
+      disarm();
+      ws.onopen = ws.onclose = null;
     };
-    const timer = setTimeout(fail, options.openTimeout ?? 10_000, 'the handshake timed out');
-    ws.onclose = (event) => fail(`refused or unreachable (${String(event.code)})`);
+    ws.onclose = (event) => {
+      done();
+      // Browsers never show the HTTP status of a refused handshake, so there is none to give.
+      reject(
+        new HandshakeError(
+          `could not open ${target}: refused or unreachable (${String(event.code)})`,
+        ),
+      );
+    };
     ws.onopen = () => {
       done();
       resolve([
-        new WebSocketConnection({ transport: new BrowserTransport(ws), side: 'client', options }),
+        new WebSocketConnection({
+          transport: new BrowserTransport(ws),
+          side: 'client',
+          options,
+          // Offered: agreed once the server's hello comes (an anyws server), never otherwise.
+          appHeartbeat: protocols.includes(HEARTBEAT_PROTOCOL),
+        }),
         ws,
       ]);
     };
@@ -153,8 +191,11 @@ export function open(
 
 /**
  * Opens one WebSocket connection from the browser: core's `WebSocketConnection`, with the
- * application-level heartbeat (browsers have no ping frames). Rejects with a `HandshakeError`
- * (without `status`: browsers hide it) when the server refuses or cannot be reached.
+ * application-level heartbeat where the server agrees to it (browsers have no ping frames, so the
+ * subprotocol `anyws.heartbeat` is offered last). `url` is `ws:`, `wss:`, `http:` or `https:`
+ * (`conn.url` reports the WebSocket scheme); another is a `SyntaxError`. Rejects with a
+ * `HandshakeError` (without `status`: browsers hide it) when the server refuses or cannot be
+ * reached, when `openTimeout` passes, or when `signal` aborts (its reason is the `cause`).
  */
 export async function connect(
   url: string | URL,

@@ -74,16 +74,41 @@ export function clientUrl(url: string | URL): ClientUrl {
 
 /**
  * The subprotocols a client offers: the application's, then {@link HEARTBEAT_PROTOCOL} last when
- * the client's transport has no ping frames (browsers, Deno's client, workerd), so that an anyws
- * server agrees to the application-level heartbeat. A client with ping frames offers only the
- * application's: it needs no agreement, and a client like ws refuses a 101 that selects none of
- * an offer, which is what a server that is not anyws answers to the token alone.
+ * the client's transport has no ping frames (browsers, Deno's client, workerd) and `offer` is not
+ * false, so that an anyws server agrees to the application-level heartbeat. A client with ping
+ * frames offers only the application's: it needs no agreement, and ws fails an opening answered
+ * without one of its offers.
+ *
+ * Browsers fail such an opening too: with the token offered, a server must answer with a
+ * subprotocol. An anyws server answers with the application's, or else with the token itself; a
+ * server that is not anyws and selects none cannot be reached with the token offered, hence
+ * `offerHeartbeat: false` on those clients.
  */
 export function clientProtocols(
   protocols: readonly string[],
   capabilities: Pick<TransportCapabilities, 'pingFrames'>,
+  offer = true,
 ): string[] {
-  return capabilities.pingFrames ? [...protocols] : [...protocols, HEARTBEAT_PROTOCOL];
+  return capabilities.pingFrames || !offer ? [...protocols] : [...protocols, HEARTBEAT_PROTOCOL];
+}
+
+/**
+ * The subprotocol a client reports as `conn.protocol`: the one the server selected, or `''` when
+ * it selected {@link HEARTBEAT_PROTOCOL} (which only agrees to the heartbeat) or none.
+ */
+export function negotiatedProtocol(selected: string | null | undefined): string {
+  return selected === HEARTBEAT_PROTOCOL ? '' : (selected ?? '');
+}
+
+/** The option of clients without ping frames that turns the heartbeat token's offer off. */
+export interface HeartbeatOfferOptions {
+  /**
+   * Offer the subprotocol `anyws.heartbeat` after the application's, so that an anyws server
+   * runs the application-level heartbeat with this client. Default true. Set false to reach a
+   * server that is not anyws and selects no subprotocol from a browser: browsers fail an opening
+   * answered without one of the offered subprotocols.
+   */
+  offerHeartbeat?: boolean;
 }
 
 /**

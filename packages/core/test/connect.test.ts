@@ -4,6 +4,7 @@ import {
   clientUrl,
   DEFAULT_OPEN_TIMEOUT,
   guardOpening,
+  negotiatedProtocol,
   resolveOpenTimeout,
   toWebSocketUrl,
 } from '../src/connect.js';
@@ -45,6 +46,13 @@ describe('the offered subprotocols', () => {
     ]);
     expect(clientProtocols([], { pingFrames: false })).toEqual([HEARTBEAT_PROTOCOL]);
     expect(clientProtocols(['chat.v1'], { pingFrames: true })).toEqual(['chat.v1']);
+    expect(clientProtocols(['chat.v1'], { pingFrames: false }, false)).toEqual(['chat.v1']);
+  });
+
+  it('reports no subprotocol when the server selected the token or none', () => {
+    expect(negotiatedProtocol(HEARTBEAT_PROTOCOL)).toBe('');
+    expect(negotiatedProtocol(null)).toBe('');
+    expect(negotiatedProtocol('chat.v1')).toBe('chat.v1');
   });
 });
 

@@ -1,10 +1,14 @@
 /** The client side: `connect(url)` on Deno's WebSocket. */
 import {
+  assertSupported,
   type ConnectionOptions,
   clientProtocols,
   clientUrl,
   guardOpening,
   HandshakeError,
+  HEARTBEAT_PROTOCOL,
+  type HeartbeatOfferOptions,
+  negotiatedProtocol,
   type OpenOptions,
   resolveOptions,
   WebSocketConnection,
@@ -13,9 +17,9 @@ import { DENO_CLIENT_CAPABILITIES, DenoTransport } from './transport.ts';
 
 /**
  * Options of {@link connect}: the connection's, the opening's (`openTimeout`, default 10 s, and
- * `signal`), and the handshake's headers.
+ * `signal`), the handshake's headers, and `offerHeartbeat`.
  */
-export interface ConnectOptions extends ConnectionOptions, OpenOptions {
+export interface ConnectOptions extends ConnectionOptions, OpenOptions, HeartbeatOfferOptions {
   /** Extra request headers of the opening handshake (Deno's `WebSocketInit.headers`). */
   headers?: HeadersInit;
 }
@@ -41,18 +45,19 @@ export function connect(
   url: string | URL,
   options: ConnectOptions = {},
 ): Promise<WebSocketConnection<unknown>> {
-  const { headers, signal, openTimeout, ...connectionOptions } = options;
+  const { headers, signal, openTimeout, offerHeartbeat, ...connectionOptions } = options;
   let resolved: ReturnType<typeof resolveOptions>;
   let target: string;
   try {
     resolved = resolveOptions(connectionOptions);
+    assertSupported(resolved, DENO_CLIENT_CAPABILITIES, 'deno');
     target = clientUrl(url).ws;
   } catch (error) {
     return Promise.reject(error);
   }
   return new Promise((resolve, reject) => {
     const Socket = WebSocket as unknown as DenoWebSocketConstructor;
-    const protocols = clientProtocols(resolved.protocols, DENO_CLIENT_CAPABILITIES);
+    const protocols = clientProtocols(resolved.protocols, DENO_CLIENT_CAPABILITIES, offerHeartbeat);
     // Throws (so rejects) before anything opens for a bad openTimeout or an aborted signal.
     const disarm = guardOpening(target, { signal, openTimeout }, (error) => {
       settle();
@@ -79,10 +84,19 @@ export function connect(
     const onOpen = (): void => {
       settle();
       // Built in the 'open' dispatch itself: the transport listens before any message event.
-      const transport = new DenoTransport(ws, ws.url, ws.protocol, 'client', {
+      const protocol = negotiatedProtocol(ws.protocol);
+      const transport = new DenoTransport(ws, ws.url, protocol, 'client', {
         drainThreshold: resolved.highWaterMark,
       });
-      resolve(new WebSocketConnection<unknown>({ transport, side: 'client', options: resolved }));
+      resolve(
+        new WebSocketConnection<unknown>({
+          transport,
+          side: 'client',
+          options: resolved,
+          // Offered: agreed once the server's hello comes (an anyws server), never otherwise.
+          appHeartbeat: protocols.includes(HEARTBEAT_PROTOCOL),
+        }),
+      );
     };
     const onError = (event: Event): void => {
       settle();

@@ -309,6 +309,48 @@ export const scenarios = {
     return { types, closeCode: conn.closeCode, error: conn.exception()?.message ?? null };
   },
 
+  /**
+   * The opening on every runtime's terms: `openTimeout` and `signal` against a server that never
+   * answers the handshake (HandshakeError, the signal's reason as cause); `http:` URLs (`conn.url`
+   * is ws:) to a server that selects as anyws does and to one that selects nothing.
+   */
+  async opening(arg: { muteUrl: string; url: string }) {
+    const failure = async (
+      options: Parameters<typeof connect>[1],
+    ): Promise<{ name: string; message: string; cause: string | null }> => {
+      const error = (await connect(arg.muteUrl, options).then(
+        () => new Error('it opened'),
+        (e: unknown) => e,
+      )) as Error;
+      const cause = error.cause === undefined ? null : String(error.cause);
+      return { name: error.name, message: error.message, cause };
+    };
+    const timedOut = await failure({ openTimeout: 200 });
+    const controller = new AbortController();
+    const aborting = failure({ signal: controller.signal });
+    controller.abort('stop');
+    const aborted = await aborting;
+    const early = await failure({ signal: controller.signal });
+    const badUrl = await connect('ftp://127.0.0.1/').then(
+      () => 'it opened',
+      (e: unknown) => (e as Error).name,
+    );
+    const opened: { url: string; protocol: string }[] = [];
+    const open = async (path: string, options: Parameters<typeof connect>[1]): Promise<void> => {
+      const conn = await connect(`${arg.url.replace(/^ws/, 'http')}${path}`, options);
+      opened.push({ url: conn.url, protocol: conn.protocol });
+      await conn.close();
+    };
+    await open('/anyws', { protocols: ['chat.v1'] });
+    await open('/anyws', {});
+    await open('/plain', { offerHeartbeat: false });
+    const refused = await open('/plain', {}).then(
+      () => 'it opened',
+      (e: unknown) => (e as Error).name,
+    );
+    return { timedOut, aborted, early, badUrl, opened, refused };
+  },
+
   /** A close code browsers may not send (1001) leaves as a close frame without a body; nothing throws. */
   async unsendableClose(arg: { base: string }) {
     const observer = await connect(`${arg.base}/observe`);

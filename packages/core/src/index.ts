@@ -31,7 +31,6 @@ export {
   JsonParseError,
   MessageTooBigError,
   ProtocolError,
-  ReceiveOverflowError,
   ReceiveTimeoutError,
   UnexpectedMessageError,
   UnsupportedOptionError,

@@ -105,20 +105,21 @@ export interface HonoServerOptions extends ServerOptions {
 }
 
 /**
- * An HTTP server whose 'upgrade' event is emitted only for `Upgrade: websocket`: any other
- * upgrade (`h2c`, …) is answered 426 here. `@hono/node-server`'s upgrade listener returns
- * without answering such a request, and Node hands every request with an `Upgrade` header to
- * 'upgrade' listeners, so without this it would hang until the client gives up.
+ * An HTTP server whose 'upgrade' event is emitted only for a valid WebSocket handshake: any
+ * other (`Upgrade: h2c`, a POST, a bad key, …) is answered here with core's status (426, 405,
+ * 400). `@hono/node-server`'s upgrade listener returns without answering a non-websocket
+ * upgrade, and Node hands every request with an `Upgrade` header to 'upgrade' listeners, so
+ * without this such a request would hang until the client gives up.
  */
 class WebSocketOnlyServer extends Server {
   override emit(event: string | symbol, ...args: unknown[]): boolean {
     if (event === 'upgrade') {
       const [req, socket] = args as [IncomingMessage, Duplex];
-      const upgrade = req.headers.upgrade;
-      if (upgrade === undefined || upgrade.toLowerCase() !== 'websocket') {
+      // @hono/node-server builds its Request as a GET whatever the method, and leaves other
+      // upgrades unanswered: every bad handshake is answered here, with core's status.
+      const refusal = checkHttpVersion(req) ?? checkHandshake(handshakeFields(req));
+      if (refusal) {
         socket.on('error', ignore);
-        const refusal =
-          checkHandshake(handshakeFields(req)) ?? new Response('bad upgrade', { status: 400 });
         void writeResponse(socket, refusal);
         return true;
       }
@@ -223,8 +224,9 @@ export function upgradeWebSocket<C = unknown>(
         { status: 500 },
       );
     }
-    const version = checkHttpVersion(incoming);
-    if (version) return version;
+    // The Request @hono/node-server built says GET whatever the method: check the real one.
+    const invalid = checkHttpVersion(incoming) ?? checkHandshake(handshakeFields(incoming));
+    if (invalid) return invalid;
     const decision = await acceptUpgrade(request, handler, {
       runtime: 'node',
       capabilities: WS_CAPABILITIES,

@@ -1,7 +1,7 @@
 import { type ContractTarget, contractRoute, registerContractSuite } from '@anyws/core/contract';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { connect, type RunningServer, serve, WS_CAPABILITIES } from '../src/index.js';
-import { silentClient, silentServer } from './raw.js';
+import { rawHandshakeHead, silentClient, silentServer } from './raw.js';
 
 const register = (name: string, run: () => Promise<void>, skip: string | null) =>
   skip ? it.skip(name, run) : it(name, run, 20_000);
@@ -26,6 +26,7 @@ for (const coalesce of [true, false]) {
         connect: (url, options) => connect(url, { ...options, coalesce }),
         silentServerUrl: silent.url,
         openSilentClient: silentClient,
+        handshake: rawHandshakeHead,
       };
     });
     afterAll(async () => {
@@ -41,6 +42,7 @@ for (const coalesce of [true, false]) {
         handshakeStatus: true,
         silentServer: true,
         silentClient: true,
+        rawHandshake: true,
       },
       () => target,
     );

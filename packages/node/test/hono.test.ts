@@ -10,9 +10,9 @@ import type { ServerType } from '@hono/node-server';
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createWebSocketServer, topicsOf, upgradeWebSocket } from '../src/hono.js';
+import { createServer, createWebSocketServer, topicsOf, upgradeWebSocket } from '../src/hono.js';
 import { connect, WS_CAPABILITIES } from '../src/index.js';
-import { handshake, silentClient, silentServer } from './raw.js';
+import { handshake, rawHandshakeHead, silentClient, silentServer } from './raw.js';
 
 const register = (name: string, run: () => Promise<void>, skip: string | null) =>
   skip ? it.skip(name, run) : it(name, run, 20_000);
@@ -54,10 +54,18 @@ beforeAll(async () => {
   app.get(
     '/contract/:route',
     upgradeWebSocket((request) => contractRoute(new URL(request.url).pathname)),
+    // Plain HTTP goes on to the app: here, as a standalone server answers it.
+    (c) => c.text('upgrade required', 426),
   );
   await new Promise<void>((resolve) => {
     http = serve(
-      { fetch: app.fetch, port: 0, hostname: '127.0.0.1', websocket: { server: wss } },
+      {
+        fetch: app.fetch,
+        port: 0,
+        hostname: '127.0.0.1',
+        createServer,
+        websocket: { server: wss },
+      },
       () => resolve(),
     );
   });
@@ -124,11 +132,19 @@ describe('contract suite: Hono on @hono/node-server, @anyws/node client', () => 
       connect: (url, options) => connect(url, options),
       silentServerUrl: silent.url,
       openSilentClient: silentClient,
+      handshake: rawHandshakeHead,
     };
   });
   registerContractSuite(
     register,
-    { server, client, handshakeStatus: true, silentServer: true, silentClient: true },
+    {
+      server,
+      client,
+      handshakeStatus: true,
+      silentServer: true,
+      silentClient: true,
+      rawHandshake: true,
+    },
     () => target,
   );
 });

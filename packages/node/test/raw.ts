@@ -178,3 +178,37 @@ export function readUntilClose(
     parse();
   });
 }
+
+/**
+ * The contract's `handshake`: sends `method` and exactly `headers` (plus Host) to `url`, reads
+ * the answer's head (status, lowercase headers) and closes the socket.
+ */
+export async function rawHandshakeHead(
+  url: string,
+  request: { method: string; headers: Record<string, string> },
+): Promise<{ status: number; headers: Record<string, string> }> {
+  const target = new URL(url);
+  const socket = netConnect(Number(target.port), target.hostname);
+  socket.on('error', () => undefined);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      socket.once('connect', resolve);
+      socket.once('error', reject);
+    });
+    const lines = [`${request.method} ${target.pathname}${target.search} HTTP/1.1`];
+    lines.push(`Host: ${target.host}`);
+    for (const [name, value] of Object.entries(request.headers)) lines.push(`${name}: ${value}`);
+    socket.write(`${lines.join('\r\n')}\r\n\r\n`);
+    const { head } = await readHead(socket);
+    const [statusLine = '', ...fields] = head.split('\r\n');
+    const headers: Record<string, string> = {};
+    for (const field of fields) {
+      const colon = field.indexOf(':');
+      if (colon > 0)
+        headers[field.slice(0, colon).trim().toLowerCase()] = field.slice(colon + 1).trim();
+    }
+    return { status: Number(/^HTTP\/1\.1 (\d{3})/.exec(statusLine)?.[1] ?? 0), headers };
+  } finally {
+    socket.destroy();
+  }
+}

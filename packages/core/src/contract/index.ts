@@ -14,3 +14,9 @@ export {
   type RegisterTest,
   registerContractSuite,
 } from './suite.js';
+export {
+  type RawHandshakeRequest,
+  type RawHandshakeResponse,
+  UPGRADE_ROWS,
+  validUpgradeHeaders,
+} from './upgrade-cases.js';

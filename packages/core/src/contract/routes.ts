@@ -112,6 +112,20 @@ export const contractRoutes: Record<string, Handler> = {
     },
   },
 
+  /** Options that no runtime accepts, and a hook that would answer 418: the options check answers 500 first. */
+  'bad-options': {
+    options: { maxMessageSize: -1 },
+    upgrade() {
+      return new Response('the hook ran', { status: 418 });
+    },
+    open(conn) {
+      conn.sendText('should not open').catch(() => undefined);
+    },
+  },
+
+  /** Only `https://allowed.example` (or no Origin); an echo. */
+  origins: { ...echo, allowedOrigins: ['https://allowed.example'] },
+
   /** Refuses every upgrade with 403. */
   refuse: {
     upgrade() {

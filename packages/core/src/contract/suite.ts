@@ -11,6 +11,11 @@ import type { ConnectionOptions } from '../options.js';
 import { WSMsgType } from '../protocol.js';
 import type { TransportCapabilities } from '../transport.js';
 import { REPORT_TOPIC } from './routes.js';
+import {
+  type RawHandshakeRequest,
+  type RawHandshakeResponse,
+  upgradeCases,
+} from './upgrade-cases.js';
 
 /** What a runtime can do, as the suite needs to know it. */
 export interface ContractCapabilities {
@@ -29,6 +34,8 @@ export interface ContractCapabilities {
    * auto-response, before anyws sees it (a Durable Object). Optional: left out means false.
    */
   autoResponse?: boolean;
+  /** The target offers `handshake` (hand-written upgrade requests). Optional: left out means false. */
+  rawHandshake?: boolean;
 }
 
 /** A running server with `contractRoutes` and the client of one runtime. */
@@ -41,6 +48,11 @@ export interface ContractTarget {
   silentServerUrl?: string;
   /** Opens a client that completes the handshake at `url`, then never reads nor answers. */
   openSilentClient?(url: string): Promise<{ close(): void }>;
+  /**
+   * Sends `request` (method and exactly these headers, plus Host) to `url` over raw HTTP/1.1
+   * and resolves with the answer's status and headers, closing the socket after the head.
+   */
+  handshake?(url: string, request: RawHandshakeRequest): Promise<RawHandshakeResponse>;
 }
 
 /** One case of the suite. */
@@ -798,6 +810,8 @@ export const contractCases: ContractCase[] = [
       await obs.close();
     },
   },
+  // The upgrade pipeline's table (upgrade-cases.ts).
+  ...upgradeCases,
 ];
 
 export { REPORT_TOPIC };

@@ -12,7 +12,7 @@ import {
   type RunningServer,
   serve,
 } from '../src/index.ts';
-import { type RawPeer, RawServer, rawClient } from './raw.ts';
+import { type RawPeer, RawServer, rawClient, rawHandshakeHead } from './raw.ts';
 
 /** What the Deno runtime offers to the suite, from the transport's declared capabilities. */
 export const capabilities: ContractCapabilities = {
@@ -22,6 +22,7 @@ export const capabilities: ContractCapabilities = {
   handshakeStatus: true,
   silentServer: true,
   silentClient: true,
+  rawHandshake: true,
 };
 
 /** The running pieces of a contract target. */
@@ -48,6 +49,7 @@ export async function startContractHarness(): Promise<ContractHarness> {
     baseUrl: base,
     connect: (url, options) => connect(url, options),
     silentServerUrl: `ws://127.0.0.1:${String(silentServer.port)}/silent`,
+    handshake: rawHandshakeHead,
     async openSilentClient(url) {
       const parsed = new URL(url);
       const peer = await rawClient(Number(parsed.port), `${parsed.pathname}${parsed.search}`);

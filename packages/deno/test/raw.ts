@@ -351,3 +351,28 @@ function parseHead(text: string): Head {
   }
   return { status, headers, text };
 }
+
+/**
+ * The contract's `handshake`: sends `method` and exactly `headers` (plus Host) to `url`, reads
+ * the answer's head (status, lowercase headers) and closes the connection.
+ */
+export async function rawHandshakeHead(
+  url: string,
+  request: { method: string; headers: Record<string, string> },
+): Promise<{ status: number; headers: Record<string, string> }> {
+  const target = new URL(url);
+  const lines = [`${request.method} ${target.pathname}${target.search} HTTP/1.1`];
+  lines.push(`Host: ${target.host}`);
+  for (const [name, value] of Object.entries(request.headers)) lines.push(`${name}: ${value}`);
+  const peer = await rawRequest(Number(target.port), lines);
+  try {
+    const head = await readHeadOnly(peer.conn);
+    const headers: Record<string, string> = {};
+    head.headers.forEach((value, name) => {
+      headers[name] = value;
+    });
+    return { status: head.status, headers };
+  } finally {
+    peer.close();
+  }
+}

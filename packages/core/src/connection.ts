@@ -19,6 +19,7 @@ import {
   JsonParseError,
   MessageTooBigError,
   ProtocolError,
+  ReceiveOverflowError,
   UnexpectedMessageError,
   UnsupportedOptionError,
   WebSocketError,
@@ -846,7 +847,14 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
   }
 
   #enqueue(message: WSMessage): void {
-    this.#receiver().enqueue(message);
+    if (this.#receiver().enqueue(message)) {
+      // The runtime cannot stop reading: the mark is a limit, or the queue would grow unbounded.
+      this.#fail(
+        new ReceiveOverflowError(this.options.receiveHighWaterMark),
+        POLICY_VIOLATION,
+        'slow reader: receive queue full',
+      );
+    }
   }
 
   /** A data or control message: to push listeners when there are any, else to the reader. */

@@ -89,6 +89,25 @@ export class BufferOverflowError extends WebSocketError {
   }
 }
 
+/**
+ * Messages arrived faster than the application read them, on a runtime that cannot stop reading
+ * (Deno, workerd, browsers: no `pauseReading`): past `receiveHighWaterMark` bytes (or one
+ * message per 64 bytes of it, 1,024 at least) of unread messages the connection closes with
+ * 1008, as nothing else would bound the queue. Where the runtime can pause, reading pauses instead.
+ */
+export class ReceiveOverflowError extends WebSocketError {
+  /** `'ReceiveOverflowError'`. */
+  override name = 'ReceiveOverflowError';
+  constructor(
+    /** `receiveHighWaterMark`. */
+    readonly limit: number,
+  ) {
+    super(
+      `unread messages passed receiveHighWaterMark (${String(limit)} bytes) on a runtime that cannot stop reading`,
+    );
+  }
+}
+
 /** No pong within the heartbeat's timeout: the peer is taken for dead and the connection ends (1006). */
 export class HeartbeatTimeoutError extends WebSocketError {
   /** `'HeartbeatTimeoutError'`. */

@@ -31,6 +31,7 @@ export {
   JsonParseError,
   MessageTooBigError,
   ProtocolError,
+  ReceiveOverflowError,
   ReceiveTimeoutError,
   UnexpectedMessageError,
   UnsupportedOptionError,

@@ -44,7 +44,12 @@ export interface ConnectionOptions {
   maxBufferedAmount?: number;
   /** Policy at `maxBufferedAmount`. Default `'close'` (1008). */
   slowConsumer?: SlowConsumerPolicy;
-  /** Received messages held for a reader before the runtime is asked to stop reading. Default 1 MiB. */
+  /**
+   * Bytes of received messages held for a reader before the runtime is asked to stop reading
+   * (and at most one message per 64 bytes of it, 1,024 at least: a queued message costs more
+   * than its payload). Where the runtime cannot stop reading (Deno, workerd, browsers), passing
+   * it closes the connection with 1008 (`ReceiveOverflowError`). Default 1 MiB.
+   */
   receiveHighWaterMark?: number;
 }
 

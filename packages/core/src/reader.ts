@@ -48,6 +48,16 @@ function armReader(resolve: ReaderResolve, reject: (error: Error) => void): void
   if (receiver) receiver.arm(resolve);
 }
 
+/**
+ * Unread messages past which reading stops whatever their size: a queued message costs the heap
+ * some 100 bytes beyond its payload, so a flood of tiny or empty messages would otherwise hold
+ * far more than `receiveHighWaterMark` (empty ones without any limit). One message per 64
+ * bytes of the mark, 1,024 at least.
+ */
+export function receiveMessageLimit(mark: number): number {
+  return Math.max(1024, Math.floor(mark / 64));
+}
+
 function messageSize(message: WSMessage): number {
   if (message.type === WSMsgType.TEXT) return message.data.length;
   if (message.type === WSMsgType.BINARY) return message.data.byteLength;
@@ -146,12 +156,16 @@ export class Receiver {
     };
   }
 
-  /** Hands a message to the waiting reader, or queues it. */
-  enqueue(message: WSMessage): void {
-    if (this.handToReader(message)) return;
+  /**
+   * Hands a message to the waiting reader, or queues it. True once, when the queue passed the
+   * mark and the runtime cannot stop reading: the connection then fails (1008), as nothing else
+   * would bound the queue.
+   */
+  enqueue(message: WSMessage): boolean {
+    if (this.handToReader(message)) return false;
     this.#queue ??= [];
     this.#queue.push(message);
-    this.#countIn(message);
+    return this.#countIn(message);
   }
 
   /** Puts a message taken from the queue back at its head (mux, when it ends holding one). */
@@ -194,7 +208,13 @@ export class Receiver {
     }
     if (message) {
       this.#queuedBytes -= messageSize(message);
-      if (this.#paused && this.#queuedBytes <= this.options.receiveHighWaterMark / 2) {
+      const mark = this.options.receiveHighWaterMark;
+      if (
+        this.#paused &&
+        this.transport.capabilities.pauseReading &&
+        this.#queuedBytes <= mark / 2 &&
+        this.#queuedCount() <= receiveMessageLimit(mark) / 2
+      ) {
         this.#paused = false;
         this.heartbeat?.alive();
         this.transport.resume?.();
@@ -203,17 +223,30 @@ export class Receiver {
     return message;
   }
 
-  /** Counts a queued message; past `receiveHighWaterMark` asks the runtime to stop reading. */
-  #countIn(message: WSMessage): void {
+  /** Messages in the queue. */
+  #queuedCount(): number {
+    return this.#queue === null ? 0 : this.#queue.length - this.#head;
+  }
+
+  /**
+   * Counts a queued message; past `receiveHighWaterMark` (or `receiveMessageLimit` messages)
+   * asks the runtime to stop reading. True the first time the mark is passed where the runtime
+   * cannot stop reading.
+   */
+  #countIn(message: WSMessage): boolean {
     this.#queuedBytes += messageSize(message);
+    const mark = this.options.receiveHighWaterMark;
     if (
-      !this.#paused &&
-      this.#queuedBytes > this.options.receiveHighWaterMark &&
-      this.transport.capabilities.pauseReading
+      this.#paused ||
+      (this.#queuedBytes <= mark && this.#queuedCount() <= receiveMessageLimit(mark))
     ) {
-      this.#paused = true;
-      this.transport.pause?.();
+      return false;
     }
+    // Set where the runtime cannot pause too, and never cleared there: reported once.
+    this.#paused = true;
+    if (!this.transport.capabilities.pauseReading) return true;
+    this.transport.pause?.();
+    return false;
   }
 
   #startDeadline(ms: number, reject: (error: Error) => void): void {

@@ -134,7 +134,13 @@ export abstract class Endpoint<M extends MessageDefs, P, F extends ClientFrame |
   protected sendFrame(frame: Frame): Promise<void> {
     const conn = this.connection;
     if (conn?.state !== 'open') return Promise.reject(disconnected());
-    return conn.sendText(encodeFrame(frame));
+    let text: string;
+    try {
+      text = encodeFrame(frame);
+    } catch (error) {
+      return Promise.reject(error); // JSON.stringify's TypeError (a BigInt, a cycle)
+    }
+    return conn.sendText(text);
   }
 
   /** Sends an answer, where a failure only means the peer is gone. */
@@ -214,17 +220,29 @@ export abstract class Endpoint<M extends MessageDefs, P, F extends ClientFrame |
     if (schema === 'unknown') return;
     const run = (): void | Promise<void> => {
       const data = (frame as { data?: unknown }).data;
-      const result: Checked<unknown> | Promise<Checked<unknown>> = schema
-        ? validate(schema, data)
-        : { ok: true, value: data };
+      let result: Checked<unknown> | Promise<Checked<unknown>>;
+      try {
+        result = schema ? validate(schema, data) : { ok: true, value: data };
+      } catch (error) {
+        result = this.#validatorFailed(error);
+      }
       if (result instanceof Promise)
-        return result.then((checked) => this.#dispatch(frame, checked));
+        return result.then(
+          (checked) => this.#dispatch(frame, checked),
+          (error: unknown) => this.#dispatch(frame, this.#validatorFailed(error)),
+        );
       this.#dispatch(frame, result);
     };
     if (this.#order === null) {
       const pending = run();
       if (pending) this.#chain(pending);
     } else this.#chain(this.#order.then(run));
+  }
+
+  /** A validator that threw is a bug of this end: reported, and the data taken as invalid. */
+  #validatorFailed(error: unknown): Checked<unknown> {
+    this.fault(asError(error));
+    return { ok: false, issues: [{ message: 'the validator failed' }] };
   }
 
   #chain(step: Promise<void>): void {
@@ -311,7 +329,11 @@ export abstract class Endpoint<M extends MessageDefs, P, F extends ClientFrame |
       return;
     }
     Promise.resolve(reply).then(
-      (value) => this.answer({ t: 'res', id, data: value }),
+      (value) =>
+        this.sendFrame({ t: 'res', id, data: value }).catch((error: unknown) => {
+          // A reply that does not serialise fails the request; a closed connection ends it.
+          if (error instanceof TypeError) this.#failed(id, kind, error);
+        }),
       (error: unknown) => this.#failed(id, kind, error),
     );
   }

@@ -47,6 +47,7 @@ export {
   type ClientFrame,
   decodeFrame,
   encodeFrame,
+  encodePub,
   type Frame,
   type ServerFrame,
   type StreamPosition,

@@ -15,7 +15,9 @@ import type { AnyMessage, DataIn, KindOf, MessageDefs } from './schema.js';
 import {
   type ClientFrame,
   encodeFrame,
+  encodePub,
   errorFrame,
+  isChannel,
   type PublishFrame,
   type StreamPosition,
 } from './wire.js';
@@ -212,7 +214,9 @@ export class ChannelServer<M extends MessageDefs, C = unknown> {
   /**
    * Publishes on `channel`: kept in the history first (which gives its epoch and offset), then
    * sent through the bus to every connection in the channel, in every process on the bus.
-   * Resolves with the publication's position; rejects when the history or the bus fails.
+   * Resolves with the publication's position; rejects when the history or the bus fails, and
+   * with a TypeError, before anything is kept, for an unknown kind, a channel name that is not a
+   * string of 1 to 1,024 characters, or data that does not serialise as JSON.
    */
   async publish<K extends KindOf<M>>(
     channel: string,
@@ -221,15 +225,10 @@ export class ChannelServer<M extends MessageDefs, C = unknown> {
   ): Promise<StreamPosition> {
     if (!Object.hasOwn(this.messages, kind))
       throw new TypeError(`no message kind '${kind}' in the definition`);
+    if (!isChannel(channel)) throw new TypeError('a channel is a string of 1 to 1,024 characters');
+    const json = JSON.stringify(data) as string | undefined; // throws before anything is kept
     const position = await this.history.append(channel, kind, data);
-    const text = encodeFrame({
-      t: 'pub',
-      ch: channel,
-      epoch: position.epoch,
-      offset: position.offset,
-      kind,
-      data,
-    });
+    const text = encodePub(channel, position.epoch, position.offset, kind, json);
     await this.bus.publish(this.#prefix + channel, text);
     return position;
   }

@@ -136,6 +136,22 @@ export function encodeFrame(frame: Frame): string {
   return JSON.stringify({ v: CHANNELS_VERSION, ...frame });
 }
 
+/**
+ * The text of a `pub` frame (server → client) around data serialised beforehand (`dataJson`,
+ * undefined for none): a publisher serialises before it keeps anything, so that data that does
+ * not serialise is refused before it reaches the history. Same member order as `encodeFrame`.
+ */
+export function encodePub(
+  ch: string,
+  epoch: string,
+  offset: number,
+  kind: string,
+  dataJson: string | undefined,
+): string {
+  const head = encodeFrame({ t: 'pub', ch, epoch, offset, kind, data: undefined }).slice(0, -1);
+  return dataJson === undefined ? `${head}}` : `${head},"data":${dataJson}}`;
+}
+
 /** Whether a TEXT is meant as an envelope. */
 export function looksLikeEnvelope(text: string): boolean {
   return text.startsWith('{"v":');

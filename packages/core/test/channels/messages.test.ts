@@ -17,6 +17,7 @@ import {
   connectTo,
   type Messages,
   makeServer,
+  messages,
   refusal,
   type ServerOptions,
   until,
@@ -240,6 +241,51 @@ describe('requests', () => {
     const refused = await refusal(client.request('add', { a: 2, b: 1 }));
     expect([refused.code, refused.message]).toEqual(['forbidden', 'not for you']);
     expect((await refusal(client.request('whoami', null))).code).toBe('no_handler');
+    expect(conn.state).toBe('open');
+  });
+
+  it('data that does not serialise: a TypeError for the sender; a reply that does not: handler_error', async () => {
+    const faults: Error[] = [];
+    const { client, server, conn } = setup({
+      requests: { add: () => 10n as never },
+      error: (_peer, e) => faults.push(e),
+    });
+    await expect(client.send('typing', 1n as never)).rejects.toThrow(TypeError);
+    await expect(client.request('add', { a: 1n, b: 1 } as never)).rejects.toThrow(TypeError);
+    expect(client.inFlight).toBe(0);
+    expect((await refusal(client.request('add', { a: 1, b: 2 }))).code).toBe('handler_error');
+    expect(faults.map((e) => e.name)).toEqual(['TypeError']);
+    // A server publish that does not serialise is refused before the history keeps it.
+    await expect(server.publish('room', 'chat', { text: 1n } as never)).rejects.toThrow(TypeError);
+    await expect(server.publish('', 'chat', { text: 'x' })).rejects.toThrow(TypeError);
+    expect(await server.publish('room', 'chat', { text: 'x' })).toEqual({ epoch: 'e1', offset: 1 });
+    expect(conn.state).toBe('open');
+  });
+
+  it('a validator that throws: invalid_data for the sender, the fault to the error hook', async () => {
+    const faults: Error[] = [];
+    const throwing = {
+      '~standard': {
+        version: 1 as const,
+        vendor: 'test',
+        validate: (): never => {
+          throw new Error('validator bug');
+        },
+      },
+    };
+    const defs = { ...messages, add: { data: throwing, reply: messages.add.reply } };
+    const broken = makeServer({
+      messages: defs as never,
+      requests: { add: () => 0 },
+      error: (_peer, e) => faults.push(e),
+    });
+    const { client, conn } = connectTo(broken);
+    const error = await refusal(client.request('add', { a: 1, b: 2 }));
+    expect([error.code, error.issues]).toEqual([
+      'invalid_data',
+      [{ message: 'the validator failed' }],
+    ]);
+    expect(faults.map((e) => e.message)).toEqual(['validator bug']);
     expect(conn.state).toBe('open');
   });
 

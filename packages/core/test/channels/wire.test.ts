@@ -4,6 +4,7 @@ import {
   ChannelError,
   decodeFrame,
   encodeFrame,
+  encodePub,
   type Frame,
 } from '../../src/channels/index.js';
 
@@ -46,6 +47,15 @@ describe('the wire envelope', () => {
       { t: 'error', code: 'forbidden', message: 'no', ch: 'c', id: 2 },
     ];
     for (const frame of toClient) expect(decodeFrame(encodeFrame(frame), 'client')).toEqual(frame);
+  });
+
+  it('encodePub around pre-serialised data is what encodeFrame makes', () => {
+    const frame = { t: 'pub', ch: 'c"h', epoch: 'e', offset: 3, kind: 'k' } as const;
+    for (const data of [{ a: [1, 'x'] }, null, 'str', undefined]) {
+      expect(encodePub('c"h', 'e', 3, 'k', JSON.stringify(data))).toBe(
+        encodeFrame({ ...frame, data }),
+      );
+    }
   });
 
   it('leaves anything that does not start with {"v": alone (raw)', () => {

@@ -36,6 +36,11 @@ export interface ContractCapabilities {
   autoResponse?: boolean;
   /** The target offers `handshake` (hand-written upgrade requests). Optional: left out means false. */
   rawHandshake?: boolean;
+  /**
+   * The runtime answers an upgrade request whose method is not GET by itself, before anyws
+   * sees it (workerd: 500, "WebSocket must be initiated with a GET request"). Optional: false.
+   */
+  runtimeRefusesNonGetUpgrade?: boolean;
 }
 
 /** A running server with `contractRoutes` and the client of one runtime. */

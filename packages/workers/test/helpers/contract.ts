@@ -7,6 +7,8 @@ import {
 } from '@anyws/core/contract';
 import { connect, WS_CAPABILITIES } from '@anyws/node';
 import { afterAll, beforeAll, it } from 'vitest';
+// The same hand-written handshake as @anyws/node's contract target (a Node TCP client).
+import { rawHandshakeHead } from '../../../node/test/raw.js';
 import { WORKERD_CAPABILITIES } from '../../src/transport.js';
 import { openSilentClient, startSilentServer } from './raw.js';
 import { startWorkerd, type Workerd } from './workerd.js';
@@ -23,6 +25,9 @@ const capabilities: ContractCapabilities = {
   silentServer: true,
   // A raw TCP client that completes the handshake with workerd, then never reads.
   silentClient: true,
+  rawHandshake: true,
+  // workerd's HTTP layer fails a POST with upgrade headers with 500 before the Worker runs.
+  runtimeRefusesNonGetUpgrade: true,
 };
 
 /** Registers every case against the routes served under `path` (e.g. `/plain`, `/room/contract`). */
@@ -37,6 +42,7 @@ export function registerWorkerdContract(path: string): void {
       connect: (url, options) => connect(url, options),
       silentServerUrl: silent.url,
       openSilentClient,
+      handshake: rawHandshakeHead,
     };
   });
   afterAll(async () => {

@@ -13,6 +13,7 @@ import type { WireIssue } from './schema.js';
  * - `not_joined` (local): the channel was left while its join waited.
  * - `no_handler` (wire): a request of a kind the other side has no handler (or no reply schema) for.
  * - `handler_error` (wire): the request handler threw something other than a `ChannelError`.
+ * - `too_many_channels` (wire): a join past the server's `maxChannels` per connection.
  * - `not_envelope` (wire): a message that is not an envelope, where the server takes none.
  * - `history_unavailable` (wire): the channel's history could not be read or written.
  * - `timeout` (local): a request got no reply in time ({@link RequestTimeoutError}).
@@ -27,6 +28,7 @@ export type ChannelErrorCode =
   | 'not_joined'
   | 'no_handler'
   | 'handler_error'
+  | 'too_many_channels'
   | 'not_envelope'
   | 'history_unavailable'
   | 'timeout'
@@ -40,6 +42,7 @@ const WIRE_CODES: ReadonlySet<string> = new Set<ChannelErrorCode>([
   'forbidden',
   'no_handler',
   'handler_error',
+  'too_many_channels',
   'not_envelope',
   'history_unavailable',
 ]);

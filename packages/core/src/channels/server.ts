@@ -44,6 +44,8 @@ export interface ChannelServerOptions<M extends MessageDefs, C = unknown> {
   bus?: TopicBus;
   /** Prefix of the bus topic of each channel. Default `'anyws.channel:'`. */
   topicPrefix?: string;
+  /** Most channels one connection may be in; a join past it gets `too_many_channels`. Default 100. */
+  maxChannels?: number;
   /** Handlers of the requests clients send. */
   requests?: RequestHandlers<M, ChannelPeer<M, C>>;
   /** A one-way typed message from a client. */
@@ -161,6 +163,7 @@ export class ChannelServer<M extends MessageDefs, C = unknown> {
   readonly bus: TopicBus;
   readonly #options: ChannelServerOptions<M, C>;
   readonly #prefix: string;
+  readonly #maxChannels: number;
   readonly #feeds = new Map<string, Feed>();
   readonly #joined = new Map<ChannelPeer<M, C>, Set<string>>();
   readonly #host: FeedHost;
@@ -175,6 +178,9 @@ export class ChannelServer<M extends MessageDefs, C = unknown> {
     this.history = options.history ?? new MemoryHistory();
     this.bus = options.bus ?? new LocalTopics();
     this.#prefix = options.topicPrefix ?? 'anyws.channel:';
+    this.#maxChannels = options.maxChannels ?? 100;
+    if (!Number.isSafeInteger(this.#maxChannels) || this.#maxChannels < 1)
+      throw new RangeError('maxChannels must be an integer >= 1');
     this.#host = {
       history: this.history,
       bus: this.bus,
@@ -257,6 +263,18 @@ export class ChannelServer<M extends MessageDefs, C = unknown> {
       return;
     }
     if (peer.conn.closed) return;
+    const joined = this.#joined.get(peer);
+    if (joined && !joined.has(channel) && joined.size >= this.#maxChannels) {
+      reply(
+        new ChannelError(
+          'too_many_channels',
+          `a connection may be in at most ${String(this.#maxChannels)} channels`,
+          undefined,
+          channel,
+        ),
+      );
+      return;
+    }
     let feed = this.#feeds.get(channel);
     if (!feed) {
       feed = new Feed(channel, this.#prefix + channel, this.#host);

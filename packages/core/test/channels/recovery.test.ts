@@ -94,6 +94,19 @@ describe('channels: join and publish', () => {
     expect((await client.channel('public:x').join()).recovered).toBe(false);
   });
 
+  it('a connection joins at most maxChannels channels: too_many_channels past it', async () => {
+    const server = makeServer({ maxChannels: 2 });
+    const { client, conn } = connectTo(server);
+    await client.channel('a').join();
+    await client.channel('b').join();
+    const error = await refusal(client.channel('c').join());
+    expect([error.code, error.channel]).toEqual(['too_many_channels', 'c']);
+    client.channel('a').leave();
+    expect((await client.channel('c').join()).recovered).toBe(false);
+    expect(conn.state).toBe('open');
+    expect(() => makeServer({ maxChannels: 0 })).toThrow(RangeError);
+  });
+
   it('a leave stops publications; a later join recovers what was published meanwhile', async () => {
     const server = makeServer();
     const { client } = connectTo(server);

@@ -13,7 +13,12 @@ export {
   type JoinResult,
   type Publication,
 } from './client.js';
-export { DEFAULT_REQUEST_TIMEOUT, type RequestHandlers, type RequestOptions } from './endpoint.js';
+export {
+  DEFAULT_REQUEST_TIMEOUT,
+  type Endpoint,
+  type RequestHandlers,
+  type RequestOptions,
+} from './endpoint.js';
 export { ChannelError, type ChannelErrorCode, RequestTimeoutError } from './errors.js';
 export {
   type ChannelHistory,

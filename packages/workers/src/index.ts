@@ -1,9 +1,11 @@
 /**
- * @anyws/workers: anyws on Cloudflare Workers. `upgrade()` for a plain Worker, and
+ * @anyws/workers: anyws on Cloudflare Workers. `connect()` opens a client connection from a
+ * Worker or a Durable Object; `upgrade()` serves one in a plain Worker, and
  * `WebSocketRoom`, a Durable Object base class on the WebSocket Hibernation API, with a router
  * from a Worker to a room by name. Hono helpers are in `@anyws/workers/hono`.
  * @packageDocumentation
  */
+export { type ConnectOptions, connect } from './connect.js';
 export { AttachmentError, saveContext, WebSocketRoom } from './room.js';
 export { type RoomNamespace, type RoomRouterOptions, roomRouter, routeToRoom } from './router.js';
 export { MAX_TAG_LENGTH, MAX_TAGS, RoomTopics } from './topics.js';

@@ -23,8 +23,14 @@ export interface Workerd {
 let bundled: Promise<string> | undefined;
 
 function bundle(): Promise<string> {
-  bundled ??= build({
-    entryPoints: [FIXTURE],
+  bundled ??= bundleWorker(FIXTURE);
+  return bundled;
+}
+
+/** Bundles a test Worker from source, as workerd loads it (`cloudflare:*` left to the runtime). */
+export function bundleWorker(entry: string): Promise<string> {
+  return build({
+    entryPoints: [entry],
     bundle: true,
     format: 'esm',
     platform: 'neutral',
@@ -35,7 +41,6 @@ function bundle(): Promise<string> {
     write: false,
     logLevel: 'warning',
   }).then((result) => result.outputFiles[0]!.text);
-  return bundled;
 }
 
 /**

@@ -32,13 +32,14 @@ export type ChatConnection = WebSocketConnection<ChatContext>;
 
 /**
  * Who is in which room. The default keeps it in memory; a runtime whose connections outlive the
- * handler's memory (a hibernating Durable Object) answers from its own record instead.
+ * handler's memory (a hibernating Durable Object) answers from its own record instead, and a
+ * cluster of processes from the topic bus's presence (Redis), asynchronously.
  */
 export interface Roster {
   add(conn: ChatConnection): void;
   remove(conn: ChatConnection): void;
   /** The users of the open connections in `room`, once per connection (closing ones left out). */
-  members(room: string): Iterable<ChatUser>;
+  members(room: string): Iterable<ChatUser> | Promise<Iterable<ChatUser>>;
 }
 
 /** What differs between runtimes. */
@@ -127,11 +128,27 @@ export function createChatHandler(options: ChatOptions): WebSocketHandler<ChatCo
   const fail = (conn: ChatConnection, code: ChatErrorCode, message: string): void => {
     send(conn, { type: 'error', code, message });
   };
-  const presence = (conn: ChatConnection): ServerMessage => ({
+  const presence = (room: string, users: Iterable<ChatUser>): ServerMessage => ({
     type: 'presence',
-    room: conn.context.room,
-    users: distinctUsers(roster.members(conn.context.room)),
+    room,
+    users: distinctUsers(users),
   });
+  /**
+   * Runs `then` with the room's users: at once from a roster that answers at once (so a
+   * runtime that needs the hook's work done before it returns gets it), after the read from
+   * one that answers later. A read that fails (the presence store unreachable) skips the update.
+   */
+  const withMembers = (room: string, then: (users: ChatUser[]) => void): void => {
+    const users = roster.members(room);
+    if (Symbol.iterator in users) then([...users]);
+    else users.then((u) => then([...u])).catch(() => undefined);
+  };
+  /** How many of `users` are `user` (one per connection). */
+  const connectionsOf = (users: Iterable<ChatUser>, user: ChatUser): number => {
+    let n = 0;
+    for (const u of users) if (u.id === user.id) n++;
+    return n;
+  };
 
   /** Token bucket: false once the connection has sent more than its share. */
   const allow = (conn: ChatConnection): boolean => {
@@ -219,15 +236,18 @@ export function createChatHandler(options: ChatOptions): WebSocketHandler<ChatCo
 
     open(conn) {
       const { room, user } = conn.context;
-      const present = distinctUsers(roster.members(room)).some((u) => u.id === user.id);
       roster.add(conn);
       conn.subscribe(roomTopic(room));
       send(conn, { type: 'system', room, text: `Welcome to #${room}, ${user.name}.`, at: now() });
-      if (!present) broadcast(conn, { type: 'join', room, user, at: now() }, conn);
-      // The newcomer directly: a runtime may make its socket a subscriber only after `open`.
-      const list = presence(conn);
-      send(conn, list);
-      broadcast(conn, list, conn);
+      withMembers(room, (users) => {
+        // This connection is among them: the user was here already with another one.
+        if (connectionsOf(users, user) <= 1)
+          broadcast(conn, { type: 'join', room, user, at: now() }, conn);
+        // The newcomer directly: a runtime may make its socket a subscriber only after `open`.
+        const list = presence(room, users);
+        send(conn, list);
+        broadcast(conn, list, conn);
+      });
     },
 
     message(conn, message: DataMessage | ControlMessage) {
@@ -247,9 +267,11 @@ export function createChatHandler(options: ChatOptions): WebSocketHandler<ChatCo
       const { room, user } = conn.context;
       buckets.delete(conn.context.id);
       roster.remove(conn);
-      const stillHere = distinctUsers(roster.members(room)).some((u) => u.id === user.id);
-      if (!stillHere) broadcast(conn, { type: 'leave', room, user, at: now() });
-      broadcast(conn, presence(conn));
+      withMembers(room, (users) => {
+        if (connectionsOf(users, user) === 0)
+          broadcast(conn, { type: 'leave', room, user, at: now() });
+        broadcast(conn, presence(room, users));
+      });
     },
   };
 }

@@ -4,6 +4,7 @@ import type { Hono, MiddlewareHandler } from 'hono';
 import { createApp, type RuntimeName } from './app.js';
 import { isLoopback, resolveSecret, secretNotice, verifyToken } from './auth.js';
 import { createChatHandler } from './chat.js';
+import type { Cluster } from './cluster.js';
 import { echoHandler } from './echo.js';
 import { LiveConnections } from './live.js';
 
@@ -45,6 +46,8 @@ export function createProcessDemo(
   runtime: Exclude<RuntimeName, 'workers'>,
   env: (name: string) => string | undefined,
   serveWebSocket: ServeWebSocket,
+  /** With `REDIS_URL`: topics and presence across processes (`pnpm demo:cluster`). */
+  cluster?: Cluster,
 ): ProcessDemo {
   const hostname = env('HOST') || '127.0.0.1';
   const port = Number(env('PORT') || 8787);
@@ -57,7 +60,10 @@ export function createProcessDemo(
   if (!choice.ok) throw new StartupError(`${choice.message} (HOST is ${hostname})`);
   const { secret, isDefault } = choice;
   const live = new LiveConnections();
-  const chat = createChatHandler({ verifyToken: (token) => verifyToken(secret, token) });
+  const chat = createChatHandler({
+    verifyToken: (token) => verifyToken(secret, token),
+    roster: cluster?.roster,
+  });
   const app = createApp({
     runtime,
     secret,

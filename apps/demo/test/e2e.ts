@@ -14,8 +14,8 @@ import WsClient from 'ws';
 import { defineEchoTests } from './echo.js';
 import { APP_DIR, type DemoServer, type Runtime, startDemo, TEST_SECRET } from './harness.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
+export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+export const CHROMIUM_ARGS = [
   '--headless',
   '--no-sandbox',
   '--disable-gpu',
@@ -27,7 +27,7 @@ const CHROMIUM_ARGS = [
 ];
 const SCREENSHOT = join(APP_DIR, '..', '..', 'docs', 'demo.png');
 /** Every wait in the browser is bounded by this. */
-const WAIT = 20_000;
+export const WAIT = 20_000;
 
 /** Opens a WebSocket from Node and reports the HTTP status of a refusal (or 101). */
 function upgradeStatus(url: string): Promise<number> {
@@ -52,7 +52,7 @@ function upgradeStatus(url: string): Promise<number> {
   });
 }
 
-async function signIn(page: Page, baseUrl: string, name: string): Promise<void> {
+export async function signIn(page: Page, baseUrl: string, name: string): Promise<void> {
   await page.goto(baseUrl);
   await page.locator('#signin-view').waitFor({ state: 'visible' });
   await page.fill('#name', name);
@@ -61,7 +61,7 @@ async function signIn(page: Page, baseUrl: string, name: string): Promise<void> 
   expect(await page.textContent('#whoami')).toBe(name);
 }
 
-async function joinRoom(page: Page, room: string): Promise<void> {
+export async function joinRoom(page: Page, room: string): Promise<void> {
   await page.fill('#room', room);
   await page.click('#room-form button[type="submit"]');
   await page.locator('#chat-view').waitFor({ state: 'visible' });
@@ -73,13 +73,13 @@ function connected(page: Page): Promise<unknown> {
   return page.locator('#state[data-state="connected"]').waitFor({ state: 'attached' });
 }
 
-async function say(page: Page, text: string): Promise<void> {
+export async function say(page: Page, text: string): Promise<void> {
   await page.fill('#text', text);
   await page.click('#send');
 }
 
 /** Waits until a chat message with exactly `text` is on the page; returns its author. */
-async function sees(page: Page, text: string): Promise<string> {
+export async function sees(page: Page, text: string): Promise<string> {
   const handle = await page.waitForFunction(
     (wanted) => {
       for (const item of document.querySelectorAll('#messages .msg')) {
@@ -94,7 +94,7 @@ async function sees(page: Page, text: string): Promise<string> {
   return (await handle.jsonValue()) as string;
 }
 
-function seesNotice(page: Page, text: string): Promise<unknown> {
+export function seesNotice(page: Page, text: string): Promise<unknown> {
   return page.waitForFunction(
     (wanted) =>
       [...document.querySelectorAll('#messages .notice')].some((n) => n.textContent === wanted),
@@ -104,7 +104,7 @@ function seesNotice(page: Page, text: string): Promise<unknown> {
 }
 
 /** Waits until the presence list holds exactly `names` (in any order: it is by arrival). */
-async function presence(page: Page, names: string[]): Promise<void> {
+export async function presence(page: Page, names: string[]): Promise<void> {
   await page.waitForFunction(
     (wanted) => {
       const got = [...document.querySelectorAll('#presence li')].map((li) => li.textContent ?? '');
@@ -119,7 +119,7 @@ async function presence(page: Page, names: string[]): Promise<void> {
 }
 
 /** Collects uncaught errors of the page's script (refused connections are expected noise, not these). */
-function watch(page: Page, errors: string[]): void {
+export function watch(page: Page, errors: string[]): void {
   page.on('pageerror', (error) => errors.push(error.message));
 }
 

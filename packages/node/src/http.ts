@@ -33,11 +33,6 @@ function urlOf(encrypted: boolean, hostHeader: string | undefined, url: string |
     : new URL(target, base);
 }
 
-/** The web `Request` of an upgrade request. Throws on a URL or header that `Request` refuses. */
-export function toRequest(req: IncomingMessage): Request {
-  return buildRequest(urlInput(req), req.method ?? 'GET', req.rawHeaders);
-}
-
 function buildRequest(url: string | URL, method: string, raw: readonly string[]): Request {
   // Pairs go into the request's own header list once, where a `Headers` would be copied.
   const headers: [string, string][] = [];
@@ -84,7 +79,7 @@ export class LazyRequest {
   }
 }
 
-/** `toRequest(req).url` without the `Request`; throws where `toRequest` does for the URL. */
+/** The upgrade's URL (as its `Request` would have it) without a `Request`; throws where `Request` would refuse it. */
 export function requestUrl(req: IncomingMessage): string {
   const input = urlInput(req);
   return typeof input === 'string' ? new URL(input).href : input.href;

@@ -107,6 +107,54 @@ describe('an Upgrade other than websocket is answered at once, and the server se
   });
 });
 
+describe('Hono upgradeWebSocket honours the handler: compress', () => {
+  it('permessage-deflate is agreed for a handler with compress, not for one without', async () => {
+    const app = new Hono();
+    app.get('/plain', upgradeWebSocket(echo));
+    app.get('/deflate', upgradeWebSocket({ ...echo, options: { compress: true } }));
+    const server = await new Promise<Server>((resolve) => {
+      const s = honoServe(
+        {
+          fetch: app.fetch,
+          port: 0,
+          hostname: '127.0.0.1',
+          createServer,
+          websocket: { server: createWebSocketServer() },
+        },
+        () => resolve(s as Server),
+      );
+    });
+    cleanups.push(() => closeServer(server));
+    const base = `ws://127.0.0.1:${String((server.address() as AddressInfo).port)}`;
+    const offer = 'Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n';
+    const deflate = await handshake(`${base}/deflate`, offer);
+    deflate.socket.destroy();
+    expect(deflate.head).toMatch(/^HTTP\/1\.1 101 /);
+    expect(deflate.head.toLowerCase()).toContain('sec-websocket-extensions: permessage-deflate');
+    const plain = await handshake(`${base}/plain`, offer);
+    plain.socket.destroy();
+    expect(plain.head).toMatch(/^HTTP\/1\.1 101 /);
+    expect(plain.head.toLowerCase()).not.toContain('sec-websocket-extensions');
+    const conn = await connect(`${base}/deflate`, { compress: true });
+    expect(conn.extensions).toContain('permessage-deflate');
+    await conn.sendText('squeezed');
+    expect(await conn.receiveText({ timeout: 5000 })).toBe('squeezed');
+    await conn.close();
+  });
+});
+
+describe('serve({ signal })', () => {
+  it('closes the server when aborted: connections get 1001', async () => {
+    const controller = new AbortController();
+    const server = await serve({ hostname: '127.0.0.1', handler: echo, signal: controller.signal });
+    const conn = await connect(`${server.url}/ws`);
+    controller.abort();
+    await conn.whenClosed;
+    expect(conn.closeCode).toBe(1001);
+    await server.close();
+  });
+});
+
 describe('handshakeTimeout', () => {
   const half = (port: number) =>
     `GET /ws HTTP/1.1\r\nHost: 127.0.0.1:${String(port)}\r\nUpgrade: websocket\r\n`;

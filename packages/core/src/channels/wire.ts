@@ -208,7 +208,7 @@ export function decodeFrame(
       const frame: ErrorFrame = { t: 'error', code: f.code, message: f.message };
       if (id !== undefined) frame.id = id;
       if (isChannel(f.ch)) frame.ch = f.ch;
-      if (Array.isArray(f.issues)) frame.issues = f.issues.filter(isIssue);
+      if (Array.isArray(f.issues)) frame.issues = f.issues.filter(isIssue).map(wireIssue);
       return frame;
     }
   }
@@ -283,6 +283,15 @@ function isPosition(value: unknown): value is StreamPosition {
 }
 function isIssue(value: unknown): value is WireIssue {
   return typeof (value as Partial<WireIssue> | null)?.message === 'string';
+}
+/** An issue as received, with only the members and types an issue has. */
+function wireIssue(issue: WireIssue): WireIssue {
+  const path: unknown = issue.path;
+  const ok =
+    Array.isArray(path) && path.every((k) => typeof k === 'string' || typeof k === 'number');
+  return ok
+    ? { message: issue.message, path: path as (string | number)[] }
+    : { message: issue.message };
 }
 
 /** The error frame that reports `error`, answering `id` when given. */

@@ -90,6 +90,17 @@ describe('the wire envelope', () => {
     );
   });
 
+  it('keeps only well-formed issues of an error frame', () => {
+    const text =
+      '{"v":1,"t":"error","code":"invalid_data","message":"m","issues":[{"message":"a","path":["x",1],"extra":1},{"message":"b","path":[{}]},{"no":"message"}]}';
+    expect(decodeFrame(text, 'client')).toEqual({
+      t: 'error',
+      code: 'invalid_data',
+      message: 'm',
+      issues: [{ message: 'a', path: ['x', 1] }, { message: 'b' }],
+    });
+  });
+
   it('refuses another version with unsupported_version', () => {
     const f = failure('{"v":2,"t":"req","id":3,"kind":"k"}', 'server');
     expect(f.error).toBeInstanceOf(ChannelError);

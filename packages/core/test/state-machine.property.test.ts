@@ -221,6 +221,8 @@ const capabilities: fc.Arbitrary<Partial<TransportCapabilities>> = fc.record({
   forcedAutoPong: fc.boolean(),
   forcedCloseReply: fc.boolean(),
   restrictedCloseCodes: fc.boolean(),
+  // Without it, a reader that falls behind the receive mark fails the connection (1008).
+  pauseReading: fc.boolean(),
 });
 
 // ---- one run -----------------------------------------------------------------------------

@@ -9,21 +9,7 @@ import {
 import { createPair } from '../src/testing.js';
 import { flush, stateOf } from './helpers.js';
 
-const KEY = 'dGhlIHNhbXBsZSBub25jZQ=='; // RFC 6455 §1.3's example key
-
-function upgradeRequest(headers: Record<string, string> = {}, init: RequestInit = {}): Request {
-  return new Request('http://127.0.0.1/ws', {
-    ...init,
-    headers: {
-      upgrade: 'websocket',
-      connection: 'Upgrade',
-      'sec-websocket-version': '13',
-      'sec-websocket-key': KEY,
-      ...headers,
-    },
-  });
-}
-const request = upgradeRequest();
+const request = new Request('http://127.0.0.1/ws');
 
 describe('runHandler: hooks', () => {
   it('open once, message for each message, close with code and reason; `this` is the handler', async () => {

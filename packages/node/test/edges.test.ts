@@ -54,12 +54,13 @@ function exchange(port: number, request: string, bound: number): Promise<string>
 const h2c = (port: number) =>
   `GET /ws HTTP/1.1\r\nHost: 127.0.0.1:${String(port)}\r\nUpgrade: h2c\r\nConnection: Upgrade, HTTP2-Settings\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n`;
 
-/** A Hono app on @hono/node-server with anyws's createServer and ws server. */
+/** A Hono app on a real @hono/node-server with anyws's createServer and ws server. */
 async function honoServer(
-  handlerOptions: { maxConnections?: number } = {},
+  routes: (app: Hono) => void,
+  serverOptions: { handshakeTimeout?: number } = {},
 ): Promise<{ port: number; server: Server }> {
   const app = new Hono();
-  app.get('/ws', upgradeWebSocket(echo, handlerOptions));
+  routes(app);
   const server = await new Promise<Server>((resolve) => {
     const s = honoServe(
       {
@@ -67,6 +68,7 @@ async function honoServer(
         port: 0,
         hostname: '127.0.0.1',
         createServer,
+        serverOptions: serverOptions as object,
         websocket: { server: createWebSocketServer() },
       },
       () => resolve(s as Server),
@@ -75,6 +77,11 @@ async function honoServer(
   cleanups.push(() => closeServer(server));
   return { port: (server.address() as AddressInfo).port, server };
 }
+
+const echoRoute =
+  (options: { maxConnections?: number } = {}) =>
+  (app: Hono) =>
+    void app.get('/ws', upgradeWebSocket(echo, options));
 
 async function served(options: Partial<Parameters<typeof serve>[0]> = {}): Promise<RunningServer> {
   const server = await serve({ hostname: '127.0.0.1', handler: echo, ...options });
@@ -101,7 +108,7 @@ describe('an Upgrade other than websocket is answered at once, and the server se
   });
 
   it('Hono on a real @hono/node-server with createServer: 426 (it would hang otherwise)', async () => {
-    const { port } = await honoServer();
+    const { port } = await honoServer(echoRoute());
     expect(await exchange(port, h2c(port), 1000)).toMatch(/^HTTP\/1\.1 426 /);
     await expectEcho(`ws://127.0.0.1:${String(port)}/ws`);
   });
@@ -109,23 +116,11 @@ describe('an Upgrade other than websocket is answered at once, and the server se
 
 describe('Hono upgradeWebSocket honours the handler: compress', () => {
   it('permessage-deflate is agreed for a handler with compress, not for one without', async () => {
-    const app = new Hono();
-    app.get('/plain', upgradeWebSocket(echo));
-    app.get('/deflate', upgradeWebSocket({ ...echo, options: { compress: true } }));
-    const server = await new Promise<Server>((resolve) => {
-      const s = honoServe(
-        {
-          fetch: app.fetch,
-          port: 0,
-          hostname: '127.0.0.1',
-          createServer,
-          websocket: { server: createWebSocketServer() },
-        },
-        () => resolve(s as Server),
-      );
+    const { port } = await honoServer((app) => {
+      app.get('/plain', upgradeWebSocket(echo));
+      app.get('/deflate', upgradeWebSocket({ ...echo, options: { compress: true } }));
     });
-    cleanups.push(() => closeServer(server));
-    const base = `ws://127.0.0.1:${String((server.address() as AddressInfo).port)}`;
+    const base = `ws://127.0.0.1:${String(port)}`;
     const offer = 'Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n';
     const deflate = await handshake(`${base}/deflate`, offer);
     deflate.socket.destroy();
@@ -168,23 +163,7 @@ describe('handshakeTimeout', () => {
   });
 
   it('Hono createServer: a half-sent handshake that idles is closed', async () => {
-    const app = new Hono();
-    app.get('/ws', upgradeWebSocket(echo));
-    const server = await new Promise<Server>((resolve) => {
-      const s = honoServe(
-        {
-          fetch: app.fetch,
-          port: 0,
-          hostname: '127.0.0.1',
-          createServer,
-          serverOptions: { handshakeTimeout: 300 } as object,
-          websocket: { server: createWebSocketServer() },
-        },
-        () => resolve(s as Server),
-      );
-    });
-    cleanups.push(() => closeServer(server));
-    const port = (server.address() as AddressInfo).port;
+    const { port } = await honoServer(echoRoute(), { handshakeTimeout: 300 });
     expect(await exchange(port, half(port), 3000)).toMatch(/^HTTP\/1\.1 408 /);
   });
 
@@ -269,7 +248,7 @@ describe('maxConnections: past it 503 with Retry-After before upgrading; a freed
   });
 
   it('Hono upgradeWebSocket', async () => {
-    const { port } = await honoServer({ maxConnections: limit });
+    const { port } = await honoServer(echoRoute({ maxConnections: limit }));
     expectLimit(await fill(`ws://127.0.0.1:${String(port)}/ws`));
   });
 });

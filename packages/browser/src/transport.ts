@@ -1,11 +1,11 @@
 import {
   assertSupported,
   type ConnectionOptions,
-  HEARTBEAT_PROTOCOL,
   clientProtocols,
   clientUrl,
   guardOpening,
   HandshakeError,
+  HEARTBEAT_PROTOCOL,
   type HeartbeatOfferOptions,
   negotiatedProtocol,
   type OpenOptions,

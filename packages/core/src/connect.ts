@@ -89,7 +89,10 @@ export function clientProtocols(
   capabilities: Pick<TransportCapabilities, 'pingFrames'>,
   offer = true,
 ): string[] {
-  return capabilities.pingFrames || !offer ? [...protocols] : [...protocols, HEARTBEAT_PROTOCOL];
+  // Offered once: an application that lists the token itself keeps its place.
+  return capabilities.pingFrames || !offer || protocols.includes(HEARTBEAT_PROTOCOL)
+    ? [...protocols]
+    : [...protocols, HEARTBEAT_PROTOCOL];
 }
 
 /**

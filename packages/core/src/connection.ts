@@ -114,6 +114,11 @@ export interface ConnectionInit<C> {
    */
   appHeartbeat?: boolean | undefined;
   /**
+   * The connection was opened earlier and is being rebuilt (a Durable Object woke up): nothing
+   * of its opening is repeated, so no hello goes out again.
+   */
+  resumed?: boolean | undefined;
+  /**
    * Called once when the connection is closed, after the 'close' listeners: lets an adapter
    * keep its set of open connections with one function for all of them, where a
    * `whenClosed.then` would cost a closure and a promise reaction per connection.
@@ -305,7 +310,7 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
     // The hello: it tells the client that this server understands the application-level
     // heartbeat. Not queued as a ping: a client that holds pongs back (autoping false) would
     // otherwise leave it at the head of the queue, ahead of every later ping.
-    if (this.#appHb === APP_HB_AGREED && this.#state === 'open') {
+    if (this.#appHb === APP_HB_AGREED && this.#state === 'open' && init.resumed !== true) {
       init.transport.sendText(APP_PING, false);
     }
   }
@@ -833,7 +838,13 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
    * generator, which would add promise hops per message.
    */
   [Symbol.asyncIterator](): AsyncGenerator<LoopItem, void, undefined> {
-    return new MessageIterator(this.#receiver());
+    // The prototype chain gives it the rest of an async generator (see MessageIterator), which
+    // its declared type cannot say where a runtime's lib adds members (`Symbol.asyncDispose`).
+    return new MessageIterator(this.#receiver()) as unknown as AsyncGenerator<
+      LoopItem,
+      void,
+      undefined
+    >;
   }
 
   #receiver(): Receiver {

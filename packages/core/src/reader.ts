@@ -298,7 +298,7 @@ const AsyncIteratorPrototype: object = Object.getPrototypeOf(
  * CLOSE or once the connection is closing/closed, and for good after an error, `return()` or
  * `throw()`), without an async generator's extra promise hops per message.
  */
-export class MessageIterator implements AsyncGenerator<LoopItem, void, undefined> {
+export class MessageIterator implements AsyncIterator<LoopItem, void, undefined> {
   finished = false;
   /** The promise of this loop's last read that waited (see `Receiver.read`). */
   pending: Promise<unknown> | null = null;

@@ -63,6 +63,7 @@ export interface DenoTransportOptions {
  */
 export class DenoTransport implements Transport {
   readonly capabilities: TransportCapabilities;
+  readonly runtime = 'deno';
   /** Deno negotiates no extensions (no permessage-deflate). */
   readonly extensions = '';
   readonly #ws: WebSocket;

@@ -23,7 +23,12 @@ import { closeCodeOf, closePayload, encodeFrame, OP, RawServer, rawClient, textO
 /** What the server side saw of one connection. */
 interface Seen {
   conn: WebSocketConnection<unknown>;
-  closed: Promise<{ code: number | null; reason: string | null; error: string | null }>;
+  closed: Promise<{
+    code: number | null;
+    reason: string | null;
+    error: string | null;
+    errorName: string | null;
+  }>;
 }
 
 const seen: Seen[] = [];
@@ -41,6 +46,7 @@ const watch: WebSocketHandler = {
         code: conn.closeCode,
         reason: conn.closeReason,
         error: conn.exception()?.message ?? null,
+        errorName: conn.exception()?.name ?? null,
       })),
     });
   },
@@ -127,6 +133,9 @@ Deno.test({
       const result = await closed;
       assertEquals(result.code, 1002, `${String(code)}: closeCode is Deno's answer`);
       assert(result.error !== null, `${String(code)}: the error is reported`);
+      // Typed as on every runtime, though Deno reports a plain error.
+      assertEquals(result.errorName, 'ProtocolError', `${String(code)}: a ProtocolError`);
+      assertEquals(result.reason, 'protocol error', `${String(code)}: the failure's reason`);
       peer.close();
     }
   },

@@ -1,11 +1,13 @@
 /** The client side: `connect(url)` on a ws client socket. */
 import type { IncomingMessage } from 'node:http';
 import {
+  assertSupported,
   type ConnectionOptions,
   clientProtocols,
   clientUrl,
   guardOpening,
   HandshakeError,
+  HEARTBEAT_PROTOCOL,
   type OpenOptions,
   resolveOptions,
   WebSocketConnection,
@@ -40,6 +42,7 @@ export function connect(
   let target: string;
   try {
     resolved = resolveOptions(options);
+    assertSupported(resolved, WS_CAPABILITIES, 'node');
     target = clientUrl(url).ws;
   } catch (error) {
     return Promise.reject(error);
@@ -120,7 +123,15 @@ export function connect(
       ws.off('unexpected-response', onRefused);
       const transport = new WsTransport(ws, { coalesce: options.coalesce ?? true, maxPayload });
       ws.off('error', onError);
-      resolve(new WebSocketConnection<unknown>({ transport, side: 'client', options: resolved }));
+      resolve(
+        new WebSocketConnection<unknown>({
+          transport,
+          side: 'client',
+          options: resolved,
+          // Only when the application offered the token itself (ws has ping frames).
+          appHeartbeat: resolved.protocols.includes(HEARTBEAT_PROTOCOL),
+        }),
+      );
     });
   });
 }

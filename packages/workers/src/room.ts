@@ -130,10 +130,13 @@ function answerClose(ws: WebSocket, code: number, wasClean: boolean): void {
  * time. Persist context changes with {@link saveContext}, anything else in `this.ctx.storage`.
  *
  * The application-level heartbeat ping is answered by the runtime while the object sleeps
- * (`setWebSocketAutoResponse`). With `options.heartbeat`, the room finds dead peers itself: an
- * alarm pings connections that were silent for `interval` and ends those that stay silent for
- * `timeout` (ERROR to the `error` hook, then `close` with 1006). A subclass that also uses the
- * alarm must call `super.alarm()` from its own.
+ * (`setWebSocketAutoResponse`); the auto-response matches the text before the room sees it, so in
+ * a room the ping text is answered for every client, agreed or not (see `HEARTBEAT_PROTOCOL`).
+ * A client that offered the heartbeat token gets the hello when it is accepted. With
+ * `options.heartbeat`, the room finds dead peers itself among the clients that agreed (workerd
+ * cannot ping the others): an alarm pings connections that were silent for `interval` and ends
+ * those that stay silent for `timeout` (ERROR to the `error` hook, then `close` with 1006).
+ * A subclass that also uses the alarm must call `super.alarm()` from its own.
  *
  * A `session` handler (pull API) holds the connection in memory, so such a connection is
  * accepted the standard way and keeps the object awake while it is open: refused unless
@@ -416,7 +419,12 @@ export abstract class WebSocketRoom<Env = unknown, C = unknown> extends DurableO
       transport: undefined,
       closing: attachment.closing === true,
       pending: new Set(),
-      heartbeat: resolveOptions(attachment.options ?? undefined).heartbeat,
+      // workerd has no ping frames: the room pings only a client that agreed to the
+      // application-level heartbeat (it offered HEARTBEAT_PROTOCOL); others it cannot ping.
+      heartbeat:
+        attachment.appHeartbeat === true
+          ? resolveOptions(attachment.options ?? undefined).heartbeat
+          : null,
     };
     if (accepted) {
       try {
@@ -462,6 +470,8 @@ export abstract class WebSocketRoom<Env = unknown, C = unknown> extends DurableO
       // `conn.request` is a GET of that URL.
       request: () => record.request ?? new Request(attachment.url),
       appHeartbeat: attachment.appHeartbeat === true,
+      // After a wake the connection was opened in an earlier life: no second hello.
+      resumed: accepted,
     });
     record.conn = conn;
     record.transport = transport;

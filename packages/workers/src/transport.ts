@@ -29,10 +29,11 @@ export const WORKERD_CAPABILITIES: TransportCapabilities = Object.freeze({
 });
 
 /**
- * workerd has no way to drop a connection without a close frame: `terminate()` sends this code
- * (when no close frame went out yet) and forgets the socket.
+ * workerd has no way to drop a connection without a close frame: `terminate()` sends a close
+ * frame without a body (when no close frame went out yet) and forgets the socket, so the peer
+ * sees this code, 1005, as on every runtime that cannot drop a socket (see `Transport.terminate`).
  */
-export const TERMINATE_CODE = WSCloseCode.GOING_AWAY;
+export const TERMINATE_CODE = WSCloseCode.NO_STATUS;
 
 const CROSS_REQUEST = 'on behalf of a different request';
 
@@ -47,6 +48,7 @@ function isCrossRequestError(error: unknown): boolean {
  */
 abstract class WorkerdTransportBase implements Transport {
   readonly capabilities = WORKERD_CAPABILITIES;
+  readonly runtime = 'workerd';
   readonly bufferedAmount = 0;
   protected sink: TransportSink | undefined;
   /** Set once the socket is gone (or forgotten by `terminate`): later events are dropped. */
@@ -95,8 +97,9 @@ abstract class WorkerdTransportBase implements Transport {
     this.sentClose = true;
     this.down = true;
     if (!sent) {
-      this.run(() => this.ws.close(TERMINATE_CODE, 'terminated'));
-      this.onCloseSent(TERMINATE_CODE, 'terminated');
+      // No argument: workerd throws on close(1005), and a frame without a body is what 1005 is.
+      this.run(() => this.ws.close());
+      this.onCloseSent(undefined, '');
     }
     this.sink = undefined;
   }

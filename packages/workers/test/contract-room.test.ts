@@ -4,5 +4,6 @@ import { registerWorkerdContract } from './helpers/contract.js';
 // Every route in one room (one Durable Object), so reports reach observers through its topics:
 // hook routes on the Hibernation API, session routes accepted the standard way (opt-in).
 describe('contract suite: WebSocketRoom (Durable Object, Hibernation API) in workerd', () => {
-  registerWorkerdContract('/room/contract');
+  // The room answers the heartbeat ping text by auto-response, for every client.
+  registerWorkerdContract('/room/contract', { autoResponse: true });
 });

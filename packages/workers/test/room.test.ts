@@ -2,7 +2,7 @@
  * What only a room has: hibernation safety, the heartbeat answered by the runtime while the
  * object sleeps, dead peers found by the room, bad input, and the limits of the attachment.
  */
-import { APP_PING, APP_PONG, type WebSocketConnection } from '@anyws/core';
+import { APP_PING, APP_PONG, HEARTBEAT_PROTOCOL, type WebSocketConnection } from '@anyws/core';
 import { connect } from '@anyws/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -138,13 +138,16 @@ describe('heartbeat', () => {
     const base = `${workerd.ws}/room/${room}/hb-hooks`;
     const reports = await observe(room);
     // The application-level heartbeat as clients without ping frames (browsers) send it.
-    const pinger = await rawHandshake(`${base}?user=pinger`);
-    expect(text((await readFrames(pinger, (f) => f.opcode === 1))[0])).toBe('ready');
+    // It offers the heartbeat token, as they do: the room says hello first.
+    const pinger = await rawHandshake(`${base}?user=pinger`, 5000, HEARTBEAT_PROTOCOL);
+    const opening = await readFrames(pinger, (f) => f.opcode === 1 && text(f) === 'ready');
+    expect(opening.filter((f) => f.opcode === 1).map(text)).toEqual([APP_PING, 'ready']);
     // Ping frames: workerd answers them itself, unseen by the room, which pings it (core answers).
     const framer = await connect(`${base}?user=framer`, {
       heartbeat: { interval: 50, timeout: 1000 },
     });
-    // No heartbeat of its own: the room pings it and core answers.
+    // No heartbeat of its own and no token offered: the room cannot ping it (no ping frames in
+    // workerd, no agreement) and leaves it alone.
     const quiet = await connect(`${base}?user=quiet`);
     for (const conn of [framer, quiet])
       expect(await conn.receiveText({ timeout: 5000 })).toBe('ready');

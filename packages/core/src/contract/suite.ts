@@ -34,6 +34,11 @@ export interface ContractCapabilities {
    * auto-response, before anyws sees it (a Durable Object). Optional: left out means false.
    */
   autoResponse?: boolean;
+  /**
+   * The silent client offers `HEARTBEAT_PROTOCOL`, as a client without ping frames does, so a
+   * server without ping frames runs its heartbeat against it. Optional: left out means false.
+   */
+  silentClientOffersHeartbeat?: boolean;
   /** The target offers `handshake` (hand-written upgrade requests). Optional: left out means false. */
   rawHandshake?: boolean;
   /**
@@ -740,8 +745,8 @@ export const contractCases: ContractCase[] = [
     skip: needs(
       [(c) => c.silentClient, 'no silent client in this target'],
       [
-        (c) => c.server.pingFrames,
-        'a server without ping frames pings only a client that offered the heartbeat token; the silent client is raw',
+        (c) => c.server.pingFrames || c.silentClientOffersHeartbeat === true,
+        'a server without ping frames pings only a client that offered the heartbeat token, and this silent client does not',
       ],
     ),
     async run(t) {

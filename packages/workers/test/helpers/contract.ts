@@ -25,13 +25,18 @@ const capabilities: ContractCapabilities = {
   silentServer: true,
   // A raw TCP client that completes the handshake with workerd, then never reads.
   silentClient: true,
+  // It offers the heartbeat token, so the Worker's heartbeat runs against it.
+  silentClientOffersHeartbeat: true,
   rawHandshake: true,
   // workerd's HTTP layer fails a POST with upgrade headers with 500 before the Worker runs.
   runtimeRefusesNonGetUpgrade: true,
 };
 
 /** Registers every case against the routes served under `path` (e.g. `/plain`, `/room/contract`). */
-export function registerWorkerdContract(path: string): void {
+export function registerWorkerdContract(
+  path: string,
+  extra: Partial<ContractCapabilities> = {},
+): void {
   let workerd: Workerd;
   let silent: Awaited<ReturnType<typeof startSilentServer>>;
   let target: ContractTarget;
@@ -48,5 +53,5 @@ export function registerWorkerdContract(path: string): void {
   afterAll(async () => {
     await Promise.all([workerd?.dispose(), silent?.close()]);
   });
-  registerContractSuite(register, capabilities, () => target);
+  registerContractSuite(register, { ...capabilities, ...extra }, () => target);
 }

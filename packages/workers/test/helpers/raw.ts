@@ -4,6 +4,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { type AddressInfo, createServer, type Socket, connect as tcpConnect } from 'node:net';
+import { HEARTBEAT_PROTOCOL } from '@anyws/core';
 
 /** A raw client after a completed opening handshake. */
 export interface RawClient {
@@ -66,14 +67,15 @@ function exchange<T>(
   });
 }
 
-/** Opens a TCP connection and performs the opening handshake by hand. */
-export function rawHandshake(url: string, timeout = 5000): Promise<RawClient> {
+/** Opens a TCP connection and performs the opening handshake by hand, offering `protocols` if any. */
+export function rawHandshake(url: string, timeout = 5000, protocols?: string): Promise<RawClient> {
   const key = randomBytes(16).toString('base64');
+  const offer = protocols === undefined ? '' : `Sec-WebSocket-Protocol: ${protocols}\r\n`;
   return exchange(
     url,
     (target) =>
       `GET ${target.pathname}${target.search} HTTP/1.1\r\nHost: ${target.host}\r\nUpgrade: websocket\r\n` +
-      `Connection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+      `Connection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n${offer}\r\n`,
     (received, socket) => {
       const end = received.indexOf('\r\n\r\n');
       if (end < 0) return undefined;
@@ -86,9 +88,13 @@ export function rawHandshake(url: string, timeout = 5000): Promise<RawClient> {
   );
 }
 
-/** A client that completes the handshake, then never reads nor answers anything. */
+/**
+ * A client that completes the handshake, then never reads nor answers anything. It offers the
+ * heartbeat token, as a client without ping frames does, so that a server without ping frames
+ * (workerd) runs its heartbeat against it.
+ */
 export async function openSilentClient(url: string): Promise<{ close(): void }> {
-  const { socket } = await rawHandshake(url);
+  const { socket } = await rawHandshake(url, 5000, HEARTBEAT_PROTOCOL);
   socket.pause();
   return { close: () => socket.destroy() };
 }

@@ -42,7 +42,11 @@ const limit = 20;
 
 function expectLimit(statuses: number[], retryAfter: string[]): void {
   assertEquals(statuses.filter((s) => s === 101).length, limit, 'upgraded up to the limit');
-  assertEquals(JSON.stringify(statuses.slice(limit)), JSON.stringify(new Array(10).fill(503)));
+  assertEquals(
+    JSON.stringify(statuses.slice(limit)),
+    JSON.stringify(new Array(10).fill(503)),
+    'refused past the limit',
+  );
   assertEquals(JSON.stringify(retryAfter), JSON.stringify(new Array(10).fill('1')), 'Retry-After');
 }
 

@@ -55,7 +55,9 @@ async function startChild(command, args, env, pattern) {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  process.once('exit', () => child.kill('SIGKILL'));
+  const kill = () => child.kill('SIGKILL');
+  process.once('exit', kill);
+  child.once('exit', () => process.off('exit', kill));
   let output = '';
   const match = await new Promise((resolve, reject) => {
     const timer = setTimeout(

@@ -322,21 +322,24 @@ export class RedisTopics implements TopicBus {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#heartbeat);
-    await Promise.allSettled(this.#chains.values());
+    // Each step bounded by `timeout`: closing must not wait for a Redis that is gone.
+    await this.#atMost(Promise.allSettled(this.#chains.values()));
     if (this.#cmd.isReady) {
       const topics = new Set([...this.#channels, ...this.#dirty]);
-      await Promise.allSettled([
-        this.#cmd.del(this.#aliveKey),
-        ...[...topics].map((topic) =>
-          this.#cmd.eval(SYNC_SCRIPT, {
-            keys: [this.#membersKey(topic), this.#countsKey(topic)],
-            arguments: [this.processId, '0'],
-          }),
-        ),
-      ]);
+      await this.#atMost(
+        Promise.allSettled([
+          this.#cmd.del(this.#aliveKey),
+          ...[...topics].map((topic) =>
+            this.#cmd.eval(SYNC_SCRIPT, {
+              keys: [this.#membersKey(topic), this.#countsKey(topic)],
+              arguments: [this.processId, '0'],
+            }),
+          ),
+        ]),
+      );
     }
     this.#channels.clear();
-    await Promise.allSettled([this.#cmd.close(), this.#sub.close()]);
+    await this.#atMost(Promise.allSettled([this.#cmd.close(), this.#sub.close()]));
     this.#cmd.destroy();
     this.#sub.destroy();
   }
@@ -412,9 +415,24 @@ export class RedisTopics implements TopicBus {
     });
   }
 
+  /**
+   * Waits for the topic's earlier work, at most `timeout`: a subscribe queued while Redis is
+   * down waits for the reconnect, and a read must not (it then fails fast on its own).
+   */
   async #settled(topic: string): Promise<void> {
     if (this.#closed) throw new RedisTopicsError('closed', topic, 'the topic bus is closed');
-    await this.#chains.get(topic);
+    const chain = this.#chains.get(topic);
+    if (chain) await this.#atMost(chain);
+  }
+
+  /** `work`, or nothing once `timeout` has passed. */
+  async #atMost(work: Promise<unknown>): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const expired = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, this.#timeout);
+    });
+    await Promise.race([work.then(() => undefined), expired]);
+    clearTimeout(timer);
   }
 
   #read(topic: string, script: string, args: string[]): Promise<unknown> {

@@ -98,6 +98,24 @@ describe('faults', () => {
     expect(await a!.publish('down', 'back')).toBe(1);
   });
 
+  it('while Redis is down, a presence read and close() end within the timeout', async () => {
+    const [a] = await buses(1, { timeout: 500 });
+    await redis().stop();
+    try {
+      await until(() => !a!.connected, 'disconnected');
+      // Its SUBSCRIBE waits for Redis to come back; a read behind it must not.
+      member(a!, 'late').server.subscribe('late');
+      await expect(a!.members('late')).rejects.toMatchObject({
+        name: 'RedisTopicsError',
+        reason: 'unavailable',
+      });
+      await a!.close();
+      expect(a!.connected).toBe(false);
+    } finally {
+      await redis().resume();
+    }
+  });
+
   it('Redis hung (SIGSTOP): a publish rejects with reason timeout within the timeout', async () => {
     const [a] = await buses(1, { timeout: 400 });
     process.kill(redis().pid, 'SIGSTOP');

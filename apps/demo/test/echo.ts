@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import WsClient from 'ws';
 import type { DemoServer } from './harness.js';
 
-function open(url: string): Promise<WsClient> {
+/** A `ws` client, open. */
+export function open(url: string): Promise<WsClient> {
   return new Promise((resolve, reject) => {
     const ws = new WsClient(url);
     ws.once('open', () => resolve(ws));

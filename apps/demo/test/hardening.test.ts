@@ -5,7 +5,7 @@
 // client.
 import { connect as netConnect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import WsClient from 'ws';
+import { open } from './echo.js';
 import { type DemoServer, startDemo } from './harness.js';
 
 /** The demo's handshake timeout: `@anyws/node/hono`'s createServer default. */
@@ -55,14 +55,6 @@ function statusLine(socket: Socket, ms: number): Promise<string | null> {
       clearTimeout(timer);
       resolve(data.length > 0 ? data.split('\r\n')[0]! : null);
     });
-  });
-}
-
-function open(url: string): Promise<WsClient> {
-  return new Promise((resolve, reject) => {
-    const ws = new WsClient(url, { maxPayload: 64 * 1024 * 1024 });
-    ws.once('open', () => resolve(ws));
-    ws.once('error', reject);
   });
 }
 

@@ -1,8 +1,9 @@
 /**
  * The `Transport` over a `ws` WebSocket, for both sides. It only translates: ws events go to
  * the sink, sends go to ws. Two Node-specific things live here because they concern the
- * socket and not the protocol: write coalescing (one write per socket per tick) and framing a
- * published message once for every subscriber.
+ * socket and not the protocol: write coalescing (one write per socket per tick) and framing
+ * messages here, a published one once for every subscriber. Both need ws's socket and sender
+ * state, which only ./ws-internals.ts reads; without them every frame goes through `ws.send`.
  */
 import type { Socket } from 'node:net';
 import { deflateRawSync, constants as zlibConstants } from 'node:zlib';
@@ -16,21 +17,21 @@ import {
 } from '@anyws/core';
 import type { ServerOptions } from 'ws';
 import WebSocket from 'ws';
+import {
+  type DirectDispatch,
+  DirectWebSocket,
+  deflateAgreement,
+  isServerEnd,
+  payloadSeen,
+  routeEvents,
+  senderIdle,
+  senderIdleNotDeflating,
+  serverWebSocketClass,
+  setDirectDispatch,
+  socketOf,
+} from './ws-internals.js';
 
-/** The fields of ws's objects this adapter reads; typed here because ws keeps them private. */
-interface WsInternals {
-  _socket: Socket | null;
-  /** `_state` 0 is ws's DEFAULT: not deflating, not reading a Blob. */
-  _sender: { _queue: unknown[]; _state?: number } | null;
-  _receiver: { _totalPayloadLength?: unknown } | null;
-  _isServer: boolean;
-  _extensions: Record<string, PerMessageDeflateInternals | undefined>;
-}
-/** ws's permessage-deflate extension object: what was negotiated, and its threshold. */
-interface PerMessageDeflateInternals {
-  params: Record<string, unknown>;
-  _threshold?: number;
-}
+export { DirectWebSocket };
 
 const OPEN = WebSocket.OPEN;
 const EMPTY = Buffer.alloc(0);
@@ -71,19 +72,39 @@ export interface WsServerSettings {
 }
 
 /**
+ * The fewest fragments of one message ws accepts on any connection of this package (ws's own
+ * default is 16,384). The count includes empty fragments, so it bounds what a peer can make
+ * ws hold per message in fragment entries, whatever their size.
+ */
+export const MIN_MAX_FRAGMENTS = 65_536;
+
+/**
+ * ws's `maxFragments` for a `maxPayload`: a message within the size limit is accepted in any
+ * fragmentation whose fragments average at least 64 bytes, and in 65,536 fragments at least.
+ * What one message can hold is then bounded by `maxPayload` bytes of payload, plus one buffer
+ * view (about 100 bytes of heap) per fragment: at most `maxPayload / 64 + 65,536` of them.
+ * `maxPayload` 0 (no limit ws can enforce) counts as the largest limit ws can enforce.
+ */
+export function maxFragmentsFor(maxPayload: number): number {
+  const limit = maxPayload > 0 ? maxPayload : MAX_ENFORCEABLE_PAYLOAD;
+  return Math.max(MIN_MAX_FRAGMENTS, Math.ceil(limit / 64));
+}
+
+/**
  * The options of every ws server this package makes: upgrades handed in (`noServer`), no
  * client set (the adapters keep their own), {@link SERVER_DEFLATE} when compressing, and
  * {@link DirectWebSocket} sockets.
  */
 export function wsServerOptions(settings: WsServerSettings): ServerOptions {
-  // `closeTimeout` is newer than @types/ws 8.18: typed here.
-  const options: ServerOptions & { closeTimeout: number } = {
+  // `closeTimeout` and `maxFragments` are newer than @types/ws 8.18: typed here.
+  const options: ServerOptions & { closeTimeout: number; maxFragments: number } = {
     noServer: true,
     clientTracking: false,
     autoPong: settings.autoPong,
     maxPayload: settings.maxPayload,
+    maxFragments: maxFragmentsFor(settings.maxPayload),
     perMessageDeflate: settings.compress ? { ...SERVER_DEFLATE } : false,
-    WebSocket: DirectWebSocket,
+    WebSocket: serverWebSocketClass(),
     closeTimeout: settings.closeTimeout,
     handleProtocols: settings.handleProtocols,
   };
@@ -160,28 +181,6 @@ interface Listeners {
 let listeners: Listeners;
 let dispatch: (transport: WsTransport, event: string | symbol, a: unknown, b: unknown) => boolean;
 
-/** The field of a {@link DirectWebSocket} that holds its transport. */
-const TRANSPORT = Symbol('anyws.direct');
-
-/**
- * ws's WebSocket for the servers of this package (its `WebSocket` server option): once a
- * transport owns it, its events go straight to that transport instead of through listeners.
- * That spares each connection five listener entries and the emitter lookups per message.
- * Listeners added by others still hear every event.
- */
-export class DirectWebSocket extends WebSocket {
-  [TRANSPORT]: WsTransport | undefined = undefined;
-
-  override emit(event: string | symbol, a?: unknown, b?: unknown): boolean {
-    const transport = this[TRANSPORT];
-    if (transport === undefined || !dispatch(transport, event, a, b)) {
-      return super.emit(event, a, b);
-    }
-    // 'error' without a listener must not throw: the transport took it.
-    return this.listenerCount(event) === 0 || super.emit(event, a, b);
-  }
-}
-
 /** Transports corked in this tick, uncorked together by one `process.nextTick`. */
 let dirty: WsTransport[] = [];
 let flushScheduled = false;
@@ -214,10 +213,32 @@ function view(data: Buffer): Uint8Array {
 }
 
 /**
- * Binary payloads up to this size are copied into the frame's one buffer; larger ones go
- * through ws, which writes them as they are behind a separate header.
+ * Binary payloads up to this size are copied into the frame's one buffer; larger ones are
+ * written as they are behind a header of their own (a copy would cost more than the write).
  */
 const COPY_MAX = 8 * 1024;
+
+/** Writes the header of an unmasked final frame into `frame`; returns the header's length. */
+function writeHeader(frame: Buffer, opcode: number, length: number, rsv1: boolean): number {
+  frame[0] = rsv1 ? 0xc0 | opcode : 0x80 | opcode;
+  if (length < 126) {
+    frame[1] = length;
+    return 2;
+  }
+  if (length < 0x10000) {
+    frame[1] = 126;
+    frame.writeUInt16BE(length, 2);
+    return 4;
+  }
+  frame[1] = 127;
+  frame.writeUInt16BE(0, 2);
+  frame.writeUIntBE(length, 4, 6);
+  return 10;
+}
+
+function headerLength(length: number): number {
+  return length < 126 ? 2 : length < 0x10000 ? 4 : 10;
+}
 
 /**
  * An unmasked, uncompressed, final frame of `opcode` (1 text, 2 binary) around `payload` of
@@ -231,21 +252,17 @@ function frameDirect(
   length: number,
   rsv1 = false,
 ): Buffer {
-  const header = length < 126 ? 2 : length < 0x10000 ? 4 : 10;
-  const frame = Buffer.allocUnsafe(header + length);
-  frame[0] = rsv1 ? 0xc0 | opcode : 0x80 | opcode;
-  if (header === 2) {
-    frame[1] = length;
-  } else if (header === 4) {
-    frame[1] = 126;
-    frame.writeUInt16BE(length, 2);
-  } else {
-    frame[1] = 127;
-    frame.writeUIntBE(length, 4, 6);
-    frame.writeUInt16BE(0, 2);
-  }
+  const frame = Buffer.allocUnsafe(headerLength(length) + length);
+  const header = writeHeader(frame, opcode, length, rsv1);
   if (typeof payload === 'string') frame.write(payload, header, 'utf8');
   else frame.set(payload, header);
+  return frame;
+}
+
+/** The header alone of an unmasked, uncompressed, final frame: the payload follows unchanged. */
+function headerOnly(opcode: number, length: number): Buffer {
+  const frame = Buffer.allocUnsafe(headerLength(length));
+  writeHeader(frame, opcode, length, false);
   return frame;
 }
 
@@ -273,12 +290,12 @@ interface SharedDeflate {
 /** By threshold, then window size (8–15): a few entries, looked up without a string key. */
 const sharedDeflates = new Map<number, (SharedDeflate | undefined)[]>();
 
-function sharedDeflateOf(ws: WsInternals): SharedDeflate | undefined {
-  const extension = ws._extensions['permessage-deflate'];
-  if (extension?.params.server_no_context_takeover !== true) return undefined;
-  const bits = extension.params.server_max_window_bits;
+function sharedDeflateOf(ws: WebSocket): SharedDeflate | undefined {
+  const agreed = deflateAgreement(ws);
+  if (agreed?.params.server_no_context_takeover !== true) return undefined;
+  const bits = agreed.params.server_max_window_bits;
   const windowBits = typeof bits === 'number' ? bits : 15;
-  const threshold = extension._threshold ?? 1024;
+  const threshold = agreed.threshold;
   let byBits = sharedDeflates.get(threshold);
   if (!byBits) {
     byBits = [];
@@ -316,12 +333,12 @@ export class WsTransport implements Transport {
   readonly url: string;
 
   readonly #ws: WebSocket;
-  readonly #socket: Socket;
+  /** ws's socket; undefined when ws's internals are not used (then everything goes via ws). */
+  readonly #socket: Socket | undefined;
   readonly #coalesce: boolean;
   readonly #maxPayload: number;
   /** Frames written straight to the socket are valid: server side, no permessage-deflate. */
   readonly #direct: boolean;
-  readonly #deflate: boolean;
   /** Set on server sockets whose compressed frames can be shared (no context takeover). */
   readonly #shared: SharedDeflate | undefined;
   #sink: TransportSink | undefined;
@@ -333,19 +350,20 @@ export class WsTransport implements Transport {
   #wroteIn = -1;
 
   constructor(ws: WebSocket, options: WsTransportOptions = {}) {
-    const internals = ws as unknown as WsInternals;
-    if (!internals._socket || ws.readyState !== OPEN)
-      throw new TypeError('WsTransport needs an open ws WebSocket');
+    if (ws.readyState !== OPEN) throw new TypeError('WsTransport needs an open ws WebSocket');
+    const socket = socketOf(ws);
     this.#ws = ws;
-    this.#socket = internals._socket;
-    this.#coalesce = options.coalesce ?? true;
+    this.#socket = socket;
+    this.#coalesce = socket !== undefined && (options.coalesce ?? true);
     this.#maxPayload = options.maxPayload ?? 0;
     this.url = options.url ?? ws.url ?? '';
-    this.#deflate = ws.extensions.includes('permessage-deflate');
-    this.#direct = !this.#deflate && internals._isServer === true;
-    this.#shared =
-      this.#deflate && internals._isServer === true ? sharedDeflateOf(internals) : undefined;
-    if (this.#deflate) this.#afterDeflate = () => this.#sink?.drain();
+    const deflate = ws.extensions.includes('permessage-deflate');
+    const server = socket !== undefined && isServerEnd(ws);
+    this.#direct = server && !deflate;
+    this.#shared = server && deflate ? sharedDeflateOf(ws) : undefined;
+    // Frames that ws compresses, or all of them without the socket, leave ws later than the
+    // send: its callback is where the buffer may have emptied.
+    if (deflate || socket === undefined) this.#afterSend = () => this.#sink?.drain();
     this.capabilities = capabilitiesFor(
       options.autoPong ?? false,
       options.enforcesMaxMessageSize ??
@@ -353,12 +371,11 @@ export class WsTransport implements Transport {
     );
     ws.binaryType = 'nodebuffer';
     // Listeners shared by every transport find theirs on the emitter: no closures per socket.
-    (this.#socket as unknown as Owned)[OWNER] = this;
-    this.#socket.on('drain', listeners.drain);
-    if (ws instanceof DirectWebSocket) {
-      ws[TRANSPORT] = this;
-      return;
+    if (socket !== undefined) {
+      (socket as unknown as Owned)[OWNER] = this;
+      socket.on('drain', listeners.drain);
     }
+    if (routeEvents(ws, this)) return;
     (ws as unknown as Owned)[OWNER] = this;
     ws.on('message', listeners.message);
     ws.on('ping', listeners.ping);
@@ -412,6 +429,8 @@ export class WsTransport implements Transport {
           return false;
       }
     };
+    // A DirectWebSocket's target is always the transport that routed its events.
+    setDirectDispatch(dispatch as unknown as DirectDispatch);
   }
 
   get bufferedAmount(): number {
@@ -440,22 +459,27 @@ export class WsTransport implements Transport {
     if (this.#ws.readyState !== OPEN) return;
     this.#beforeWrite();
     if (this.#canWriteDirect()) {
-      this.#socket.write(frameDirect(1, data, Buffer.byteLength(data, 'utf8')));
+      const length = Buffer.byteLength(data, 'utf8');
+      if (length <= COPY_MAX) this.#socket!.write(frameDirect(1, data, length));
+      else this.#writeNow(frameDirect(1, data, length));
       return;
     }
     const options = compress === undefined ? TEXT : compress ? TEXT_COMPRESS : TEXT_PLAIN;
-    this.#ws.send(data, options, this.#afterDeflate);
+    this.#ws.send(data, options, this.#afterSend);
   }
 
   sendBytes(data: Uint8Array, compress: boolean | undefined): void {
     if (this.#ws.readyState !== OPEN) return;
     this.#beforeWrite();
-    if (data.byteLength <= COPY_MAX && this.#canWriteDirect()) {
-      this.#socket.write(frameDirect(2, data, data.byteLength));
+    if (this.#canWriteDirect()) {
+      const socket = this.#socket!;
+      const length = data.byteLength;
+      if (length <= COPY_MAX) socket.write(frameDirect(2, data, length));
+      else this.#writeNow(headerOnly(2, length), data);
       return;
     }
     const options = compress === undefined ? BINARY : compress ? BINARY_COMPRESS : BINARY_PLAIN;
-    this.#ws.send(data, options, this.#afterDeflate);
+    this.#ws.send(data, options, this.#afterSend);
   }
 
   /**
@@ -480,28 +504,30 @@ export class WsTransport implements Transport {
       else this.sendText(message.data as string, message.compress);
       return;
     }
+    // Both branches above need the socket.
+    const socket = this.#socket!;
     if (!this.#corked && this.#wroteIn !== tick) {
       // A subscriber mostly gets one frame per tick: it leaves at once, which costs less than
       // corking for it. Frames after it in this tick are corked and leave together.
       this.#wroteIn = tick;
       scheduleFlush();
-      this.#socket.write(frame);
+      socket.write(frame);
       return;
     }
     this.#beforeWrite();
-    this.#socket.write(frame);
+    socket.write(frame);
   }
 
   ping(data: Uint8Array): void {
     if (this.#ws.readyState !== OPEN) return;
     this.#beforeWrite();
-    this.#ws.ping(data);
+    this.#ws.ping(data, undefined, this.#afterSend);
   }
 
   pong(data: Uint8Array): void {
     if (this.#ws.readyState !== OPEN) return;
     this.#beforeWrite();
-    this.#ws.pong(data);
+    this.#ws.pong(data, undefined, this.#afterSend);
   }
 
   close(code: number | undefined, reason: string): void {
@@ -530,6 +556,7 @@ export class WsTransport implements Transport {
    */
   flush(): void {
     const socket = this.#socket;
+    if (socket === undefined) return;
     if (this.#corked) {
       this.#corked = false;
       socket.uncork();
@@ -551,9 +578,7 @@ export class WsTransport implements Transport {
    * mask), without permessage-deflate, with nothing waiting in ws's sender to go first.
    */
   #canWriteDirect(): boolean {
-    if (!this.#direct) return false;
-    const sender = (this.#ws as unknown as WsInternals)._sender;
-    return sender === null || sender._queue.length === 0;
+    return this.#direct && senderIdle(this.#ws);
   }
 
   /**
@@ -561,12 +586,32 @@ export class WsTransport implements Transport {
    * is neither deflating nor holding frames that must leave first.
    */
   #canWriteShared(message: PreparedMessage): boolean {
-    if (this.#shared === undefined || message.size > COMPRESS_ONCE_MAX) return false;
-    const sender = (this.#ws as unknown as WsInternals)._sender;
-    return sender === null || (sender._queue.length === 0 && (sender._state ?? 0) === 0);
+    return (
+      this.#shared !== undefined &&
+      message.size <= COMPRESS_ONCE_MAX &&
+      senderIdleNotDeflating(this.#ws)
+    );
   }
 
+  /**
+   * Writes a large frame (one buffer, or a header and the payload as it is) at once, with
+   * whatever this tick corked before it, in one system call. Holding it to the tick's end
+   * would save no write, and once the socket took it all the send settles without waiting
+   * for a drain: with messages larger than the high-water mark that wait was a tick and a
+   * promise per message. Frames after it in this tick are corked again.
+   */
+  #writeNow(frame: Buffer, payload?: Uint8Array): void {
+    const socket = this.#socket!;
+    if (!this.#corked) socket.cork();
+    this.#corked = false;
+    socket.write(frame);
+    if (payload !== undefined) socket.write(payload);
+    socket.uncork();
+  }
+
+  /** Corks the socket for the rest of the tick (coalescing) and schedules the flush. */
   #beforeWrite(): void {
+    if (this.#socket === undefined) return;
     if (this.#coalesce && !this.#corked) {
       this.#corked = true;
       this.#socket.cork();
@@ -584,8 +629,8 @@ export class WsTransport implements Transport {
     this.flush();
   }
 
-  /** Compressed frames leave ws's queue later, outside any write we watch (deflate only). */
-  readonly #afterDeflate: (() => void) | undefined;
+  /** The callback of sends that leave ws later (compressed, or all without the socket). */
+  readonly #afterSend: (() => void) | undefined;
 
   #emit(event: (sink: TransportSink) => void): void {
     const sink = this.#sink;
@@ -620,11 +665,11 @@ export class WsTransport implements Transport {
     if (typeof code === 'string' && code.startsWith('WS_ERR_')) {
       failCode = FAIL_CODES[code] ?? 1002;
       if (failCode === 1009) {
-        const seen = (this.#ws as unknown as WsInternals)._receiver?._totalPayloadLength;
+        const seen = payloadSeen(this.#ws);
         const limit = this.#maxPayload;
         // ws stops at the frame header that takes the message past the limit: the size it saw.
         reported = new MessageTooBigError(
-          typeof seen === 'number' && seen > limit ? seen : limit + 1,
+          seen !== undefined && seen > limit ? seen : limit + 1,
           limit,
         );
       } else {

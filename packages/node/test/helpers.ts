@@ -32,5 +32,23 @@ export function countWrites(socket: Socket): { readonly count: number } {
   return counter;
 }
 
+/**
+ * Sends binary and text messages of each size to an echo and expects them back intact: text
+ * of two-byte characters (plus one ASCII), so byte and unit counts differ past 127.
+ */
+export async function expectEchoOfSizes(
+  conn: WebSocketConnection<unknown>,
+  sizes: readonly number[],
+): Promise<void> {
+  for (const size of sizes) {
+    const bytes = Uint8Array.from({ length: size }, (_, i) => (i * 7) & 0xff);
+    await conn.sendBytes(bytes);
+    expect(await conn.receiveBytes({ timeout: 5000 })).toEqual(bytes);
+    const text = 'é'.repeat(size >> 1) + 'a'.repeat(size & 1);
+    await conn.sendText(text);
+    expect(await conn.receiveText({ timeout: 5000 })).toBe(text);
+  }
+}
+
 export const sleep = (ms: number): Promise<void> =>
   new Promise((resolve) => setTimeout(resolve, ms));

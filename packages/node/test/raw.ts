@@ -127,6 +127,30 @@ export function clientFrame(opcode: number, payload: Uint8Array): Buffer {
   return Buffer.concat([header, mask, body]);
 }
 
+/**
+ * The unmasked frame at the start of `buffer` (its opcode, payload and where it ends), or
+ * undefined while the buffer holds less than a whole frame.
+ */
+export function frameAt(
+  buffer: Buffer,
+): { opcode: number; payload: Buffer; end: number } | undefined {
+  if (buffer.length < 2) return undefined;
+  let length = buffer[1]! & 0x7f;
+  let offset = 2;
+  if (length === 126) {
+    if (buffer.length < 4) return undefined;
+    length = buffer.readUInt16BE(2);
+    offset = 4;
+  } else if (length === 127) {
+    if (buffer.length < 10) return undefined;
+    length = Number(buffer.readBigUInt64BE(2));
+    offset = 10;
+  }
+  if (buffer.length < offset + length) return undefined;
+  const end = offset + length;
+  return { opcode: buffer[0]! & 0x0f, payload: buffer.subarray(offset, end), end };
+}
+
 /** Reads server frames (unmasked) from a raw socket until a close frame; resolves with its code. */
 export function readUntilClose(
   socket: Socket,
@@ -144,22 +168,11 @@ export function readUntilClose(
       else resolve(code);
     }
     function parse(): void {
-      while (buffer.length >= 2) {
-        const opcode = buffer[0]! & 0x0f;
-        let length = buffer[1]! & 0x7f;
-        let offset = 2;
-        if (length === 126) {
-          if (buffer.length < 4) return;
-          length = buffer.readUInt16BE(2);
-          offset = 4;
-        } else if (length === 127) {
-          if (buffer.length < 10) return;
-          length = Number(buffer.readBigUInt64BE(2));
-          offset = 10;
-        }
-        if (buffer.length < offset + length) return;
-        const payload = buffer.subarray(offset, offset + length);
-        buffer = buffer.subarray(offset + length);
+      for (;;) {
+        const frame = frameAt(buffer);
+        if (frame === undefined) return;
+        const { opcode, payload } = frame;
+        buffer = buffer.subarray(frame.end);
         if (opcode === 0x8) {
           finish(null, payload.length >= 2 ? payload.readUInt16BE(0) : 1005);
           return;

@@ -6,7 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import * as wsModule from 'ws';
 import { attach, connect, WsTransport } from '../src/index.js';
 import { COMPRESS_ONCE_MAX, DirectWebSocket } from '../src/transport.js';
-import { countWrites, sleep, texts } from './helpers.js';
+import { countWrites, expectEchoOfSizes, sleep, texts } from './helpers.js';
 
 let http: Server;
 let base: string;
@@ -164,15 +164,7 @@ describe('WsTransport', () => {
       const conn = await connect(`${base}/echo-${String(coalesce)}`, {
         maxMessageSize: 1 << 20,
       });
-      for (const size of [0, 1, 125, 126, 127, 8192, 8193, 65_535, 65_536, 70_000]) {
-        const bytes = Uint8Array.from({ length: size }, (_, i) => (i * 7) & 0xff);
-        await conn.sendBytes(bytes);
-        expect(await conn.receiveBytes({ timeout: 5000 })).toEqual(bytes);
-        // Two bytes per unit past 127: byte and unit counts differ.
-        const text = 'é'.repeat(size >> 1) + 'a'.repeat(size & 1);
-        await conn.sendText(text);
-        expect(await conn.receiveText({ timeout: 5000 })).toBe(text);
-      }
+      await expectEchoOfSizes(conn, [0, 1, 125, 126, 127, 8192, 8193, 65_535, 65_536, 70_000]);
       await conn.close();
     });
   }

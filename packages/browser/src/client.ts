@@ -123,7 +123,10 @@ function ends(value: unknown): boolean {
  *   returned. When the client ends, the last connection's messages are read to the end
  *   (CLOSE from the server if it closed, then CLOSED for good).
  * - A heartbeat (default 25 s + 10 s) finds dead links; `online` retries at once; `offline`
- *   and a tab coming back to the foreground check the link with a ping.
+ *   and a tab coming back to the foreground check the link with a ping. A page has no ping
+ *   frames, so both run only where the server agreed to the application-level heartbeat (an
+ *   anyws server, see `HEARTBEAT_PROTOCOL`): against another server nothing is sent and a quiet
+ *   connection is never taken for dead.
  */
 export class ReconnectingClient implements AsyncIterable<WSMessage> {
   /** The URL every connection is opened with. */
@@ -504,6 +507,8 @@ export class ReconnectingClient implements AsyncIterable<WSMessage> {
    */
   #check(): void {
     const conn = this.connection;
+    // Without the server's agreement there is no way to ping from a page (see the class notes).
+    if (conn?.appHeartbeat !== true) return;
     conn
       ?.ping({ timeout: this.options.checkTimeout ?? conn.options.heartbeat?.timeout ?? 5000 })
       .catch(() => undefined);

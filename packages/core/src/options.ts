@@ -200,14 +200,14 @@ export interface ReceiveOptions {
  *   (`forcedCloseReply`: ws, Deno, browsers): the answer cannot be held back.
  * - a `maxBufferedAmount` or `slowConsumer` other than the default where sends cannot push
  *   back (`backpressure`: workerd reports no buffered amount, so no bound can be kept).
- * - a `receiveHighWaterMark` other than the default where the runtime cannot stop reading
- *   (`pauseReading`): the queue cannot be held at that size.
  *
- * Not refused, with reasons: `autoping: false` (core holds back the pongs it would send; a
- * runtime that answers protocol pings itself does so unseen), `heartbeat` without ping frames
- * (it runs where the peer agreed to the application-level heartbeat, see `HEARTBEAT_PROTOCOL`),
- * `highWaterMark` without backpressure (there is no buffer: every send resolves at once, which
- * is what the mark asks). A ping payload without ping frames is refused by `ping(data)` itself.
+ * Not refused, with reasons: `receiveHighWaterMark` without `pauseReading` (the mark is then a
+ * limit: passing it fails the connection with 1008), `autoping: false` (core holds back the
+ * pongs it would send; a runtime that answers protocol pings itself does so unseen), `heartbeat`
+ * without ping frames (it runs where the peer agreed to the application-level heartbeat, see
+ * `HEARTBEAT_PROTOCOL`), `highWaterMark` without backpressure (there is no buffer: every send
+ * resolves at once, which is what the mark asks). A ping payload without ping frames is refused
+ * by `ping(data)` itself.
  */
 export function assertSupported(
   options: ResolvedOptions,
@@ -240,13 +240,5 @@ export function assertSupported(
         'the runtime reports no buffered amount, so the bound this policy applies at is never reached',
       );
     }
-  }
-  if (!capabilities.pauseReading && options.receiveHighWaterMark !== d.receiveHighWaterMark) {
-    throw new UnsupportedOptionError(
-      'receiveHighWaterMark',
-      runtime,
-      'pauseReading',
-      'the runtime cannot stop reading, so the queue of received messages cannot be held at that size',
-    );
   }
 }

@@ -3,6 +3,7 @@
  * the @anyws/deno client, and silent peers on raw TCP sockets (handshake done, then never a
  * read), so that close timeouts, heartbeats and backpressure meet a real unresponsive peer.
  */
+import { HEARTBEAT_PROTOCOL } from '@anyws/core';
 import type { ContractCapabilities, ContractTarget } from '@anyws/core/contract';
 import { contractRoute } from '@anyws/core/contract';
 import {
@@ -22,6 +23,8 @@ export const capabilities: ContractCapabilities = {
   handshakeStatus: true,
   silentServer: true,
   silentClient: true,
+  // It offers the heartbeat token, as Deno's own client does: the server's heartbeat runs.
+  silentClientOffersHeartbeat: true,
   rawHandshake: true,
 };
 
@@ -52,7 +55,9 @@ export async function startContractHarness(): Promise<ContractHarness> {
     handshake: rawHandshakeHead,
     async openSilentClient(url) {
       const parsed = new URL(url);
-      const peer = await rawClient(Number(parsed.port), `${parsed.pathname}${parsed.search}`);
+      const peer = await rawClient(Number(parsed.port), `${parsed.pathname}${parsed.search}`, [
+        `Sec-WebSocket-Protocol: ${HEARTBEAT_PROTOCOL}`,
+      ]);
       silentClients.add(peer);
       return {
         close() {

@@ -3,10 +3,24 @@
  * processes (each bus is one "process" to Redis: its own id, connections, subscriptions).
  * Across real OS processes: multiprocess.test.ts.
  */
+import type { PreparedMessage } from '@anyws/core';
+import { createClient } from 'redis';
 import { describe, expect, it } from 'vitest';
 import { member, nextText, until, useRedis } from './helpers.js';
 
-const { buses } = useRedis();
+const { redis, buses } = useRedis();
+
+/** How many connections Redis has subscribed to `channel` (PUBSUB NUMSUB), asked by a plain client. */
+async function numsub(channel: string): Promise<number> {
+  const client = createClient({ url: redis().url });
+  await client.connect();
+  try {
+    const reply = (await client.sendCommand(['PUBSUB', 'NUMSUB', channel])) as [string, number];
+    return Number(reply[1]);
+  } finally {
+    client.destroy();
+  }
+}
 
 describe('RedisTopics across buses', () => {
   it('a publish reaches every subscriber of every bus once; the count is local + remote', async () => {
@@ -50,6 +64,16 @@ describe('RedisTopics across buses', () => {
     pairs[0]!.server.subscribe('x'); // twice is once
     pairs[0]!.server.subscribe('y');
     expect(a!.stats).toMatchObject({ channels: 2, subscribes: 2, unsubscribes: 0 });
+    // Redis itself sees one subscriber connection for x: this bus (b has no subscriber).
+    await a!.members('x'); // after the bus's own work on x
+    expect(await numsub('anyws:t:x')).toBe(1);
+    const onB = member(b!);
+    onB.server.subscribe('x');
+    await b!.members('x');
+    expect(await numsub('anyws:t:x')).toBe(2);
+    onB.server.unsubscribe('x');
+    await b!.members('x');
+    expect(await numsub('anyws:t:x')).toBe(1);
     pairs[0]!.server.unsubscribe('x');
     pairs[1]!.server.unsubscribe('x');
     expect(a!.stats).toMatchObject({ channels: 2, unsubscribes: 0 });
@@ -78,6 +102,30 @@ describe('RedisTopics across buses', () => {
     for (const p of [local, remote]) {
       for (let i = 0; i < n; i++) expect(await nextText(p.client)).toBe(String(i));
     }
+  });
+
+  it('framed once per process: the remote subscribers of one bus share one PreparedMessage', async () => {
+    const [a, b] = await buses(2);
+    const seen: PreparedMessage[] = [];
+    const remote = [member(b!), member(b!), member(b!)];
+    for (const p of remote) {
+      // What the connection hands its transport for a publish (the memory transport has no
+      // sendPrepared of its own: this one records it and sends the text as usual).
+      const transport = p.serverTransport as typeof p.serverTransport & {
+        sendPrepared?: (m: PreparedMessage) => void;
+      };
+      transport.sendPrepared = (m) => {
+        seen.push(m);
+        transport.sendText(m.data as string);
+      };
+      p.server.subscribe('f');
+    }
+    await until(async () => (await a!.count('f')) === 3, 'three subscribers');
+    expect(await a!.publish('f', 'once', { compress: true })).toBe(3);
+    for (const p of remote) expect(await nextText(p.client)).toBe('once');
+    expect(seen).toHaveLength(3);
+    expect(new Set(seen).size).toBe(1);
+    expect(seen[0]!.compress).toBe(true);
   });
 
   it('binary stays binary; compress and exclude travel with the message', async () => {

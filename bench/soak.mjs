@@ -9,7 +9,7 @@
 //   node bench/soak.mjs --runtimes node --cycles 2000 --idle 500 --no-write
 //
 // The figures go to docs/bench/soak.md and soak.json (unless --no-write).
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
@@ -251,12 +251,23 @@ function counts(record) {
   return entries.length === 0 ? 'none' : entries.map(([k, v]) => `${k} ${v}`).join(', ');
 }
 
+/** The commit measured, and whether the tree had changes beside it. */
+function revision() {
+  try {
+    const git = (...args) => execFileSync('git', args, { cwd: here, encoding: 'utf8' }).trim();
+    const dirty = git('status', '--porcelain', '--untracked-files=no') !== '';
+    return `commit ${git('rev-parse', '--short', 'HEAD')}${dirty ? ' with uncommitted changes in the tree' : ''}`;
+  } catch {
+    return 'an unknown commit';
+  }
+}
+
 function render(results) {
   const lines = [
     '# Churn soak',
     '',
-    `\`node bench/soak.mjs\` (issue 12), run ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC on`,
-    `${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.cpus().length} cores, Node ${process.version}.`,
+    `\`node bench/soak.mjs\` (issue 12), run ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC at`,
+    `${revision()}, on ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.cpus().length} cores, Node ${process.version}.`,
     'Each server runs in its own process on 127.0.0.1 with a pull-API echo session. The client',
     '(`ws`, in the runner process) first runs a warm-up, opens the idle connections, runs a second',
     'warm-up beside them and takes the **baseline**; then the churn: each cycle connects, sends 64',
@@ -285,6 +296,9 @@ function render(results) {
     );
   }
   lines.push(
+    'RSS after all connections closed stays above the figure with none: the allocator keeps the',
+    'pages it took for them (the heap, which the garbage collector gives back, returns).',
+    '',
     "Active resources: Node's `process.getActiveResourcesInfo()` (handles and timers by kind).",
     'Deno 2 has no `Deno.resources()`; its `node:process` `getActiveResourcesInfo()` lists timers',
     "only, so on Deno the timers are checked and the sockets through the server's own count.",

@@ -13,6 +13,7 @@ import {
   isFailureCode,
   wireClose,
 } from './close.js';
+import { negotiatedProtocol } from './connect.js';
 import {
   ConnectionClosedError,
   HeartbeatTimeoutError,
@@ -370,9 +371,9 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
     this.#id ??= nextConnectionId();
     return this.#id;
   }
-  /** The negotiated subprotocol, '' for none. */
+  /** The negotiated subprotocol, '' for none (or for the heartbeat token, which only agrees to the heartbeat). */
   get protocol(): string {
-    return this.#transport.protocol;
+    return negotiatedProtocol(this.#transport.protocol);
   }
   /** The negotiated extensions, '' for none. */
   get extensions(): string {

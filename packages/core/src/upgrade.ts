@@ -106,8 +106,10 @@ export interface SubprotocolChoice {
 /**
  * The subprotocol rule, the same for every anyws server (and what anyws clients expect):
  *
- * - {@link HEARTBEAT_PROTOCOL} is never chosen and takes no part in matching; offering it
- *   only agrees to the application-level heartbeat.
+ * - {@link HEARTBEAT_PROTOCOL} takes no part in matching; offering it agrees to the
+ *   application-level heartbeat. Where no application subprotocol is chosen, the 101 selects
+ *   the token itself: browsers fail an opening whose answer selects none of their offers, the
+ *   token alone included. `conn.protocol` never reads it (core maps it to '').
  * - `chosen` (from the `upgrade` hook) wins; else the first of `supported` (the handler's
  *   `options.protocols`, in the server's order of preference) that the client offered.
  * - A client that offered subprotocols and matched none is refused (400, saying why), since
@@ -143,6 +145,7 @@ export function chooseSubprotocol(
       `none of the offered subprotocols (${offered.join(', ')}) is supported here` +
       (supported && supported.length > 0 ? `; this server speaks: ${supported.join(', ')}` : '');
   }
+  if (protocol === null && heartbeat && refusal === null) protocol = HEARTBEAT_PROTOCOL;
   return { protocol, heartbeat, refusal };
 }
 

@@ -231,12 +231,16 @@ describe('acceptUpgrade', () => {
       await acceptUpgrade(offer('other'), { ...handler, allowNoProtocol: true }, ctx),
     ).toMatchObject({ accept: true, protocol: null });
   });
-  it('the heartbeat token is never chosen, matches nothing, and sets heartbeat', async () => {
+  it('the heartbeat token matches nothing, sets heartbeat, and is answered when nothing else is', async () => {
+    // A browser fails an opening answered without any of its offers: the token is selected.
     expect(await acceptUpgrade(offer(HEARTBEAT_PROTOCOL), {}, ctx)).toMatchObject({
       accept: true,
-      protocol: null,
+      protocol: HEARTBEAT_PROTOCOL,
       heartbeat: true,
     });
+    expect(
+      await acceptUpgrade(offer(`other, ${HEARTBEAT_PROTOCOL}`), { allowNoProtocol: true }, ctx),
+    ).toMatchObject({ accept: true, protocol: HEARTBEAT_PROTOCOL, heartbeat: true });
     const handler = { options: { protocols: ['chat', HEARTBEAT_PROTOCOL] } };
     expect(await acceptUpgrade(offer(`chat, ${HEARTBEAT_PROTOCOL}`), handler, ctx)).toMatchObject({
       protocol: 'chat',
@@ -245,7 +249,7 @@ describe('acceptUpgrade', () => {
     expect(await statusOf(acceptUpgrade(offer(`x,${HEARTBEAT_PROTOCOL}`), {}, ctx))).toBe(400);
     expect(chooseSubprotocol([HEARTBEAT_PROTOCOL], [HEARTBEAT_PROTOCOL], undefined, false)).toEqual(
       {
-        protocol: null,
+        protocol: HEARTBEAT_PROTOCOL,
         heartbeat: true,
         refusal: null,
       },

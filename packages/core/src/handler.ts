@@ -35,9 +35,9 @@ export interface WebSocketHandler<C = unknown> {
   allowedOrigins?: readonly string[] | ((origin: string) => boolean);
   /**
    * Accept a client whose offered subprotocols match none of `options.protocols` (nor the
-   * hook's choice), answering without `Sec-WebSocket-Protocol`. Default false: such an
-   * upgrade is refused with 400 and a body naming the offers, because anyws's clients, ws and
-   * browsers all fail a connection whose offer went unanswered.
+   * hook's choice), without an application subprotocol (`conn.protocol` is ''). Default
+   * false: such an upgrade is refused with 400 and a body naming the offers, because anyws's
+   * clients, ws and browsers all fail a connection whose offer went unanswered.
    */
   allowNoProtocol?: boolean;
   /** Before the upgrade: auth, subprotocol choice, context. Runs on plain HTTP. */

@@ -318,7 +318,9 @@ export interface ServeOptions<C = unknown> extends AttachOptions<C> {
 export interface RunningServer {
   /** `ws://host:port`, the base URL of the server (127.0.0.1 when listening on every interface). */
   readonly url: string;
+  /** The port it listens on (the one picked when `port` was 0). */
   readonly port: number;
+  /** The address it listens on (`'0.0.0.0'` by default). */
   readonly hostname: string;
   /** The underlying Node HTTP server (plain HTTP requests get 426). */
   readonly server: Server;

@@ -185,7 +185,45 @@ function scenarios(quick) {
         durationMs: quick ? 800 : 1500,
       },
     },
+    ...sweep(quick),
   ];
+}
+
+/** Message sizes and messages in flight of the size sweep (issue 14): every pair is a cell. */
+const SWEEP_SIZES = [64, 1024, 16_384, 65_536, 1_048_576];
+const SWEEP_INFLIGHT = [1, 4, 32];
+/** The servers the size sweep compares: @anyws/node with raw ws, nothing else. */
+const SWEEP_SERVERS = ['ws', 'anyws'];
+
+/**
+ * The size sweep, one scenario per (size, in flight): binary echo as in echo16k, with as many
+ * connections (up to 64) as keep 64 MiB in flight, so the 1 MiB cells do not measure swapping.
+ * Short windows: there are fifteen cells, and server CPU per message needs no long window.
+ */
+function sweep(quick) {
+  const time = quick ? { warmupMs: 200, durationMs: 400 } : { warmupMs: 300, durationMs: 700 };
+  return SWEEP_SIZES.flatMap((size) =>
+    SWEEP_INFLIGHT.map((inflight) => ({
+      id: `sweep-${size}-${inflight}`,
+      title: `echo ${sizeLabel(size)}, ${inflight} in flight`,
+      group: 'sweep',
+      servers: SWEEP_SERVERS,
+      params: {
+        type: 'echo',
+        conns: Math.max(1, Math.min(64, Math.floor((64 << 20) / (size * inflight)))),
+        inflight,
+        size,
+        binary: true,
+        ...time,
+      },
+    })),
+  );
+}
+
+function sizeLabel(size) {
+  if (size >= 1 << 20) return `${size / (1 << 20)} MiB`;
+  if (size >= 1024) return `${size / 1024} KiB`;
+  return `${size} B`;
 }
 
 /** The ids of the results a scenario gives. */
@@ -195,6 +233,8 @@ function producedIds(scenario) {
 
 /** Why `server` does not run `scenario`, or null when it does. */
 function skipReason(server, scenario) {
+  if (scenario.servers && !scenario.servers.includes(server.id))
+    return 'the size sweep compares @anyws/node with raw ws only';
   if (server.only && !server.only.includes(scenario.id)) return 'not a question for this variant';
   const { type, compress } = scenario.params;
   if (type === 'broadcast') {
@@ -473,7 +513,9 @@ async function main() {
   if (opts.servers) servers = servers.filter((s) => opts.servers.includes(s.id));
   let list = scenarios(opts.quick);
   if (opts.scenarios) {
-    list = list.filter((s) => [s.id, ...producedIds(s)].some((id) => opts.scenarios.includes(id)));
+    list = list.filter((s) =>
+      [s.id, s.group, ...producedIds(s)].some((id) => opts.scenarios.includes(id)),
+    );
   }
   if (opts.pin && !hasTaskset) {
     throw new Error('--pin needs taskset');
@@ -574,7 +616,15 @@ async function main() {
             params: { ...s.params, subscribers: s.params.steps[i] },
             sameCore: false,
           }))
-        : [{ id: s.id, title: s.title, params: s.params, sameCore: !!s.sameCore && hasTaskset }],
+        : [
+            {
+              id: s.id,
+              title: s.title,
+              params: s.params,
+              sameCore: !!s.sameCore && hasTaskset,
+              ...(s.group ? { group: s.group } : {}),
+            },
+          ],
     ),
     results,
   };

@@ -400,6 +400,9 @@ export function renderMarkdown(report) {
     );
   }
 
+  const sweep = sweepSection(report);
+  if (sweep) out.push(sweep, '');
+
   const deno = report.servers.filter((s) => s.deno);
   const denoRaw = deno.find((s) => !s.ours);
   const denoOurs = deno.find((s) => s.ours);
@@ -426,7 +429,8 @@ export function renderMarkdown(report) {
     notes.push(`- ${id} not run: ${reason}`);
   for (const id of ids) {
     const skips = new Map();
-    for (const s of report.scenarios) {
+    // The size sweep says once, in its own section, which servers it runs.
+    for (const s of report.scenarios.filter((x) => x.group !== 'sweep')) {
       const reason = report.results[id]?.[s.id]?.skipped;
       if (reason) skips.set(reason, [...(skips.get(reason) ?? []), s.title]);
     }
@@ -458,6 +462,84 @@ export function renderMarkdown(report) {
     '',
   );
   return out.join('\n');
+}
+
+// ---- size sweep --------------------------------------------------------------------------
+
+function sizeText(size) {
+  if (size >= 1 << 20) return `${size / (1 << 20)} MiB`;
+  if (size >= 1024) return `${size / 1024} KiB`;
+  return `${size} B`;
+}
+
+/**
+ * The size sweep of issue 14 as one table: @anyws/node against raw ws for every message size
+ * and number in flight, throughput and server CPU per message, each ratio also run by run
+ * (paired within a round), and the target: at least 1× the throughput (2× at 64 B) and at
+ * most 1× the CPU, so that a regression at one size cannot hide behind another.
+ */
+function sweepSection(report) {
+  const cells = report.scenarios.filter((s) => s.group === 'sweep');
+  if (cells.length === 0 || !report.servers.some((s) => s.id === 'anyws')) return null;
+  const pairs = (key) => (s) => {
+    const ws = cell(report, 'ws', s.id, key).runs ?? [];
+    const ours = cell(report, 'anyws', s.id, key).runs ?? [];
+    const n = Math.min(ws.length, ours.length);
+    return Array.from({ length: n }, (_, i) => (ours[i][key] / ws[i][key]).toFixed(2)).join(' ');
+  };
+  const rows = cells.map((s) => {
+    const rate = ['ws', 'anyws'].map((id) => cell(report, id, s.id, 'rate').value);
+    const cpu = ['ws', 'anyws'].map((id) => cell(report, id, s.id, 'serverUsPerMsg').value);
+    const rateRatio = rate[0] && rate[1] !== null ? rate[1] / rate[0] : null;
+    const cpuRatio = cpu[0] && cpu[1] !== null ? cpu[1] / cpu[0] : null;
+    const floor = s.params.size === 64 ? 2 : 1;
+    const met =
+      rateRatio === null || cpuRatio === null
+        ? '–'
+        : rateRatio >= floor * (1 - LEVEL) && cpuRatio <= 1 + LEVEL
+          ? 'PASS'
+          : 'MISS';
+    return [
+      sizeText(s.params.size),
+      String(s.params.inflight),
+      String(s.params.conns),
+      fmt(rate[0], 'msg/s'),
+      fmt(rate[1], 'msg/s'),
+      rateRatio === null ? '–' : `${rateRatio.toFixed(2)}×`,
+      pairs('rate')(s),
+      cpu[0] === null ? '–' : cpu[0].toFixed(2),
+      cpu[1] === null ? '–' : cpu[1].toFixed(2),
+      cpuRatio === null ? '–' : `${cpuRatio.toFixed(2)}×`,
+      pairs('serverUsPerMsg')(s),
+      met,
+    ];
+  });
+  return [
+    '## Message sizes: @anyws/node against raw ws (issue 14)',
+    '',
+    'Binary echo, pull-API session (`for await` + `await conn.send`) against `ws.send` in the ' +
+      'message listener; connections: as many (up to 64) as keep 64 MiB in flight. Target per ' +
+      'cell: throughput ≥ 1× raw ws (≥ 2× at 64 B) and server CPU per message ≤ 1×, within ' +
+      `${LEVEL * 100}%. Run by run: @anyws/node over ws in each round.`,
+    '',
+    table(
+      [
+        'size',
+        'in flight',
+        'conns',
+        'ws msg/s',
+        '@anyws/node msg/s',
+        'ratio ↑',
+        'run by run',
+        'ws µs CPU/msg',
+        '@anyws/node µs CPU/msg',
+        'ratio ↓',
+        'run by run',
+        'target',
+      ],
+      rows,
+    ),
+  ].join('\n');
 }
 
 // ---- svg ---------------------------------------------------------------------------------

@@ -20,11 +20,15 @@ export interface Workerd {
   dispose(): Promise<void>;
 }
 
-let bundled: Promise<string> | undefined;
+const bundled = new Map<string, Promise<string>>();
 
-function bundle(): Promise<string> {
-  bundled ??= bundleWorker(FIXTURE);
-  return bundled;
+function bundle(entry: string): Promise<string> {
+  let script = bundled.get(entry);
+  if (!script) {
+    script = bundleWorker(entry);
+    bundled.set(entry, script);
+  }
+  return script;
 }
 
 /** Bundles a test Worker from source, as workerd loads it (`cloudflare:*` left to the runtime). */
@@ -44,16 +48,18 @@ export function bundleWorker(entry: string): Promise<string> {
 }
 
 /**
- * Starts workerd with the test Worker. Its output is dropped (the handshake tests make it log
- * the POSTs it refuses); `ANYWS_WORKERD_LOG=1` shows it, with the Worker's console.
+ * Starts workerd with the test Worker, or with `fixture` (a Worker of its own, without the
+ * test Worker's Durable Objects). Its output is dropped (the handshake tests make it log the
+ * POSTs it refuses); `ANYWS_WORKERD_LOG=1` shows it, with the Worker's console.
  */
-export async function startWorkerd(): Promise<Workerd> {
-  const script = await bundle();
+export async function startWorkerd(fixture?: string): Promise<Workerd> {
+  const entry = fixture ?? FIXTURE;
+  const script = await bundle(entry);
   const verbose = Boolean(process.env.ANYWS_WORKERD_LOG);
   const mf = new Miniflare({
     modules: true,
     script,
-    scriptPath: FIXTURE.replace(/\.ts$/, '.js'),
+    scriptPath: entry.replace(/\.ts$/, '.js'),
     compatibilityDate: COMPATIBILITY_DATE,
     host: '127.0.0.1',
     port: 0,
@@ -68,12 +74,9 @@ export async function startWorkerd(): Promise<Workerd> {
         stderr.resume();
       }
     },
-    durableObjects: {
-      ROOMS: 'TestRoom',
-      STRICT: 'StrictRoom',
-      ECHO: 'EchoRoom',
-      LIMITED: 'LimitedRoom',
-    },
+    durableObjects: fixture
+      ? {}
+      : { ROOMS: 'TestRoom', STRICT: 'StrictRoom', ECHO: 'EchoRoom', LIMITED: 'LimitedRoom' },
   });
   const url = await mf.ready;
   const port = Number(url.port);

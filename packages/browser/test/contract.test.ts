@@ -20,6 +20,8 @@ const capabilities: ContractCapabilities = {
   client: BROWSER_CAPABILITIES,
   handshakeStatus: false,
   silentServer: true,
+  // It says the heartbeat's hello first: the page's heartbeat runs against it.
+  silentServerAgreesHeartbeat: true,
   // A page cannot stop reading an open WebSocket: there is no silent browser client.
   silentClient: false,
 };

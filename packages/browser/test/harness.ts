@@ -9,6 +9,7 @@ import { type AddressInfo, createServer as createTcpServer, type Socket } from '
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { APP_PING } from '@anyws/core';
 import { build } from 'esbuild';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import type { TestApi } from './browser/entry.js';
@@ -173,8 +174,12 @@ export async function rawServer(
       const accept = createHash('sha1')
         .update(key + GUID)
         .digest('base64');
+      // As ws does by default (a server that is not anyws): the first offered subprotocol.
+      const offered = /^sec-websocket-protocol:\s*([^\r\n]+)/im.exec(head)?.[1];
+      const first = offered?.split(',')[0]?.trim();
+      const protocol = first ? `Sec-WebSocket-Protocol: ${first}\r\n` : '';
       socket.write(
-        `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`,
+        `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n${protocol}\r\n`,
       );
       opened(socket);
     };
@@ -193,10 +198,12 @@ export async function rawServer(
 
 /**
  * A server that completes the WebSocket handshake and then neither reads nor answers: a raw
- * TCP socket, paused, so that heartbeat and close timeouts meet a real unresponsive peer.
+ * TCP socket, paused, so that heartbeat and close timeouts meet a real unresponsive peer. It
+ * says the heartbeat's hello first (as an anyws server does to a client that offered the
+ * token), so that a page's heartbeat runs against it: an anyws server that stopped answering.
  */
 export function silentServer(): ReturnType<typeof rawServer> {
-  return rawServer(() => undefined, false);
+  return rawServer((socket) => socket.write(frame(0x1, Buffer.from(APP_PING))), false);
 }
 
 /** An unmasked server frame with a payload under 126 bytes. */

@@ -8,7 +8,13 @@ import { contractRoute } from '@anyws/core/contract';
 import { type RunningServer, serve } from '@anyws/node';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { scenarios } from './browser/scenarios.js';
-import { openTestPage, requireChromium, silentServer, type TestBrowser } from './harness.js';
+import {
+  openTestPage,
+  rawServer,
+  requireChromium,
+  silentServer,
+  type TestBrowser,
+} from './harness.js';
 
 requireChromium();
 
@@ -195,6 +201,29 @@ describe('ReconnectingClient in Chromium against @anyws/node', () => {
     expect(r.detectedAfter).toBeGreaterThanOrEqual(400 - 20);
     expect(r.detectedAfter).toBeLessThan(400 + 1000);
     expect(r.state).toBe('closed');
+  });
+
+  it('a quiet server that is not anyws: no stray text, the connection is never taken for dead', async () => {
+    // It selects the offered token as ws does, never says hello, and records what it receives.
+    const foreign = await rawServer(() => undefined, true);
+    try {
+      // Five heartbeat periods of silence, past interval + timeout.
+      const r = await scenario('quietForeignServer', {
+        url: foreign.url,
+        interval: 100,
+        timeout: 100,
+        quiet: 500,
+      });
+      expect(r).toEqual({ state: 'connected', agreed: false, errors: [], closes: 0 });
+      const deadline = Date.now() + 5000;
+      while (foreign.frames.length === 0 && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      // The marker is the first frame the server got: no heartbeat ping went before it.
+      expect(foreign.frames.map((f) => [f.opcode, f.payload.toString()])).toEqual([[1, 'marker']]);
+    } finally {
+      await foreign.close();
+    }
   });
 
   it('the send queue is bounded in messages and bytes; overflow and close reject, nothing is dropped', async () => {

@@ -267,6 +267,7 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
       }
       binary(data: Uint8Array): void {
         const conn = this.#conn;
+        if (conn.#appHb === APP_HB_OFFERED) conn.#disagreeAppHeartbeat();
         if (conn.#heard() && conn.#checkSize(data.byteLength)) conn.#deliver(binaryMessage(data));
       }
       ping(data: Uint8Array): void {
@@ -544,7 +545,8 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
       data = undefined;
     }
     const payload = this.#controlPayload('ping', data);
-    if (!this.#framePings()) this.#checkAppControl('ping', payload);
+    const frames = this.#framePings();
+    if (!frames) this.#checkAppControl('ping', payload);
     const timeout = options?.timeout;
     if (timeout != null) checkDelay('timeout', timeout);
     return new Promise((resolve, reject) => {
@@ -566,7 +568,8 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
       }
       this.#pings ??= [];
       this.#pings.push(entry);
-      this.#sendPing(payload);
+      // Offered and not yet answered: it goes with the agreement, or is refused without one.
+      if (frames || this.#appHb === APP_HB_AGREED) this.#sendPing(payload);
     });
   }
 
@@ -605,14 +608,19 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
         `without ping frames the ${what} is the application-level one, which carries no payload`,
       );
     }
-    if (this.#appHb !== APP_HB_AGREED) {
-      throw new UnsupportedOptionError(
-        `${what}()`,
-        runtime,
-        'pingFrames',
-        'no ping frames, and the peer did not agree to the application-level heartbeat (HEARTBEAT_PROTOCOL)',
-      );
+    // A ping may wait for the answer to this client's offer; a pong answers nothing before it.
+    if (this.#appHb === APP_HB_OFF || (what === 'pong' && this.#appHb !== APP_HB_AGREED)) {
+      throw this.#notAgreed(`${what}()`);
     }
+  }
+
+  #notAgreed(option: string): UnsupportedOptionError {
+    return new UnsupportedOptionError(
+      option,
+      this.#transport.runtime ?? 'this runtime',
+      'pingFrames',
+      'no ping frames, and the peer did not agree to the application-level heartbeat (HEARTBEAT_PROTOCOL)',
+    );
   }
 
   /** This end sends protocol ping frames. */
@@ -939,7 +947,23 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
   /** The client's offer was answered: the server speaks the application-level heartbeat. */
   #agreeAppHeartbeat(): void {
     this.#appHb = APP_HB_AGREED;
-    if (this.#state === 'open') this.#hb?.start();
+    if (this.#state !== 'open') return;
+    // Pings the application asked for while the offer was open go now, in order.
+    const waiting = this.#pings?.length ?? 0;
+    for (let i = 0; i < waiting; i++) this.#sendPing(EMPTY);
+    this.#hb?.start();
+  }
+
+  /**
+   * The server's first message was not the hello: it is not an anyws server (an anyws server
+   * says hello before anything else), so the heartbeat stays off and its texts are data.
+   */
+  #disagreeAppHeartbeat(): void {
+    this.#appHb = APP_HB_OFF;
+    const pings = this.#pings;
+    if (pings === null || pings.length === 0) return;
+    const error = this.#notAgreed('ping()');
+    for (const ping of pings.splice(0)) ping.reject(error);
   }
 
   // ---- inbound events from the transport --------------------------------------------
@@ -1000,6 +1024,7 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
         else this.#onPong(EMPTY);
         return;
       }
+      if (this.#appHb === APP_HB_OFFERED) this.#disagreeAppHeartbeat();
     }
     const max = this.options.maxMessageSize;
     if (

@@ -26,9 +26,12 @@
  * 2. An anyws server whose client offered it (`ConnectionInit.appHeartbeat`) sends one
  *    `APP_PING`, the hello, right after opening, and from then on answers application pings
  *    and may send them. A server whose client did not offer it treats both texts as data.
- * 3. The client takes the heartbeat as agreed when the first `APP_PING` or `APP_PONG` comes from
- *    the server (the hello). Before that it sends none, so against a server that is not anyws
- *    it never sends stray text nor takes a quiet connection for a dead one.
+ * 3. The client decides at the server's first message. The hello (`APP_PING`, or an `APP_PONG`):
+ *    agreed. Anything else: not an anyws server (one says hello before anything else), so the
+ *    heartbeat stays off for good and both texts are data. Before that it sends no heartbeat
+ *    ping, and a `ping()` waits for the decision (sent on agreement, else rejected with
+ *    `UnsupportedOptionError`): against a server that is not anyws it never sends stray text
+ *    nor takes a quiet connection for a dead one.
  *
  * Where an end has protocol ping frames its heartbeat uses them whatever was agreed; it still
  * answers application pings once agreed. An end without ping frames whose peer did not agree

@@ -157,6 +157,28 @@ describe('application-level heartbeat (capabilities: { pingFrames: false })', ()
     expect(clientTransport.sent).toEqual([]);
     expect(agreed.clientTransport.sent).toEqual([{ kind: 'text', data: APP_PONG }]);
   });
+  it('a ping before the hello waits for it, and goes with the agreement', async () => {
+    const { client, clientTransport } = createPair(noFrames);
+    const rtt = client.ping(); // the hello is still on its way
+    expect(clientTransport.sent).toEqual([]);
+    expect(await rtt).toBeGreaterThanOrEqual(0);
+    expect(clientTransport.sent.map((f) => (f.kind === 'text' ? f.data : f.kind))).toEqual([
+      APP_PING,
+      APP_PONG,
+    ]);
+  });
+  it('the first message from the server decides: anything but the hello turns it off for good', async () => {
+    const { conn, t } = scripted({}, { pingFrames: false }, { side: 'client', appHeartbeat: true });
+    const ping = rejection(conn.ping());
+    t.sink.text('welcome');
+    const error = (await ping) as UnsupportedOptionError;
+    expect(error).toBeInstanceOf(UnsupportedOptionError);
+    expect(conn.appHeartbeat).toBe(false);
+    t.sink.text(APP_PING);
+    expect(await conn.receiveText()).toBe('welcome');
+    expect(await conn.receiveText()).toBe(APP_PING);
+    expect(t.calls).toEqual([]);
+  });
   it('a client that offered the token against a server that is not anyws: no ping, no heartbeat, text is data', async () => {
     useFakeClock();
     // A server that did not agree sends no hello: the client never pings and never drops it.

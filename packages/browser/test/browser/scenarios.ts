@@ -177,6 +177,23 @@ export const scenarios = {
     return { detectedAfter, state: client.state, trace };
   },
 
+  /**
+   * A server that is not anyws and stays quiet (no hello): over `quiet` ms, several heartbeat
+   * periods, the client sends nothing of its own and keeps the connection; then a marker.
+   */
+  async quietForeignServer(arg: { url: string; interval: number; timeout: number; quiet: number }) {
+    const { client, trace } = traced(arg.url, {
+      heartbeat: { interval: arg.interval, timeout: arg.timeout },
+      reconnect: { minDelay: 60_000 },
+    });
+    await until(client, 'connected');
+    await new Promise((resolve) => setTimeout(resolve, arg.quiet));
+    const state = client.state;
+    const agreed = client.connection?.appHeartbeat ?? null;
+    await client.sendText('marker');
+    return { state, agreed, errors: trace.errors, closes: trace.closes.length };
+  },
+
   /** Sends while disconnected: bounded in messages and bytes, rejected (not dropped) when full or closed. */
   async queueBounds(arg: { url: string }) {
     const { client, trace } = traced(arg.url, {

@@ -2,6 +2,7 @@ import { clientProtocols } from '../connect.js';
 import { WebSocketConnection } from '../connection.js';
 import { HandshakeError } from '../errors.js';
 import { runHandler } from '../handler.js';
+import { APP_PING } from '../heartbeat.js';
 import { assertSupported, type ConnectionOptions, resolveOptions } from '../options.js';
 import { MemoryTransport } from '../testing.js';
 import { LocalTopics } from '../topics.js';
@@ -54,6 +55,9 @@ export function memoryTarget(
     const parsed = new URL(url);
     if (parsed.pathname === `/${SILENT}`) {
       const pair = link(url, '', options);
+      // An anyws server that said its hello (to a client that offered the token) and then
+      // stopped reading and answering.
+      if (!clientTransportCapabilities.pingFrames) pair.serverTransport.sendText(APP_PING);
       pair.serverTransport.pause();
       return pair;
     }
@@ -111,6 +115,7 @@ export function memoryTarget(
       client: new MemoryTransport('', '', clientCapabilities).capabilities,
       handshakeStatus: true,
       silentServer: true,
+      silentServerAgreesHeartbeat: true,
       silentClient: true,
     },
   };

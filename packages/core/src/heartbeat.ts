@@ -20,9 +20,11 @@
  * `APP_PING` is delivered as TEXT).
  *
  * 1. A client without ping frames offers the subprotocol token {@link HEARTBEAT_PROTOCOL}
- *    (`anyws.heartbeat`), last in `Sec-WebSocket-Protocol`. An anyws server never selects it
- *    and ignores it when it chooses the application's subprotocol, so a server that does not
- *    know it (not anyws) simply does not answer it.
+ *    (`anyws.heartbeat`), last in `Sec-WebSocket-Protocol`. An anyws server never matches the
+ *    application's subprotocols against it; its 101 selects the token only where no application
+ *    subprotocol is chosen (clients fail an opening that selects none of their offer). A server
+ *    that is not anyws may select it too (ws picks the first offer): it says no hello, so
+ *    nothing is agreed.
  * 2. An anyws server whose client offered it (`ConnectionInit.appHeartbeat`) sends one
  *    `APP_PING`, the hello, right after opening, and from then on answers application pings
  *    and may send them. A server whose client did not offer it treats both texts as data.

@@ -15,7 +15,7 @@ import type * as Main from '../src/index.js';
 import * as main from '../src/index.js';
 
 /** Type level: `connect`'s options have exactly the names of the list (no `headers` in a page). */
-export const optionNames: Record<'connect', 'same'> = {
+const optionNames: Record<'connect', 'same'> = {
   connect: 'same' satisfies OptionsMatch<
     keyof Main.ConnectOptions,
     EdgeOptionName<'connect', 'browser'>

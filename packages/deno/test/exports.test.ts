@@ -17,7 +17,7 @@ import * as main from '../src/index.ts';
 import { assert, assertEquals, options } from './assert.ts';
 
 /** Type level: each role's options type has exactly the names of the list. */
-export const optionNames: Record<Role, 'same'> = {
+const optionNames: Record<Role, 'same'> = {
   serve: 'same' satisfies OptionsMatch<keyof Main.ServeOptions, EdgeOptionName<'serve', 'deno'>>,
   upgrade: 'same' satisfies OptionsMatch<
     keyof Main.UpgradeOptions,

@@ -19,7 +19,7 @@ import type * as Main from '../src/index.js';
 import * as main from '../src/index.js';
 
 /** Type level: each role's options type has exactly the names of the list. */
-export const optionNames: Record<Role, 'same'> = {
+const optionNames: Record<Role, 'same'> = {
   serve: 'same' satisfies OptionsMatch<keyof Main.ServeOptions, EdgeOptionName<'serve', 'node'>>,
   upgrade: 'same' satisfies OptionsMatch<
     keyof Main.AttachOptions,

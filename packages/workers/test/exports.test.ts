@@ -16,7 +16,7 @@ import type * as Main from '../src/index.js';
 import { startClientWorkerd } from './helpers/client-workerd.js';
 
 /** Type level: each role's options type has exactly the names of the list (no `serve` here). */
-export const optionNames: Record<Exclude<Role, 'serve'>, 'same'> = {
+const optionNames: Record<Exclude<Role, 'serve'>, 'same'> = {
   upgrade: 'same' satisfies OptionsMatch<
     keyof Main.UpgradeOptions,
     EdgeOptionName<'upgrade', 'workers'>

@@ -96,8 +96,6 @@ function randomEpoch(): string {
  *   is taken for a current one: it gets `recovered: false`.
  * - **Cost** of a read grows with what the client missed (`XREVRANGE … COUNT missed`), not with
  *   the channel's history nor with other channels' traffic.
- *
- * Keys of one channel share a hash tag, so the scripts also run on Redis Cluster.
  */
 export class RedisHistory implements ChannelHistory {
   readonly #client: RedisClient;
@@ -165,7 +163,8 @@ export class RedisHistory implements ChannelHistory {
   }
 
   async append(channel: string, kind: string, data: unknown): Promise<StreamPosition> {
-    const json = JSON.stringify(data) ?? 'null';
+    // '' stands for undefined (no data), which JSON cannot say: it comes back as undefined.
+    const json = JSON.stringify(data) ?? '';
     const reply = (await this.#run(channel, 'append', APPEND_SCRIPT, [
       ...this.#shared(),
       kind,
@@ -189,7 +188,7 @@ export class RedisHistory implements ChannelHistory {
       entries.push({
         offset: Number(reply[i]),
         kind: String(reply[i + 1]),
-        data: JSON.parse(String(reply[i + 2])) as unknown,
+        data: reply[i + 2] === '' ? undefined : (JSON.parse(String(reply[i + 2])) as unknown),
       });
     }
     return { recovered: true, epoch, offset, entries };
@@ -214,7 +213,7 @@ export class RedisHistory implements ChannelHistory {
     return [randomEpoch(), String(this.#idleTtl), String(this.#maxLength), String(this.#maxAge)];
   }
 
-  /** The stream and the epoch hash of a channel; one hash tag, so one cluster slot. */
+  /** The stream and the epoch hash of a channel (sharing a hash tag). */
   #keys(channel: string): [string, string] {
     const stream = `${this.#prefix}:h:{${channel}}`;
     return [stream, `${stream}:e`];

@@ -67,7 +67,10 @@ describe('RedisHistory: append and read', () => {
     const p = await h.append(other, 'chat', { text: 'x', n: [1, null, { deep: true }] });
     expect(p.offset).toBe(1);
     expect(p.epoch).not.toBe(epoch);
+    await h.append(other, 'chat', undefined);
     const read = await h.read(other, { epoch: p.epoch, offset: 0 });
+    // No data stays no data (not null).
+    expect(read.recovered && read.entries[1]).toEqual({ offset: 2, kind: 'chat', data: undefined });
     expect(read.recovered && read.entries[0]?.data).toEqual({
       text: 'x',
       n: [1, null, { deep: true }],

@@ -90,4 +90,12 @@ describe('connect in Chromium', () => {
     // Chromium fails an opening answered without one of its offers: the token alone included.
     expect(result.refused).toBe('HandshakeError');
   });
+
+  it('a ReconnectingClient whose signal aborted ends instead of retrying', async () => {
+    const { trace } = await inPage(browser.page, (api, arg) => api.scenarios.abortedClient(arg), {
+      muteUrl: `ws://127.0.0.1:${String(port(mute))}/`,
+    });
+    expect(trace.errors).toEqual(['HandshakeError']);
+    expect(trace.states).toEqual(['connecting', 'closed']);
+  });
 });

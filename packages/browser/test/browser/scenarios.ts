@@ -368,6 +368,15 @@ export const scenarios = {
     return { timedOut, aborted, early, badUrl, opened, refused };
   },
 
+  /** A ReconnectingClient whose signal aborted during an attempt ends instead of retrying. */
+  async abortedClient(arg: { muteUrl: string }) {
+    const controller = new AbortController();
+    const { client, trace } = traced(arg.muteUrl, { signal: controller.signal });
+    controller.abort('leaving');
+    await until(client, 'closed', 5000);
+    return { trace };
+  },
+
   /** A close code browsers may not send (1001) leaves as a close frame without a body; nothing throws. */
   async unsendableClose(arg: { base: string }) {
     const observer = await connect(`${arg.base}/observe`);

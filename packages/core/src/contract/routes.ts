@@ -192,6 +192,13 @@ export const contractRoutes: Record<string, Handler> = {
     },
   },
 
+  /** Terminates the connection on any message: no closing handshake from this end. */
+  terminate: {
+    message(conn) {
+      conn.terminate();
+    },
+  },
+
   /** Agrees to the heartbeat (when offered) and then answers nothing: autoping off, nobody reads. */
   mute: {
     options: { autoping: false },

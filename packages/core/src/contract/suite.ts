@@ -459,6 +459,33 @@ export const contractCases: ContractCase[] = [
     },
   },
   {
+    name: 'terminate() from the client: 1006 here; the server sees 1006, or 1005 where the socket cannot be dropped',
+    skip: always,
+    async run(t) {
+      const obs = await observer(t);
+      const conn = await open(t, 'close-watch');
+      conn.terminate();
+      equal(conn.state, 'closed', 'closed at once');
+      equal(conn.closeCode, 1006, 'closeCode');
+      await rejects(conn.sendText('late'), 'ConnectionClosedError', 'send after terminate');
+      const seen = (await obs.report('close-watch')).code;
+      ok(seen === 1006 || seen === 1005, `the server saw 1006 or 1005, not ${String(seen)}`);
+      await obs.close();
+    },
+  },
+  {
+    name: 'terminate() on the server: the client sees 1006, or 1005 where the socket cannot be dropped',
+    skip: always,
+    async run(t) {
+      const conn = await open(t, 'terminate');
+      await conn.sendText('now');
+      await conn.whenClosed;
+      const code = conn.closeCode;
+      ok(code === 1006 || code === 1005, `the client saw 1006 or 1005, not ${String(code)}`);
+      equal(conn.exception(), null, 'no fault on this end');
+    },
+  },
+  {
     name: 'an invalid close code or reason from the application: RangeError, nothing sent',
     skip: always,
     async run(t) {

@@ -7,6 +7,8 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { WebSocketConnection } from '@anyws/core';
 import { ChannelClient, type JoinResult } from '@anyws/core/channels';
@@ -17,6 +19,8 @@ import { until } from './helpers.js';
 import { RedisServer } from './redis-server.js';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/channel-server.mjs', import.meta.url));
+// The binary itself, not node_modules/.bin's wrapper (a signal to the wrapper would not reach it).
+const DENO = join(dirname(createRequire(import.meta.url).resolve('deno/package.json')), 'deno');
 
 /** One process of the fixture, and the lines it printed. */
 class ServerProcess {
@@ -40,9 +44,12 @@ class ServerProcess {
   static async start(
     redisUrl: string,
     port = 0,
+    runtime: 'node' | 'deno' = 'node',
   ): Promise<{ process: ServerProcess; port: number }> {
-    const child = spawn(process.execPath, [FIXTURE], {
-      env: { ...process.env, REDIS_URL: redisUrl, PORT: String(port) },
+    const [command, args] =
+      runtime === 'node' ? [process.execPath, [FIXTURE]] : [DENO, ['run', '-A', FIXTURE]];
+    const child = spawn(command, args, {
+      env: { ...process.env, REDIS_URL: redisUrl, PORT: String(port), DENO_NO_UPDATE_CHECK: '1' },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     process.once('exit', () => child.kill('SIGKILL'));
@@ -153,6 +160,41 @@ describe('channels across a server restart (Node processes, one Redis)', () => {
     expect(after).toEqual(all.slice(3));
     await conn2.close();
   });
+
+  it('across runtimes: the Node process dies, the client recovers from a Deno process, then gets live ones from Node', async () => {
+    const node = await ServerProcess.start(redis.url);
+    processes.push(node.process);
+    const client = new ChannelClient({ messages });
+    client.attach(await connect(`ws://127.0.0.1:${String(node.port)}/`));
+    const room = client.channel('mixed');
+    const got = record(room);
+    await room.join();
+    await node.process.publish('mixed', 1, 2);
+    await got.count(2);
+
+    await node.process.kill();
+    await until(() => client.connection === null, 'the client to see its server die');
+    const deno = await ServerProcess.start(redis.url, 0, 'deno');
+    processes.push(deno.process);
+    expect(await deno.process.publish('mixed', 3, 22)).toBe(22);
+
+    const conn = await connect(`ws://127.0.0.1:${String(deno.port)}/`);
+    const wire = wireOffsets(conn);
+    const joined = new Promise<JoinResult>((resolve) => room.on('joined', resolve));
+    client.attach(conn);
+    expect(await joined).toMatchObject({ recovered: true, offset: 2 });
+    await got.count(22);
+    // A Node process publishes; the Deno process's members get it through Redis.
+    const other = await ServerProcess.start(redis.url);
+    processes.push(other.process);
+    expect(await other.process.publish('mixed', 23, 23)).toBe(23);
+    await got.count(23);
+    const all = Array.from({ length: 23 }, (_, i) => i + 1);
+    expect(got.offsets()).toEqual(all);
+    expect(got.texts()).toEqual(all.map((i) => `m${String(i)}`));
+    expect(wire).toEqual(all.slice(2));
+    await conn.close();
+  }, 60_000);
 
   it('a client whose position the restarted Redis no longer holds is told recovered: false', async () => {
     const server = await ServerProcess.start(redis.url);

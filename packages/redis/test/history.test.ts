@@ -209,6 +209,22 @@ describe('RedisHistory: epochs', () => {
     expect(after.offset).toBe(0);
   });
 
+  it('Redis hung (SIGSTOP): append and read reject with reason timeout', async () => {
+    const h = await history({ timeout: 400 });
+    const ch = fresh('hung');
+    const position = await h.append(ch, 'chat', chat(1));
+    process.kill(redis().pid, 'SIGSTOP');
+    try {
+      for (const attempt of [h.append(ch, 'chat', chat(2)), h.read(ch, position)])
+        await expect(attempt).rejects.toMatchObject({
+          name: 'RedisHistoryError',
+          reason: 'timeout',
+        });
+    } finally {
+      process.kill(redis().pid, 'SIGCONT');
+    }
+  });
+
   it('connect to a Redis that is not there rejects with unavailable, within the timeout', async () => {
     const error = await RedisHistory.connect({ url: 'redis://127.0.0.1:1', timeout: 500 }).catch(
       (e: unknown) => e,
@@ -261,6 +277,32 @@ describe('two ChannelServers on one Redis (RedisTopics + RedisHistory)', () => {
     await got.count(11);
     expect(got.offsets()).toEqual(Array.from({ length: 11 }, (_, i) => i + 1));
     expect(got.texts()).toEqual(Array.from({ length: 11 }, (_, i) => `m${String(i + 1)}`));
+  });
+
+  it('Redis down: a join is answered history_unavailable and the connection keeps serving', async () => {
+    const { server, connect } = await node();
+    const errors: Error[] = [];
+    const client = new ChannelClient({ messages });
+    client.on('error', (e) => errors.push(e));
+    const pair = connect(client);
+    const ch = fresh('down');
+    await redis().stop();
+    try {
+      await expect(client.channel(ch).join()).rejects.toMatchObject({
+        code: 'history_unavailable',
+      });
+      await expect(server.publish(ch, 'chat', chat(1))).rejects.toBeInstanceOf(RedisHistoryError);
+    } finally {
+      await redis().resume();
+    }
+    expect(pair.client.state).toBe('open');
+    await until(() => server.history instanceof RedisHistory && server.history.connected, 'back');
+    const room = client.channel(ch);
+    const got = record(room);
+    expect((await room.join()).recovered).toBe(false);
+    await server.publish(ch, 'chat', chat(2));
+    await got.count(1);
+    expect(errors).toEqual([]);
   });
 
   it('concurrent publishes from both servers reach members of both, each offset once, in order', async () => {

@@ -9,6 +9,7 @@ import {
   LocalTopics,
   runHandler,
   type TopicBus,
+  toWebSocketUrl,
   WebSocketConnection,
   type WebSocketHandler,
   WSCloseCode,
@@ -165,11 +166,6 @@ async function accept<C>(
     { once: true },
   );
   return response;
-}
-
-/** The URL a server connection reports: the request's, with the WebSocket scheme. */
-function toWebSocketUrl(httpUrl: string): string {
-  return httpUrl.replace(/^http/, 'ws');
 }
 
 /** A handler, or a function that picks one per request (undefined: 404). */

@@ -122,10 +122,8 @@ export function checkHttpVersion(req: IncomingMessage): Response | null {
   return new Response('WebSocket needs HTTP/1.1 or later', { status: 505 });
 }
 
-/** The URL a server connection reports: the request's, with the WebSocket scheme. */
-export function toWebSocketUrl(httpUrl: string): string {
-  return httpUrl.startsWith('http') ? `ws${httpUrl.slice(4)}` : httpUrl;
-}
+/** The URL a server connection reports: the request's, with the WebSocket scheme (core's rule). */
+export { toWebSocketUrl } from '@anyws/core';
 
 /** Headers a refusal must not copy from the `Response`: this writer sets framing itself. */
 const SKIPPED = new Set([

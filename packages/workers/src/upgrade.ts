@@ -4,6 +4,7 @@ import {
   LocalTopics,
   runHandler,
   type TopicBus,
+  toWebSocketUrl,
   WebSocketConnection,
   type WebSocketHandler,
 } from '@anyws/core';
@@ -28,10 +29,8 @@ export interface UpgradeOptions {
 
 const isolateTopics = new LocalTopics();
 
-/** The URL a server connection reports (`conn.url`): the request's, with the WebSocket scheme. */
-export function toWebSocketUrl(httpUrl: string): string {
-  return httpUrl.startsWith('http') ? `ws${httpUrl.slice(4)}` : httpUrl;
-}
+/** The URL a server connection reports (`conn.url`): the request's, with the WebSocket scheme (core's rule). */
+export { toWebSocketUrl };
 
 /** The 101 response that hands `client` to the runtime. */
 export function switchingProtocols(

@@ -192,6 +192,21 @@ export const contractRoutes: Record<string, Handler> = {
     },
   },
 
+  /**
+   * `autoclose: false`: the session reads the client's CLOSE, then CLOSING while it is
+   * unanswered, and answers by hand with its own code (4004), which the client then reports.
+   */
+  'manual-close': {
+    options: { autoclose: false },
+    async session(conn) {
+      const message = await conn.receive();
+      if (message.type !== WSMsgType.CLOSE) return;
+      const unanswered = await conn.receive();
+      const seen = unanswered.type === WSMsgType.CLOSING ? 'answered by hand' : 'not closing';
+      await conn.close(4004, seen);
+    },
+  },
+
   /** Terminates the connection on any message: no closing handshake from this end. */
   terminate: {
     message(conn) {

@@ -459,6 +459,31 @@ export const contractCases: ContractCase[] = [
     },
   },
   {
+    name: 'autoclose false on the server: the application reads CLOSE and answers with its own code',
+    skip: needs([
+      (c) => !c.server.forcedCloseReply,
+      'server runtime answers close frames itself: the option is refused (next case)',
+    ]),
+    async run(t) {
+      const conn = await open(t, 'manual-close');
+      await conn.close(4003, 'please');
+      equal(conn.closeCode, 4004, "closeCode: the server's own answer, not an echo");
+      equal(conn.closeReason, 'answered by hand', 'the server saw CLOSING while unanswered');
+    },
+  },
+  {
+    name: 'autoclose false on a server that answers close frames itself: refused before the upgrade',
+    skip: needs([
+      (c) => c.server.forcedCloseReply,
+      'server runtime lets core answer close frames: the option works (previous case)',
+    ]),
+    async run(t) {
+      const refused = await rejects(open(t, 'manual-close'), 'HandshakeError', 'manual-close');
+      const status = (refused as HandshakeError).status;
+      ok(status === undefined || status === 500, `refused with 500 (got ${String(status)})`);
+    },
+  },
+  {
     name: 'terminate() from the client: 1006 here; the server sees 1006, or 1005 where the socket cannot be dropped',
     skip: always,
     async run(t) {

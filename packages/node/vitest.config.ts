@@ -11,7 +11,15 @@ export default defineConfig({
   test: {
     fileParallelism: false,
     projects: [
-      { test: { ...shared, name: 'ws newest', env: { ANYWS_TEST_WS: 'ws' } } },
+      {
+        test: {
+          ...shared,
+          name: 'ws newest',
+          env: { ANYWS_TEST_WS: 'ws' },
+          // The exports test's option-name checks are types: tsc runs them within `pnpm test` too.
+          typecheck: { enabled: true, include: ['test/exports.test.ts'], ignoreSourceErrors: true },
+        },
+      },
       {
         // Every `ws` and `ws/…` import of src and test goes to the oldest ws of the range.
         resolve: { alias: [{ find: /^ws(\/.*)?$/, replacement: 'ws-oldest$1' }] },

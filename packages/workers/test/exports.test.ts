@@ -1,7 +1,8 @@
 /**
  * @anyws/workers against the edges list in core (`@anyws/core/edges`): its exports, loaded in
  * real workerd, play the roles the list says, and its options types have exactly the names the
- * list gives (checked by `tsc`, `pnpm typecheck`).
+ * list gives (type-checked by vitest
+ * within `pnpm test`, and by `pnpm typecheck`).
  */
 import {
   EDGES,

@@ -1,8 +1,8 @@
 /**
  * @anyws/browser against the edges list in core (`@anyws/core/edges`): its exports play the
  * client role the list says (the only role a page has), and `connect`'s options type has
- * exactly the names the list gives (type-checked by vitest
- * within `pnpm test`, and by `pnpm typecheck`).
+ * exactly the names the list gives (type-checked by vitest within `pnpm test`, and by
+ * `pnpm typecheck`).
  */
 import {
   EDGES,

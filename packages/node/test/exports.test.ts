@@ -1,7 +1,8 @@
 /**
  * @anyws/node against the edges list in core (`@anyws/core/edges`): its exports play the roles
- * the list says, its options types have exactly the names the list gives (type-checked by vitest within
- * `pnpm test`, and by `pnpm typecheck`), and the root README's table is the one rendered from the list.
+ * the list says, its options types have exactly the names the list gives (type-checked by
+ * vitest within `pnpm test`, and by `pnpm typecheck`), and the root README's table is the one
+ * rendered from the list.
  */
 import { readFileSync } from 'node:fs';
 import {

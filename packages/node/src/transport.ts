@@ -92,8 +92,9 @@ export function maxFragmentsFor(maxPayload: number): number {
 
 /**
  * The options of every ws server this package makes: upgrades handed in (`noServer`), no
- * client set (the adapters keep their own), {@link SERVER_DEFLATE} when compressing, and
- * {@link DirectWebSocket} sockets.
+ * client set (the adapters keep their own), {@link SERVER_DEFLATE} when compressing, the
+ * fragment bound of {@link maxFragmentsFor}, and {@link DirectWebSocket} sockets (unless ws's
+ * internals are not used).
  */
 export function wsServerOptions(settings: WsServerSettings): ServerOptions {
   // `closeTimeout` and `maxFragments` are newer than @types/ws 8.18: typed here.

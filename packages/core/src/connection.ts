@@ -77,7 +77,7 @@ import {
   utf8ByteLength,
   WSMsgType,
 } from './protocol.js';
-import { type LoopItem, MessageIterator, Receiver } from './reader.js';
+import { type LoopItem, MessageIterator, Receiver, setReceiverHost } from './reader.js';
 import type { PublishOptions, TopicBus } from './topics.js';
 import type { PreparedMessage, Transport, TransportSink } from './transport.js';
 
@@ -236,6 +236,12 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
       listen: (conn, deliver) => conn.#receiver().listen(deliver),
       unshift: (conn, message) => conn.#receiver().unshift(message),
     };
+    setReceiverHost({
+      options: (conn) => (conn as WebSocketConnection<unknown>).options,
+      transport: (conn) => (conn as WebSocketConnection<unknown>).#transport,
+      end: (conn) => (conn as WebSocketConnection<unknown>).#readerEnd(),
+      resumed: (conn) => (conn as WebSocketConnection<unknown>).#hb?.alive(),
+    });
     heartbeatHost = {
       isOpen: (conn) => conn.#state === 'open',
       readingPaused: (conn) => conn.#rx?.paused === true,
@@ -678,7 +684,6 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
     this.#state = 'closing';
     this.#closeSent = true;
     this.#stopHeartbeat();
-    this.#syncReaderEnd();
     if (!sentByRuntime) {
       const [wire, echo] = wireClose(this.#transport.capabilities, code);
       if (echo !== null) this.#standIn = { code, reason };
@@ -715,12 +720,6 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
     }
   }
 
-  /** The receiver's answer on an empty queue follows the connection's state. */
-  #syncReaderEnd(): void {
-    const rx = this.#rx;
-    if (rx !== null) rx.end = this.#readerEnd();
-  }
-
   #readerEnd(): WSMessage | undefined {
     if (this.#state === 'closed') return CLOSED_MESSAGE;
     if (this.#state === 'closing' && this.#peerClose) return CLOSING_MESSAGE;
@@ -748,10 +747,7 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
       if (waiters) for (const waiter of waiters.splice(0)) waiter.reject(closedError);
     }
     const rx = this.#rx;
-    if (rx !== null) {
-      rx.end = CLOSED_MESSAGE;
-      rx.handToReader(CLOSED_MESSAGE);
-    }
+    if (rx !== null) rx.handToReader(CLOSED_MESSAGE);
     this.#topics?.unsubscribeAll(this);
     const close = this.#listeners?.close;
     if (close)
@@ -859,8 +855,7 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
   #receiver(): Receiver {
     let rx = this.#rx;
     if (rx === null) {
-      rx = new Receiver(this.options, this.#transport, this.#hb);
-      rx.end = this.#readerEnd();
+      rx = new Receiver(this);
       this.#rx = rx;
     }
     return rx;
@@ -1009,7 +1004,6 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
   /** The peer's close code is invalid: the connection records the protocol error (1002). */
   #invalidClose(code: number): Error {
     this.#peerClose = { code: PROTOCOL_ERROR, reason: failureReason(PROTOCOL_ERROR) };
-    this.#syncReaderEnd();
     return invalidCloseError(code);
   }
 
@@ -1045,7 +1039,6 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
     if (this.#closeSent) return; // our close was first: this is the answer
     this.#state = 'closing';
     this.#stopHeartbeat();
-    this.#syncReaderEnd();
     this.#enqueue(closeMessage(code, reason));
     // The code is valid here (checked above, or by the runtime): the answer echoes it and its
     // reason, as ws does.

@@ -7,7 +7,6 @@
  * receiver only hands messages to readers in order. Package-internal.
  */
 import { ConcurrentReceiveError, ReceiveTimeoutError } from './errors.js';
-import type { Heartbeat } from './heartbeat.js';
 import type { ControlMessage, DataMessage, ErrorMessage, WSMessage } from './message.js';
 import type { ResolvedOptions } from './options.js';
 import { WSMsgType } from './protocol.js';
@@ -58,6 +57,28 @@ export function receiveMessageLimit(mark: number): number {
   return Math.max(1024, Math.floor(mark / 64));
 }
 
+/**
+ * What a receiver needs of its connection: one object for every receiver (the connection comes
+ * as `owner`), so that a receiver holds one reference instead of one per need.
+ */
+export interface ReceiverHost {
+  options(owner: unknown): ResolvedOptions;
+  transport(owner: unknown): Transport;
+  /**
+   * What a read gets when the queue is empty: undefined (it waits), CLOSING once the peer's
+   * close frame is in and the connection is closing, CLOSED once it is closed (the connection
+   * owns the close handshake).
+   */
+  end(owner: unknown): WSMessage | undefined;
+  /** Reading resumed: the silence while paused did not come from the peer (the heartbeat). */
+  resumed(owner: unknown): void;
+}
+let host: ReceiverHost;
+/** Installs the host (the connection's static block, the one place with access to its fields). */
+export function setReceiverHost(receiverHost: ReceiverHost): void {
+  host = receiverHost;
+}
+
 function messageSize(message: WSMessage): number {
   if (message.type === WSMsgType.TEXT) return message.data.length;
   if (message.type === WSMsgType.BINARY) return message.data.byteLength;
@@ -84,19 +105,16 @@ export class Receiver {
   #deadline: ReaderDeadline | null = null;
   /** Counts readers, so that a withdrawal (mux) only ever withdraws its own. */
   #readerSeq = 0;
-  /**
-   * What a read gets when the queue is empty: undefined (it waits), CLOSING once the peer's
-   * close frame is in and the connection is closing, CLOSED once it is closed. Set by the
-   * connection, which owns the close handshake.
-   */
-  end: WSMessage | undefined = undefined;
 
-  constructor(
-    readonly options: ResolvedOptions,
-    readonly transport: Transport,
-    /** Told when reading resumes: the silence while paused did not come from the peer. */
-    readonly heartbeat: Heartbeat<unknown> | null,
-  ) {}
+  /** `owner`: the connection; what the receiver needs of it goes through the shared host. */
+  constructor(readonly owner: unknown) {}
+
+  get options(): ResolvedOptions {
+    return host.options(this.owner);
+  }
+  get transport(): Transport {
+    return host.transport(this.owner);
+  }
 
   /** Reading is paused because the application is behind (`receiveHighWaterMark`). */
   get paused(): boolean {
@@ -191,7 +209,7 @@ export class Receiver {
 
   /** What a read returns without waiting, if anything. */
   #immediate(): WSMessage | undefined {
-    return this.#dequeue() ?? this.end;
+    return this.#dequeue() ?? host.end(this.owner);
   }
 
   #dequeue(): WSMessage | undefined {
@@ -216,7 +234,7 @@ export class Receiver {
         this.#queuedCount() <= receiveMessageLimit(mark) / 2
       ) {
         this.#paused = false;
-        this.heartbeat?.alive();
+        host.resumed(this.owner);
         this.transport.resume?.();
       }
     }

@@ -32,13 +32,13 @@
  *    agreed. Anything else: not an anyws server (one says hello before anything else), so the
  *    heartbeat stays off for good and both texts are data. Before that it sends no heartbeat
  *    ping, and a `ping()` waits for the decision (sent on agreement, else rejected with
- *    `UnsupportedOptionError`): against a server that is not anyws it never sends stray text
- *    nor takes a quiet connection for a dead one.
+ *    `UnsupportedOptionError`; a quiet server leaves it waiting until its `timeout` or the end):
+ *    against a server that is not anyws it never sends stray text nor takes a quiet connection
+ *    for a dead one.
  *
  * Where an end has protocol ping frames its heartbeat uses them whatever was agreed; it still
  * answers application pings once agreed. An end without ping frames whose peer did not agree
- * runs no heartbeat on that connection (it has no way to ping): the peer's pings, if any, keep
- * it alive. A `WebSocketRoom` (Durable Object) answers `APP_PING` by the runtime's
+ * runs no heartbeat on that connection (it has no way to ping). A `WebSocketRoom` (Durable Object) answers `APP_PING` by the runtime's
  * auto-response, which matches the text before the object sees it: in a room the ping text is
  * answered for every client.
  *

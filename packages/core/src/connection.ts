@@ -561,6 +561,13 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
         const timer = setTimeout(() => {
           const error = new HeartbeatTimeoutError(timeout);
           reject(error);
+          // Still waiting for the server's answer to the offer, the ping never went: a quiet
+          // server that is not anyws is not a dead one. Only the ping rejects then.
+          if (!frames && this.#appHb !== APP_HB_AGREED) {
+            const i = this.#pings?.indexOf(entry) ?? -1;
+            if (i >= 0) this.#pings?.splice(i, 1);
+            return;
+          }
           if (this.#state === 'open') this.#fail(error);
         }, timeout);
         entry.resolve = (rtt) => {

@@ -167,6 +167,17 @@ describe('application-level heartbeat (capabilities: { pingFrames: false })', ()
       APP_PONG,
     ]);
   });
+  it('a ping({ timeout }) still waiting for the decision only rejects: a quiet server is not a dead one', async () => {
+    useFakeClock();
+    const { conn, t } = scripted({}, { pingFrames: false }, { side: 'client', appHeartbeat: true });
+    const ping = rejection(conn.ping({ timeout: 50 }));
+    await vi.advanceTimersByTimeAsync(50);
+    expect(await ping).toBeInstanceOf(HeartbeatTimeoutError);
+    expect([conn.state, conn.exception(), t.calls]).toEqual(['open', null, []]);
+    // The hello comes later: nothing left over is sent for the ping that gave up.
+    t.sink.text(APP_PING);
+    expect(t.calls).toEqual([{ op: 'text', data: APP_PONG, compress: false }]);
+  });
   it('the first message from the server decides: anything but the hello turns it off for good', async () => {
     const { conn, t } = scripted({}, { pingFrames: false }, { side: 'client', appHeartbeat: true });
     const ping = rejection(conn.ping());

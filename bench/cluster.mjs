@@ -7,7 +7,8 @@
 // The publisher keeps WINDOW broadcasts in flight; deliveries per second are counted at the
 // subscribers (this process) over a window, and the CPU of the server processes and of
 // redis-server over the same window (/proc). Rounds interleave the systems.
-// Flags: --subs N (1000), --rounds N (2), --seconds S (5), --window W (8), --no-write.
+// Flags: --subs N (1000), --rounds N (2), --seconds S (5), --window W (8), --holders 1 (every
+// subscriber on the first process), --no-write.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -107,7 +108,8 @@ async function measure(name, redis) {
     const driverOf = (server) =>
       system.kind === 'sio' ? sioDriver(server.port) : wsDriver(server.port, false);
     // Subscribers on the first two processes (or the only one), the publisher on the last.
-    const holders = servers.length === 1 ? [servers[0]] : [servers[0], servers[1]];
+    const holders =
+      servers.length === 1 || flag('holders', 2) === 1 ? [servers[0]] : [servers[0], servers[1]];
     let delivered = 0;
     let published = 0;
     let pump = () => {};
@@ -153,6 +155,7 @@ async function measure(name, redis) {
     const t0 = performance.now();
     const d0 = delivered;
     const s0 = serverCpu();
+    const each0 = pids.map((pid) => cpuMicros(pid));
     const r0 = cpuMicros(redis.pid);
     const o0 = ownCpuMicros();
     const m0 = machineBusyMicros();
@@ -160,6 +163,7 @@ async function measure(name, redis) {
     const wallUs = (performance.now() - t0) * 1000;
     const count = delivered - d0;
     const serverUs = serverCpu() - s0;
+    const eachUs = pids.map((pid, i) => cpuMicros(pid) - each0[i]);
     const redisUs = cpuMicros(redis.pid) - r0;
     const ownUs = ownCpuMicros() - o0;
     const foreignUs = machineBusyMicros() - m0 - serverUs - redisUs - ownUs;
@@ -171,6 +175,8 @@ async function measure(name, redis) {
       system: name,
       deliveriesPerSec: count / (wallUs / 1e6),
       serverUsPerDelivery: serverUs / count,
+      // Per server process (subscriber holders first, the publisher's last), µs per delivery.
+      perProcessUs: eachUs.map((us) => us / count),
       redisUsPerDelivery: redisUs / count,
       serverCpu: serverUs / wallUs,
       redisCpu: redisUs / wallUs,
@@ -211,7 +217,7 @@ async function main() {
         runs.push(result);
         console.log(
           `round ${round + 1} ${name}: ${fmt(result.deliveriesPerSec)} deliveries/s, ` +
-            `${fmt(result.serverUsPerDelivery, 2)} µs server + ${fmt(result.redisUsPerDelivery, 2)} µs redis CPU per delivery, ` +
+            `${fmt(result.serverUsPerDelivery, 2)} µs server (${result.perProcessUs.map((us) => fmt(us, 2)).join(' + ')}) + ${fmt(result.redisUsPerDelivery, 2)} µs redis CPU per delivery, ` +
             `generator ${fmt(result.generatorCpu, 2)} cores, others ${fmt(result.foreignCpu, 2)}, lost ${result.lost}`,
         );
       }
@@ -266,11 +272,16 @@ async function main() {
     `- anyws-redis vs socket.io + redis-adapter: **${fmt(ratios.deliveriesVsSocketIo, 2)}×** the deliveries per second (target ≥ 3×: ${ratios.deliveriesVsSocketIo >= 3 ? 'PASS' : 'MISS'}), ${fmt(ratios.cpuPerDeliveryVsSocketIo, 2)}× less CPU (server + Redis) per delivery.`,
     `- anyws-redis vs one process with LocalTopics: ${fmt(ratios.deliveriesVsLocal, 2)}× the deliveries per second, ${fmt(ratios.cpuPerDeliveryVsLocal, 2)}× the CPU per delivery.`,
     '',
-    'Runs:',
+    'Deliveries per second swing with the CPU that other processes take (see the runs); CPU per',
+    'delivery is the steadier figure. Spread over two processes, each subscriber process gets half',
+    'the broadcasts per wake-up, so fewer frames share a write: `--holders 1` puts every subscriber',
+    'on one process (same CPU per delivery as one process with LocalTopics, plus the publisher).',
+    '',
+    'Runs (server CPU per process: the subscriber processes, then the publisher):',
     '',
     ...runs.map(
       (r) =>
-        `- round ${r.round + 1}, ${r.system}: ${fmt(r.deliveriesPerSec)}/s, ${fmt(r.serverUsPerDelivery, 2)} + ${fmt(r.redisUsPerDelivery, 2)} µs, generator ${fmt(r.generatorCpu, 2)}, others ${fmt(r.foreignCpu, 2)}, lost ${r.lost}`,
+        `- round ${r.round + 1}, ${r.system}: ${fmt(r.deliveriesPerSec)}/s, ${fmt(r.serverUsPerDelivery, 2)} µs (${r.perProcessUs.map((us) => fmt(us, 2)).join(' + ')}) + ${fmt(r.redisUsPerDelivery, 2)} µs Redis, generator ${fmt(r.generatorCpu, 2)}, others ${fmt(r.foreignCpu, 2)}, lost ${r.lost}`,
     ),
     '',
   ];

@@ -21,6 +21,7 @@ import {
   type DirectDispatch,
   DirectWebSocket,
   deflateAgreement,
+  guardFragments,
   isServerEnd,
   payloadSeen,
   routeEvents,
@@ -81,8 +82,9 @@ export const MIN_MAX_FRAGMENTS = 65_536;
 /**
  * ws's `maxFragments` for a `maxPayload`: a message within the size limit is accepted in any
  * fragmentation whose fragments average at least 64 bytes, and in 65,536 fragments at least.
- * What one message can hold is then bounded by `maxPayload` bytes of payload, plus one buffer
- * view (about 100 bytes of heap) per fragment: at most `maxPayload / 64 + 65,536` of them.
+ * What one message can hold is then bounded by `maxPayload` bytes of payload (twice that at
+ * worst: a fragment keeps at most twice its size of its socket read, see `guardFragments`),
+ * plus a few hundred bytes of objects per fragment, of which there are at most this many.
  * `maxPayload` 0 (no limit ws can enforce) counts as the largest limit ws can enforce.
  */
 export function maxFragmentsFor(maxPayload: number): number {
@@ -371,6 +373,7 @@ export class WsTransport implements Transport {
         (this.#maxPayload > 0 && this.#maxPayload <= MAX_ENFORCEABLE_PAYLOAD),
     );
     ws.binaryType = 'nodebuffer';
+    guardFragments(ws);
     // Listeners shared by every transport find theirs on the emitter: no closures per socket.
     if (socket !== undefined) {
       (socket as unknown as Owned)[OWNER] = this;

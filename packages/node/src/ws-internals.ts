@@ -13,6 +13,8 @@
  *   can be shared by every socket without context takeover.
  * - `_receiver._totalPayloadLength`: the size ws saw when it refused a message over
  *   `maxPayload` (else the error reports the limit plus one).
+ * - `_receiver._fragments` and `_fin`: {@link guardFragments} copies a small fragment out of
+ *   the socket read it arrived in, so that a fragmented message cannot hold a read per byte.
  * - {@link DirectWebSocket}'s `emit` override: events go straight to the transport.
  *
  * At start-up {@link checkWsShape} looks at the installed ws. When a field is missing, or
@@ -28,10 +30,26 @@ interface WsPrivate {
   _socket: Socket | null;
   /** `_state` 0 is ws's DEFAULT: not deflating, not reading a Blob. */
   _sender: { _queue: unknown[]; _state: number } | null;
-  _receiver: { _totalPayloadLength?: unknown } | null;
+  _receiver: ReceiverPrivate | null;
   _isServer: boolean;
   _extensions: Record<string, { params?: Record<string, unknown>; _threshold?: unknown }>;
 }
+
+/** What is read of ws's Receiver. */
+interface ReceiverPrivate {
+  _totalPayloadLength?: unknown;
+  /** The fragments of the message under way (views into socket reads), replaced per message. */
+  _fragments: Buffer[];
+  /** Whether the frame being read is its message's last. */
+  _fin: boolean;
+  [FRAGMENTS]?: Buffer[];
+  [CHECKED]?: number;
+}
+
+/** Where a guarded receiver keeps its fragment list (see {@link guardFragments}). */
+const FRAGMENTS = Symbol('anyws.fragments');
+/** How many fragments of that list were looked at (and copied where needed). */
+const CHECKED = Symbol('anyws.checked');
 
 /** The classes of a ws module that {@link checkWsShape} looks at. */
 export interface WsClasses {
@@ -62,9 +80,11 @@ export function checkWsShape(ws: WsClasses): string | undefined {
     const sender = new SenderClass({}) as Partial<NonNullable<WsPrivate['_sender']>>;
     if (!Array.isArray(sender._queue) || typeof sender._state !== 'number')
       return 'Sender has no _queue or _state';
-    const receiver = new ReceiverClass({ isServer: true }) as NonNullable<WsPrivate['_receiver']>;
+    const receiver = new ReceiverClass({ isServer: true }) as Partial<ReceiverPrivate>;
     if (typeof receiver._totalPayloadLength !== 'number')
       return 'Receiver has no _totalPayloadLength';
+    if (!Array.isArray(receiver._fragments) || typeof receiver._fin !== 'boolean')
+      return 'Receiver has no _fragments or _fin';
     return undefined;
   } catch (error) {
     return `checking ws failed: ${String(error)}`;
@@ -160,6 +180,57 @@ export function payloadSeen(ws: WebSocket): number | undefined {
   if (!active) return undefined;
   const seen = inner(ws)._receiver?._totalPayloadLength;
   return typeof seen === 'number' ? seen : undefined;
+}
+
+/**
+ * ws keeps each fragment of a message as a view into the socket read it arrived in, until the
+ * message completes. A peer that sends 1-byte fragments, each in a read filled up with control
+ * frames, would make a connection hold a 64 KiB read per payload byte (65,536 fragments: about
+ * 4 GiB, measured at 60 KB per fragment). A guarded receiver copies a fragment that is less
+ * than half of its read once the next fragment comes, so at most one fragment per connection
+ * holds a read and what the others hold is at most twice their bytes. Single-frame messages
+ * (nothing before them in the list) and the final fragment (concatenated at once) are never
+ * copied: the copy costs only fragmented messages, and at most their size.
+ */
+const fragmentsAccessor: PropertyDescriptor = {
+  configurable: true,
+  enumerable: true,
+  get(this: ReceiverPrivate): Buffer[] {
+    const list = this[FRAGMENTS]!;
+    // Read while a non-final fragment is handled: the ones before it are complete.
+    if (!this._fin) {
+      for (let i = this[CHECKED]!; i < list.length; i++) {
+        const fragment = list[i]!;
+        if (fragment.buffer.byteLength > 2 * fragment.length) list[i] = copyOut(fragment);
+      }
+      this[CHECKED] = list.length;
+    }
+    return list;
+  },
+  set(this: ReceiverPrivate, list: Buffer[]): void {
+    this[FRAGMENTS] = list;
+    this[CHECKED] = 0;
+  },
+};
+
+/**
+ * `fragment` in memory of its own: not from Buffer's shared pool, whose 8 KiB slabs the
+ * allocations between two fragments (the answers to control frames) would spread them over.
+ */
+function copyOut(fragment: Buffer): Buffer {
+  const copy = Buffer.allocUnsafeSlow(fragment.length);
+  fragment.copy(copy);
+  return copy;
+}
+
+/** Installs the copy of small fragments described at {@link fragmentsAccessor} on `ws`. */
+export function guardFragments(ws: WebSocket): void {
+  if (!active) return;
+  const receiver = inner(ws)._receiver;
+  if (receiver === null || Object.hasOwn(receiver, FRAGMENTS)) return;
+  const current = receiver._fragments;
+  Object.defineProperty(receiver, '_fragments', fragmentsAccessor);
+  receiver._fragments = current;
 }
 
 /**

@@ -97,6 +97,34 @@ function readFrame(socket: Socket, initial: Buffer): Promise<{ opcode: number; p
   });
 }
 
+/** Reads server frames until a data frame (pongs are skipped); resolves with it. */
+function readMessage(
+  socket: Socket,
+  initial: Buffer,
+): Promise<{ opcode: number; payload: Buffer }> {
+  return new Promise((resolve, reject) => {
+    let buffer = initial;
+    const timer = setTimeout(() => done(new Error('no message within 20 s')), 20_000);
+    function done(error: Error | null, result?: { opcode: number; payload: Buffer }): void {
+      clearTimeout(timer);
+      socket.off('data', onData);
+      if (error) reject(error);
+      else resolve(result!);
+    }
+    function onData(chunk: Buffer): void {
+      buffer = buffer.length === 0 ? chunk : Buffer.concat([buffer, chunk]);
+      for (let frame = frameAt(buffer); frame !== undefined; frame = frameAt(buffer)) {
+        buffer = buffer.subarray(frame.end);
+        if (frame.opcode === 1 || frame.opcode === 2) {
+          done(null, frame);
+          return;
+        }
+      }
+    }
+    socket.on('data', onData);
+  });
+}
+
 describe('fragmented messages', () => {
   it('bounds fragments per message by the size limit, never under 65,536', () => {
     expect(maxFragmentsFor(4 * 1024 * 1024)).toBe(65_536);
@@ -120,6 +148,41 @@ describe('fragmented messages', () => {
       socket.destroy();
     });
   }
+
+  it('a fragment does not keep the socket read it came in: control frames between fragments', async () => {
+    const { socket, rest } = await rawClient(`${server.url}/`);
+    // The pongs and, at the end, the echo of the message.
+    const echoed = readMessage(socket, rest);
+    const pings = Buffer.concat(
+      Array.from({ length: 500 }, () => frame(9, true, new Uint8Array(125))),
+    );
+    const base = process.memoryUsage();
+    let peak = 0;
+    const sample = (): void => {
+      const now = process.memoryUsage();
+      peak = Math.max(peak, now.heapUsed + now.arrayBuffers - (base.heapUsed + base.arrayBuffers));
+    };
+    const sampler = setInterval(sample, 20);
+    const count = 2000;
+    const message = Buffer.from(Array.from({ length: count }, (_, i) => (i * 7) & 0xff));
+    // Each 1-byte fragment in a write of its own, filled up with 64 KB of pings.
+    for (let i = 0; i < count; i++) {
+      const fragment = frame(i === 0 ? 2 : 0, false, message.subarray(i, i + 1));
+      if (!socket.write(Buffer.concat([fragment, pings]))) {
+        await new Promise((resolve) => socket.once('drain', resolve));
+      }
+      if (i % 16 === 15) await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    socket.write(frame(0, true, new Uint8Array(0)));
+    const { opcode, payload } = await echoed;
+    sample();
+    clearInterval(sampler);
+    expect(opcode).toBe(2);
+    expect(payload.equals(message)).toBe(true);
+    // Each fragment held its 64 KB read before: about 120 MB for these 2,000.
+    expect(peak).toBeLessThan(32 * 1024 * 1024);
+    socket.destroy();
+  });
 
   for (const [what, payload] of [
     ['1-byte', new Uint8Array([42])],

@@ -151,37 +151,74 @@ describe('three Node processes and one Deno process on one Redis', () => {
     expect(new Set(clients.map((c) => c.id)).size).toBe(clients.length);
   });
 
-  it('a publish reaches every subscriber exactly once, in order per publisher, never the sender', async () => {
+  /**
+   * One publisher per process publishes `n` messages, all at once; every other client gets each
+   * exactly once and in order, the sender none, and each publish is counted for the seven others.
+   */
+  async function everyoneOnce(tag: string, n = 40): Promise<void> {
     for (const c of clients) c.messages.length = 0;
-    const n = 40;
-    // One publisher per process, all at once.
     const publishers = servers.map((_, i) => clients[i * 2]!);
+    const text = (p: Client, i: number) => `m:${tag}:${p.server.name}:${String(i)}`;
     const acks = await Promise.all(
       publishers.map(async (p) => {
         const counts: unknown[] = [];
-        for (let i = 0; i < n; i++)
-          counts.push((await p.ask({ op: 'pub', text: `m:${p.server.name}:${String(i)}` })).ack);
+        for (let i = 0; i < n; i++) {
+          const reply = await p.ask({ op: 'pub', text: text(p, i) });
+          counts.push(reply.ack ?? reply.error);
+        }
         return counts;
       }),
     );
-    // Each publish went to the seven others (local and remote), as counted.
     for (const counts of acks) expect(counts).toEqual(Array(n).fill(clients.length - 1));
     for (const c of clients) {
       const expected = publishers.filter((p) => p !== c).length * n;
       await until(() => c.messages.length >= expected, `${c.server.name} client gets ${expected}`);
       for (const p of publishers) {
-        const from = c.messages.filter((m) => m.startsWith(`m:${p.server.name}:`));
-        if (p === c) {
-          expect(from).toEqual([]); // excluded: the sender
-          continue;
-        }
-        // Exactly once and in order.
-        expect(from).toEqual(
-          Array.from({ length: n }, (_, i) => `m:${p.server.name}:${String(i)}`),
-        );
+        const from = c.messages.filter((m) => m.startsWith(`m:${tag}:${p.server.name}:`));
+        // Exactly once and in order; nothing to the sender (excluded).
+        expect(from).toEqual(p === c ? [] : Array.from({ length: n }, (_, i) => text(p, i)));
       }
-      expect(c.messages.length).toBe(expected);
+      expect(c.messages.filter((m) => m.startsWith(`m:${tag}:`)).length).toBe(expected);
     }
+  }
+
+  it('a publish reaches every subscriber exactly once, in order per publisher, never the sender', async () => {
+    await everyoneOnce('first');
+  });
+
+  it('Redis restarted under the four processes: they reconnect, resubscribe, write presence again; exactly once again', async () => {
+    await redis.restart();
+    // Presence is back in the fresh Redis: every process wrote its members again by itself.
+    await until(
+      async () => {
+        const reply = await clients[1]!.ask({ op: 'members' }).catch(() => ({ members: [] }));
+        return Array.isArray(reply.members) && reply.members.length === clients.length;
+      },
+      'presence rewritten after the restart',
+      20_000,
+    );
+    // Subscriptions in place again everywhere: a probe from each process reaches all others
+    // (a publish before its bus is back is refused with an error reply, and tried again).
+    const publishers = servers.map((_, i) => clients[i * 2]!);
+    let probe = 0;
+    for (const p of publishers) {
+      await until(
+        async () => {
+          const mark = `m:probe:${String(probe++)}`;
+          await p.ask({ op: 'pub', text: mark });
+          const others = clients.filter((c) => c !== p);
+          try {
+            await until(() => others.every((c) => c.messages.includes(mark)), 'probe', 500);
+            return true;
+          } catch {
+            return false;
+          }
+        },
+        `a probe from ${p.server.name} reaches everyone`,
+        20_000,
+      );
+    }
+    await everyoneOnce('after-restart');
   });
 
   it('exclude by id holds across processes (Node excludes a Deno connection and the reverse)', async () => {

@@ -8,6 +8,7 @@ import {
   type WebSocketConnection,
 } from '@anyws/core';
 import { createClient, type RedisClientOptions } from 'redis';
+import { withDeadline } from './deadline.js';
 import { RedisTopicsError, reasonOf } from './errors.js';
 import { MEMBERS_SCRIPT, PUBLISH_SCRIPT, REMOTE_COUNT_SCRIPT, SYNC_SCRIPT } from './scripts.js';
 import { decode, encode } from './wire.js';
@@ -448,35 +449,24 @@ export class RedisTopics implements TopicBus {
    * with the socket open). A command that timed out may still run in Redis later.
    */
   #deadline<T>(reply: Promise<T>, topic: string, what: string, delivered: number): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        reject(
-          new RedisTopicsError(
-            'timeout',
-            topic,
-            `${what} on ${JSON.stringify(topic)}: no answer from Redis in ${this.#timeout} ms`,
-            { delivered },
-          ),
-        );
-      }, this.#timeout);
-      reply.then(
-        (value) => {
-          clearTimeout(timer);
-          resolve(value);
-        },
-        (error: unknown) => {
-          clearTimeout(timer);
-          reject(
-            new RedisTopicsError(
-              reasonOf(error),
-              topic,
-              `${what} on ${JSON.stringify(topic)} did not reach Redis: ${error instanceof Error ? error.message : String(error)}`,
-              { cause: error, delivered },
-            ),
-          );
-        },
-      );
-    });
+    return withDeadline(
+      reply,
+      this.#timeout,
+      () =>
+        new RedisTopicsError(
+          'timeout',
+          topic,
+          `${what} on ${JSON.stringify(topic)}: no answer from Redis in ${this.#timeout} ms`,
+          { delivered },
+        ),
+      (error) =>
+        new RedisTopicsError(
+          reasonOf(error),
+          topic,
+          `${what} on ${JSON.stringify(topic)} did not reach Redis: ${error instanceof Error ? error.message : String(error)}`,
+          { cause: error, delivered },
+        ),
+    );
   }
 
   #receive(topic: string, message: Buffer): void {

@@ -192,7 +192,10 @@ export class RedisTopics implements TopicBus {
     return bus;
   }
 
-  /** Connected to Redis (both connections) right now. */
+  /**
+   * Both connections to Redis are up right now. Just after a reconnect, the channels may still
+   * be subscribing again: a message published in that instant can miss this process.
+   */
   get connected(): boolean {
     return this.#cmd.isReady && this.#sub.isReady;
   }

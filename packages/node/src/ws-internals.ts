@@ -42,14 +42,7 @@ interface ReceiverPrivate {
   _fragments: Buffer[];
   /** Whether the frame being read is its message's last. */
   _fin: boolean;
-  [FRAGMENTS]?: Buffer[];
-  [CHECKED]?: number;
 }
-
-/** Where a guarded receiver keeps its fragment list (see {@link guardFragments}). */
-const FRAGMENTS = Symbol('anyws.fragments');
-/** How many fragments of that list were looked at (and copied where needed). */
-const CHECKED = Symbol('anyws.checked');
 
 /** The classes of a ws module that {@link checkWsShape} looks at. */
 export interface WsClasses {
@@ -85,6 +78,8 @@ export function checkWsShape(ws: WsClasses): string | undefined {
       return 'Receiver has no _totalPayloadLength';
     if (!Array.isArray(receiver._fragments) || typeof receiver._fin !== 'boolean')
       return 'Receiver has no _fragments or _fin';
+    if (typeof (receiver as { getData?: unknown }).getData !== 'function')
+      return 'Receiver has no getData';
     return undefined;
   } catch (error) {
     return `checking ws failed: ${String(error)}`;
@@ -186,32 +181,29 @@ export function payloadSeen(ws: WebSocket): number | undefined {
  * ws keeps each fragment of a message as a view into the socket read it arrived in, until the
  * message completes. A peer that sends 1-byte fragments, each in a read filled up with control
  * frames, would make a connection hold a 64 KiB read per payload byte (65,536 fragments: about
- * 4 GiB, measured at 60 KB per fragment). A guarded receiver copies a fragment that is less
- * than half of its read once the next fragment comes, so at most one fragment per connection
- * holds a read and what the others hold is at most twice their bytes. Single-frame messages
- * (nothing before them in the list) and the final fragment (concatenated at once) are never
- * copied: the copy costs only fragmented messages, and at most their size.
+ * 4 GiB, measured at 60 KB per fragment). A guarded receiver copies a non-final fragment that
+ * is less than half of its read as soon as ws stored it, so what a fragment holds is at most
+ * twice its bytes. Single-frame messages and the final fragment (concatenated at once) are
+ * never copied: the copy costs only fragmented messages, and at most their size.
+ *
+ * The receiver gets its own `getData` (one function shared by all), which keeps its object
+ * shape fast; an accessor on `_fragments` would turn every receiver into a dictionary (half
+ * the speed of small messages, measured).
  */
-const fragmentsAccessor: PropertyDescriptor = {
-  configurable: true,
-  enumerable: true,
-  get(this: ReceiverPrivate): Buffer[] {
-    const list = this[FRAGMENTS]!;
-    // Read while a non-final fragment is handled: the ones before it are complete.
-    if (!this._fin) {
-      for (let i = this[CHECKED]!; i < list.length; i++) {
-        const fragment = list[i]!;
-        if (fragment.buffer.byteLength > 2 * fragment.length) list[i] = copyOut(fragment);
-      }
-      this[CHECKED] = list.length;
-    }
-    return list;
-  },
-  set(this: ReceiverPrivate, list: Buffer[]): void {
-    this[FRAGMENTS] = list;
-    this[CHECKED] = 0;
-  },
-};
+function guardedGetData(this: ReceiverPrivate, cb: unknown): void {
+  receiverGetData.call(this, cb);
+  if (this._fin) return;
+  const list = this._fragments;
+  const last = list.length - 1;
+  if (last < 0) return;
+  const fragment = list[last]!;
+  if (fragment.buffer.byteLength > 2 * fragment.length) list[last] = copyOut(fragment);
+}
+
+/** ws's own `getData` of the Receiver this package imports. */
+const receiverGetData = ((
+  wsModule as unknown as { Receiver?: { prototype: { getData?: unknown } } }
+).Receiver?.prototype.getData ?? (() => undefined)) as (this: ReceiverPrivate, cb: unknown) => void;
 
 /**
  * `fragment` in memory of its own: not from Buffer's shared pool, whose 8 KiB slabs the
@@ -223,14 +215,15 @@ function copyOut(fragment: Buffer): Buffer {
   return copy;
 }
 
-/** Installs the copy of small fragments described at {@link fragmentsAccessor} on `ws`. */
+/**
+ * Installs the copy of small fragments described at {@link guardedGetData} on the receiver of
+ * `ws`, when that receiver is the ws this package imports (another copy of ws is left alone).
+ */
 export function guardFragments(ws: WebSocket): void {
   if (!active) return;
-  const receiver = inner(ws)._receiver;
-  if (receiver === null || Object.hasOwn(receiver, FRAGMENTS)) return;
-  const current = receiver._fragments;
-  Object.defineProperty(receiver, '_fragments', fragmentsAccessor);
-  receiver._fragments = current;
+  const receiver = inner(ws)._receiver as (ReceiverPrivate & { getData?: unknown }) | null;
+  if (receiver === null || receiver.getData !== receiverGetData) return;
+  receiver.getData = guardedGetData;
 }
 
 /**

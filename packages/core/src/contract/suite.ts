@@ -690,14 +690,15 @@ export const contractCases: ContractCase[] = [
     skip: always,
     async run(t) {
       // autoping false shows the heartbeat's pongs to the reader: each proves a ping went out
-      // after an interval of silence and came back in time. Five of them span five periods,
-      // past the first dead-peer check at interval + timeout.
+      // after an interval of silence and came back in time. Ten of them span at least ten
+      // periods (500 ms), past the first dead-peer check at interval + timeout (300 ms). The
+      // timeout leaves room for a loaded machine (a Worker's client runs inside Miniflare).
       const conn = await open(t, 'echo', {
-        heartbeat: { interval: 50, timeout: 100 },
+        heartbeat: { interval: 50, timeout: 250 },
         autoping: false,
       });
       let pongs = 0;
-      while (pongs < 5) {
+      while (pongs < 10) {
         const message = await next(conn);
         // The server's hello, where the heartbeat is application-level: nothing to answer.
         if (message.type === WSMsgType.PING) continue;

@@ -496,7 +496,16 @@ export class RedisTopics implements TopicBus {
         this.#dirty.clear();
         for (const topic of topics) this.#resync(topic);
       })
-      .catch(() => undefined); // the next beat (or 'ready') tries again
+      .catch((error: unknown) => {
+        // Disconnected: the next beat (or 'ready') tries again. Refused (a Redis older than
+        // 6.2 has no SET … GET): every member of this process would look dead, so say it.
+        if (reasonOf(error) === 'rejected')
+          this.#onError(
+            new RedisTopicsError('rejected', '', 'the presence heartbeat was refused', {
+              cause: error,
+            }),
+          );
+      });
   }
 
   #resync(topic: string): void {

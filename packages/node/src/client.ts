@@ -13,7 +13,12 @@ import {
   WebSocketConnection,
 } from '@anyws/core';
 import WebSocket, { type ClientOptions } from 'ws';
-import { MAX_ENFORCEABLE_PAYLOAD, WS_CAPABILITIES, WsTransport } from './transport.js';
+import {
+  MAX_ENFORCEABLE_PAYLOAD,
+  maxFragmentsFor,
+  WS_CAPABILITIES,
+  WsTransport,
+} from './transport.js';
 
 /**
  * Options of {@link connect}: the connection's, the opening's (`openTimeout`, default 10 s, and
@@ -50,10 +55,13 @@ export function connect(
   const maxPayload =
     resolved.maxMessageSize <= MAX_ENFORCEABLE_PAYLOAD ? resolved.maxMessageSize : 0;
   return new Promise((resolve, reject) => {
-    // `closeTimeout` is newer than @types/ws 8.18: typed here.
-    const settings: ClientOptions & { closeTimeout: number } = {
+    // `closeTimeout` and `maxFragments` are newer than @types/ws 8.18: typed here.
+    const settings: ClientOptions & { closeTimeout: number; maxFragments: number } = {
       autoPong: false,
       maxPayload,
+      // The server's fragment bound: ws's client default (16,384) refuses a message within
+      // maxMessageSize that a server sends in more fragments.
+      maxFragments: maxFragmentsFor(maxPayload),
       perMessageDeflate: resolved.compress,
       // Core's closeTimeout terminates first; ws's own timer is only a backstop.
       closeTimeout: resolved.closeTimeout + 1000,

@@ -44,7 +44,14 @@ function readHead(socket: Socket, timeout = 5000): Promise<{ head: string; rest:
 }
 
 /** A server that completes every WebSocket handshake, then never reads nor answers. */
-export async function silentServer(): Promise<{ url: string; close(): Promise<void> }> {
+export function silentServer(): Promise<{ url: string; close(): Promise<void> }> {
+  return handshakingServer((socket) => socket.pause());
+}
+
+/** A server that completes every WebSocket handshake, then hands the socket to `opened`. */
+export async function handshakingServer(
+  opened: (socket: Socket) => void,
+): Promise<{ url: string; close(): Promise<void> }> {
   const sockets = new Set<Socket>();
   const server: Server = createServer((socket) => {
     sockets.add(socket);
@@ -56,7 +63,7 @@ export async function silentServer(): Promise<{ url: string; close(): Promise<vo
         socket.write(
           `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept(key)}\r\n\r\n`,
         );
-        socket.pause();
+        opened(socket);
       },
       () => socket.destroy(),
     );

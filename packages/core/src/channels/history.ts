@@ -61,6 +61,22 @@ export interface MemoryHistoryOptions {
   epoch?: (channel: string) => string;
 }
 
+/**
+ * A history's bounds with their defaults (1,000 publications, 5 minutes), the same for every
+ * kind of history; throws a RangeError for a `maxLength` that is not an integer >= 0 or a
+ * `maxAge` that is not >= 0.
+ */
+export function historyBounds(options: { maxLength?: number; maxAge?: number }): {
+  maxLength: number;
+  maxAge: number;
+} {
+  const { maxLength = 1000, maxAge = 300_000 } = options;
+  if (!Number.isSafeInteger(maxLength) || maxLength < 0)
+    throw new RangeError('maxLength must be an integer >= 0');
+  if (!(maxAge >= 0)) throw new RangeError('maxAge must be >= 0 (ms)');
+  return { maxLength, maxAge };
+}
+
 interface Kept extends HistoryEntry {
   /** When it was appended (`Date.now()`). */
   readonly at: number;
@@ -94,10 +110,7 @@ export class MemoryHistory implements ChannelHistory {
   readonly #rings = new Map<string, Ring>();
 
   constructor(options: MemoryHistoryOptions = {}) {
-    const { maxLength = 1000, maxAge = 300_000 } = options;
-    if (!Number.isSafeInteger(maxLength) || maxLength < 0)
-      throw new RangeError('maxLength must be an integer >= 0');
-    if (!(maxAge >= 0)) throw new RangeError('maxAge must be >= 0 (ms)');
+    const { maxLength, maxAge } = historyBounds(options);
     this.#maxLength = maxLength;
     this.#maxAge = maxAge;
     this.#epoch = options.epoch ?? randomEpoch;

@@ -24,6 +24,7 @@ export {
   type ChannelHistory,
   type HistoryEntry,
   type HistoryRead,
+  historyBounds,
   MemoryHistory,
   type MemoryHistoryOptions,
 } from './history.js';
@@ -43,9 +44,12 @@ export {
 } from './schema.js';
 export {
   type ChannelAction,
+  type ChannelHooks,
+  ChannelHost,
   ChannelPeer,
   ChannelServer,
   type ChannelServerOptions,
+  checkPublication,
 } from './server.js';
 export {
   CHANNELS_VERSION,

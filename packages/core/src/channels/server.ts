@@ -25,8 +25,11 @@ import {
 /** What a client asks to do on a channel. */
 export type ChannelAction = 'join' | 'publish';
 
-/** Options of a {@link ChannelServer}. */
-export interface ChannelServerOptions<M extends MessageDefs, C = unknown> {
+/**
+ * The hooks and limits of a server of channels, whatever its shape: a {@link ChannelServer}
+ * (one per process), or a Durable Object room's (`RoomChannels` of `@anyws/workers`).
+ */
+export interface ChannelHooks<M extends MessageDefs, C = unknown> {
   /** The message definitions, shared with the clients. */
   messages: M;
   /**
@@ -38,10 +41,6 @@ export interface ChannelServerOptions<M extends MessageDefs, C = unknown> {
     channel: string,
     action: ChannelAction,
   ): boolean | Promise<boolean>;
-  /** Where publications are kept for recovery. Default: a `MemoryHistory` of this process. */
-  history?: ChannelHistory;
-  /** The bus publications travel on (a Redis bus across processes). Default: a `LocalTopics`. */
-  bus?: TopicBus;
   /** Prefix of the bus topic of each channel. Default `'anyws.channel:'`. */
   topicPrefix?: string;
   /** Most channels one connection may be in; a join past it gets `too_many_channels`. Default 100. */
@@ -60,30 +59,45 @@ export interface ChannelServerOptions<M extends MessageDefs, C = unknown> {
   error?(peer: ChannelPeer<M, C>, error: Error): void;
 }
 
+/** Options of a {@link ChannelServer}. */
+export interface ChannelServerOptions<M extends MessageDefs, C = unknown>
+  extends ChannelHooks<M, C> {
+  /** Where publications are kept for recovery. Default: a `MemoryHistory` of this process. */
+  history?: ChannelHistory;
+  /** The bus publications travel on (a Redis bus across processes). Default: a `LocalTopics`. */
+  bus?: TopicBus;
+}
+
 /** The server's side of one connection: its joins, and requests and messages to its client. */
 export class ChannelPeer<M extends MessageDefs, C = unknown> extends Endpoint<
   M,
   ChannelPeer<M, C>,
   ClientFrame
 > {
-  readonly #server: ChannelServer<M, C>;
+  readonly #host: ChannelHost<M, C>;
   /** Per-peer chain of publishes, so that one client's publications keep their order. */
   #publishing: Promise<void> = Promise.resolve();
+  /** Joins and publishes under way (see {@link ChannelPeer.idle}). */
+  readonly #work = new Set<Promise<void>>();
 
+  /**
+   * Made by its host. `hooked`: the host hands the connection's messages and its close to
+   * {@link ChannelPeer.receive} and {@link ChannelPeer.closed} (from a handler's hooks) instead
+   * of the peer listening to the connection.
+   */
   constructor(
-    server: ChannelServer<M, C>,
+    host: ChannelHost<M, C>,
     /** The connection. */
     readonly conn: WebSocketConnection<C>,
     requests: RequestHandlers<M, ChannelPeer<M, C>> | undefined,
+    hooked = false,
   ) {
-    super('server', server.messages, requests);
-    this.#server = server;
-    this.onMessage((message) => server.message(this, message));
+    super('server', host.messages, requests);
+    this.#host = host;
+    this.onMessage((message) => host.message(this, message));
+    if (hooked) return;
     conn.on('message', (message) => this.take(message));
-    conn.on('close', () => {
-      this.dropPending();
-      server.left(this);
-    });
+    conn.on('close', () => this.closed());
   }
 
   /** The connection's context, from the `upgrade` hook. */
@@ -93,7 +107,26 @@ export class ChannelPeer<M extends MessageDefs, C = unknown> extends Endpoint<
 
   /** The channels this connection is in. */
   get channels(): string[] {
-    return this.#server.channelsOf(this);
+    return this.#host.channelsOf(this);
+  }
+
+  /** Takes a message of the connection (a hooked peer's host calls it from the `message` hook). */
+  receive(message: DataMessage | ControlMessage): void {
+    this.take(message);
+  }
+
+  /** The connection closed: its requests end, and it leaves its channels. */
+  closed(): void {
+    this.dropPending();
+    this.#host.left(this);
+  }
+
+  /**
+   * Resolves once the joins and publishes this peer's frames started are done: a host whose
+   * runtime ends an event when its hook returns (a Durable Object) waits for it.
+   */
+  async idle(): Promise<void> {
+    while (this.#work.size > 0) await Promise.allSettled([...this.#work]);
   }
 
   protected get connection(): WebSocketConnection<unknown> {
@@ -104,13 +137,13 @@ export class ChannelPeer<M extends MessageDefs, C = unknown> extends Endpoint<
   }
 
   protected handle({ frame, checked }: Validated<ClientFrame>): void {
-    const server = this.#server;
+    const host = this.#host;
     switch (frame.t) {
       case 'join':
-        void server.join(this, frame.id, frame.ch, frame.since);
+        this.#track(host.join(this, frame.id, frame.ch, frame.since));
         return;
       case 'leave':
-        server.leave(this, frame.ch);
+        host.leave(this, frame.ch);
         return;
       case 'pub':
         if (!checked.ok) {
@@ -118,17 +151,23 @@ export class ChannelPeer<M extends MessageDefs, C = unknown> extends Endpoint<
           return;
         }
         this.#publishing = this.#publishing.then(() => this.#publish(frame, checked.value));
+        this.#track(this.#publishing);
         return;
     }
   }
 
+  #track(work: Promise<void>): void {
+    this.#work.add(work);
+    void work.finally(() => this.#work.delete(work));
+  }
+
   async #publish(frame: PublishFrame, data: unknown): Promise<void> {
-    if (!(await this.#server.allowed(this, frame.ch, 'publish'))) {
+    if (!(await this.#host.allowed(this, frame.ch, 'publish'))) {
       this.answer(errorFrame(forbidden(frame.ch, 'publish'), frame.id));
       return;
     }
     try {
-      const position = await this.#server.publish(
+      const position = await this.#host.publish(
         frame.ch,
         frame.kind as KindOf<M>,
         data as DataIn<M, KindOf<M>>,
@@ -141,11 +180,130 @@ export class ChannelPeer<M extends MessageDefs, C = unknown> extends Endpoint<
   }
 
   protected raw(message: DataMessage | ControlMessage): void {
-    this.#server.raw(this, message);
+    this.#host.raw(this, message);
   }
 
   protected fault(error: Error): void {
-    this.#server.fault(this, error);
+    this.#host.fault(this, error);
+  }
+}
+
+/**
+ * What every server of channels shares, whatever keeps its members: the hooks (authorize,
+ * messages, raw, errors) and the per-connection limit. {@link ChannelServer} keeps members in
+ * this process's memory; a Durable Object room keeps them with its sockets.
+ */
+export abstract class ChannelHost<M extends MessageDefs, C = unknown> {
+  /** The message definitions. */
+  readonly messages: M;
+  /** Prefix of the bus topic of each channel. */
+  protected readonly topicPrefix: string;
+  /** Most channels one connection may be in. */
+  protected readonly maxChannels: number;
+  readonly #hooks: ChannelHooks<M, C>;
+
+  constructor(hooks: ChannelHooks<M, C>) {
+    if (typeof hooks.authorize !== 'function') {
+      throw new TypeError(`${new.target.name} needs an authorize(peer, channel, action) hook`);
+    }
+    this.#hooks = hooks;
+    this.messages = hooks.messages;
+    this.topicPrefix = hooks.topicPrefix ?? 'anyws.channel:';
+    this.maxChannels = hooks.maxChannels ?? 100;
+    if (!Number.isSafeInteger(this.maxChannels) || this.maxChannels < 1)
+      throw new RangeError('maxChannels must be an integer >= 1');
+  }
+
+  /** Publishes on `channel`; resolves with the publication's position. */
+  abstract publish<K extends KindOf<M>>(
+    channel: string,
+    kind: K,
+    data: DataIn<M, K>,
+  ): Promise<StreamPosition>;
+
+  /** The channels `peer` is in. */
+  abstract channelsOf(peer: ChannelPeer<M, C>): string[];
+
+  /** @internal A join frame: answered with `joined` and the replay, or an `error` frame. */
+  abstract join(
+    peer: ChannelPeer<M, C>,
+    id: number,
+    channel: string,
+    since?: StreamPosition,
+  ): Promise<void>;
+
+  /** @internal A leave frame (idempotent). */
+  abstract leave(peer: ChannelPeer<M, C>, channel: string): void;
+
+  /** @internal The connection of `peer` closed. */
+  abstract left(peer: ChannelPeer<M, C>): void;
+
+  /** A new peer for `conn` (`hooked`: see the {@link ChannelPeer} constructor). */
+  protected newPeer(conn: WebSocketConnection<C>, hooked = false): ChannelPeer<M, C> {
+    return new ChannelPeer(this, conn, this.#hooks.requests, hooked);
+  }
+
+  /**
+   * The checks of a join before it reads anything: the authorize hook (`forbidden`), the
+   * connection still open, and the per-connection limit (`too_many_channels`). False when the
+   * join ends here (answered with an `error` frame where there is someone to answer).
+   */
+  protected async admit(peer: ChannelPeer<M, C>, id: number, channel: string): Promise<boolean> {
+    if (!(await this.allowed(peer, channel, 'join'))) {
+      this.reply(peer, id, forbidden(channel, 'join'));
+      return false;
+    }
+    if (peer.conn.closed) return false;
+    const channels = this.channelsOf(peer);
+    if (channels.length < this.maxChannels || channels.includes(channel)) return true;
+    const limit = `a connection may be in at most ${String(this.maxChannels)} channels`;
+    this.reply(peer, id, new ChannelError('too_many_channels', limit, undefined, channel));
+    return false;
+  }
+
+  /** A join whose history failed: `history_unavailable` to the client, the error to the `error` hook. */
+  protected unavailable(
+    peer: ChannelPeer<M, C>,
+    id: number,
+    channel: string,
+    error: unknown,
+  ): void {
+    this.reply(peer, id, unavailable(channel));
+    this.fault(peer, error instanceof Error ? error : new Error(String(error)));
+  }
+
+  /** Answers frame `id` of `peer` with `error`. */
+  protected reply(peer: ChannelPeer<M, C>, id: number, error: ChannelError): void {
+    peer.conn.sendText(encodeFrame(errorFrame(error, id))).catch(() => undefined);
+  }
+
+  /** @internal Asks the authorize hook; a throw is a refusal (and reported). */
+  async allowed(peer: ChannelPeer<M, C>, channel: string, action: ChannelAction): Promise<boolean> {
+    try {
+      return (await this.#hooks.authorize(peer, channel, action)) === true;
+    } catch (error) {
+      this.fault(peer, error instanceof Error ? error : new Error(String(error)));
+      return false;
+    }
+  }
+
+  /** @internal */
+  message(peer: ChannelPeer<M, C>, message: AnyMessage<M>): void {
+    this.#hooks.message?.(peer, message);
+  }
+
+  /** @internal */
+  raw(peer: ChannelPeer<M, C>, message: DataMessage | ControlMessage): void {
+    if (this.#hooks.raw) this.#hooks.raw(peer, message);
+    else if (message.type === WSMsgType.TEXT || message.type === WSMsgType.BINARY) {
+      const error = new ChannelError('not_envelope', 'this server takes channel envelopes only');
+      peer.conn.sendText(encodeFrame(errorFrame(error))).catch(() => undefined);
+    }
+  }
+
+  /** @internal */
+  fault(peer: ChannelPeer<M, C>, error: Error): void {
+    this.#hooks.error?.(peer, error);
   }
 }
 
@@ -154,33 +312,20 @@ export class ChannelPeer<M extends MessageDefs, C = unknown> extends Endpoint<
  * out through a topic bus, replay of what a reconnecting client missed, typed messages and
  * requests. One per application (per process); `serve(conn)` each connection.
  */
-export class ChannelServer<M extends MessageDefs, C = unknown> {
-  /** The message definitions. */
-  readonly messages: M;
+export class ChannelServer<M extends MessageDefs, C = unknown> extends ChannelHost<M, C> {
   /** Where publications are kept. */
   readonly history: ChannelHistory;
   /** The bus publications travel on. */
   readonly bus: TopicBus;
-  readonly #options: ChannelServerOptions<M, C>;
-  readonly #prefix: string;
-  readonly #maxChannels: number;
   readonly #feeds = new Map<string, Feed>();
   readonly #joined = new Map<ChannelPeer<M, C>, Set<string>>();
   readonly #host: FeedHost;
   readonly #peers = new WeakMap<WebSocketConnection<unknown>, ChannelPeer<M, C>>();
 
   constructor(options: ChannelServerOptions<M, C>) {
-    if (typeof options.authorize !== 'function') {
-      throw new TypeError('ChannelServer needs an authorize(peer, channel, action) hook');
-    }
-    this.#options = options;
-    this.messages = options.messages;
+    super(options);
     this.history = options.history ?? new MemoryHistory();
     this.bus = options.bus ?? new LocalTopics();
-    this.#prefix = options.topicPrefix ?? 'anyws.channel:';
-    this.#maxChannels = options.maxChannels ?? 100;
-    if (!Number.isSafeInteger(this.#maxChannels) || this.#maxChannels < 1)
-      throw new RangeError('maxChannels must be an integer >= 1');
     this.#host = {
       history: this.history,
       bus: this.bus,
@@ -196,7 +341,7 @@ export class ChannelServer<M extends MessageDefs, C = unknown> {
 
   /** Serves channels on `conn` (open, on the server side); returns its peer. */
   serve(conn: WebSocketConnection<C>): ChannelPeer<M, C> {
-    const peer = new ChannelPeer(this, conn, this.#options.requests);
+    const peer = this.newPeer(conn);
     this.#peers.set(conn as WebSocketConnection<unknown>, peer);
     return peer;
   }
@@ -229,13 +374,10 @@ export class ChannelServer<M extends MessageDefs, C = unknown> {
     kind: K,
     data: DataIn<M, K>,
   ): Promise<StreamPosition> {
-    if (!Object.hasOwn(this.messages, kind))
-      throw new TypeError(`no message kind '${kind}' in the definition`);
-    if (!isChannel(channel)) throw new TypeError('a channel is a string of 1 to 1,024 characters');
-    const json = JSON.stringify(data) as string | undefined; // throws before anything is kept
+    const json = checkPublication(this.messages, channel, kind, data);
     const position = await this.history.append(channel, kind, data);
     const text = encodePub(channel, position.epoch, position.offset, kind, json);
-    await this.bus.publish(this.#prefix + channel, text);
+    await this.bus.publish(this.topicPrefix + channel, text);
     return position;
   }
 
@@ -256,28 +398,10 @@ export class ChannelServer<M extends MessageDefs, C = unknown> {
     channel: string,
     since?: StreamPosition,
   ): Promise<void> {
-    const reply = (error: ChannelError): void =>
-      void peer.conn.sendText(encodeFrame(errorFrame(error, id))).catch(() => undefined);
-    if (!(await this.allowed(peer, channel, 'join'))) {
-      reply(forbidden(channel, 'join'));
-      return;
-    }
-    if (peer.conn.closed) return;
-    const joined = this.#joined.get(peer);
-    if (joined && !joined.has(channel) && joined.size >= this.#maxChannels) {
-      reply(
-        new ChannelError(
-          'too_many_channels',
-          `a connection may be in at most ${String(this.#maxChannels)} channels`,
-          undefined,
-          channel,
-        ),
-      );
-      return;
-    }
+    if (!(await this.admit(peer, id, channel))) return;
     let feed = this.#feeds.get(channel);
     if (!feed) {
-      feed = new Feed(channel, this.#prefix + channel, this.#host);
+      feed = new Feed(channel, this.topicPrefix + channel, this.#host);
       this.#feeds.set(channel, feed);
     }
     let channels = this.#joined.get(peer);
@@ -290,8 +414,7 @@ export class ChannelServer<M extends MessageDefs, C = unknown> {
       await feed.join(peer.conn as WebSocketConnection<unknown>, id, since);
     } catch (error) {
       channels.delete(channel);
-      reply(unavailable(channel));
-      this.fault(peer, error instanceof Error ? error : new Error(String(error)));
+      this.unavailable(peer, id, channel, error);
     }
   }
 
@@ -307,41 +430,32 @@ export class ChannelServer<M extends MessageDefs, C = unknown> {
       this.#feeds.get(channel)?.leave(peer.conn as WebSocketConnection<unknown>);
     this.#joined.delete(peer);
   }
-
-  /** @internal Asks the authorize hook; a throw is a refusal (and reported). */
-  async allowed(peer: ChannelPeer<M, C>, channel: string, action: ChannelAction): Promise<boolean> {
-    try {
-      return (await this.#options.authorize(peer, channel, action)) === true;
-    } catch (error) {
-      this.fault(peer, error instanceof Error ? error : new Error(String(error)));
-      return false;
-    }
-  }
-
-  /** @internal */
-  message(peer: ChannelPeer<M, C>, message: AnyMessage<M>): void {
-    this.#options.message?.(peer, message);
-  }
-
-  /** @internal */
-  raw(peer: ChannelPeer<M, C>, message: DataMessage | ControlMessage): void {
-    if (this.#options.raw) this.#options.raw(peer, message);
-    else if (message.type === WSMsgType.TEXT || message.type === WSMsgType.BINARY) {
-      const error = new ChannelError('not_envelope', 'this server takes channel envelopes only');
-      peer.conn.sendText(encodeFrame(errorFrame(error))).catch(() => undefined);
-    }
-  }
-
-  /** @internal */
-  fault(peer: ChannelPeer<M, C>, error: Error): void {
-    this.#options.error?.(peer, error);
-  }
 }
 
+/**
+ * Checks a publication before anything is kept, for every server of channels (this one, a
+ * Durable Object room's): throws a TypeError for a kind `messages` lacks, a channel name that is
+ * not a string of 1 to 1,024 characters, or data that does not serialise as JSON. Returns the
+ * data's JSON (undefined for none), for `encodePub`.
+ */
+export function checkPublication(
+  messages: MessageDefs,
+  channel: string,
+  kind: string,
+  data: unknown,
+): string | undefined {
+  if (!Object.hasOwn(messages, kind))
+    throw new TypeError(`no message kind '${kind}' in the definition`);
+  if (!isChannel(channel)) throw new TypeError('a channel is a string of 1 to 1,024 characters');
+  return JSON.stringify(data) as string | undefined;
+}
+
+/** The error of a join or publish the `authorize` hook refused. */
 function forbidden(channel: string, action: ChannelAction): ChannelError {
   return new ChannelError('forbidden', `not allowed to ${action} '${channel}'`, undefined, channel);
 }
 
+/** The error of a join or publish whose history failed. */
 function unavailable(channel: string): ChannelError {
   return new ChannelError(
     'history_unavailable',

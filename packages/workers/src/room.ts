@@ -62,8 +62,11 @@ interface SocketRecord extends TopicSocket {
   conn: WebSocketConnection<unknown> | undefined;
   transport: HibernatableTransport | undefined;
   closing: boolean;
-  /** Hook promises still running: an event handler waits for them before it returns. */
-  pending: Set<Promise<unknown>>;
+  /**
+   * Promises of hooks called since an event last took them: the event that called them waits
+   * for them before it returns (null: none, and the event returns without a promise).
+   */
+  pending: Promise<unknown>[] | null;
   /** The handler's heartbeat, which the room keeps (null: none). */
   heartbeat: ResolvedOptions['heartbeat'];
   /** The upgrade request, in the life of the object that accepted the socket. */
@@ -165,6 +168,13 @@ export abstract class WebSocketRoom<Env = unknown, C = unknown> extends DurableO
   readonly #byConn = new WeakMap<WebSocketConnection<unknown>, SocketRecord>();
   /** Sockets whose connection is over, in this life of the object (the attachment says so after). */
   readonly #ended = new WeakSet<WebSocket>();
+  /**
+   * The last hook promise seen fulfilled. A promise settles once, so when a hook returns it
+   * again (core's `send` returns one shared resolved promise where nothing can wait, as on
+   * workerd) there is nothing to wait for: the event ends without a promise, which workerd
+   * completes at once, where waiting for a pending one costs it a turn of its loop.
+   */
+  #fulfilled: Promise<unknown> | undefined = undefined;
   readonly #topics: RoomTopics;
 
   constructor(ctx: DurableObjectState, env: Env) {
@@ -282,21 +292,29 @@ export abstract class WebSocketRoom<Env = unknown, C = unknown> extends DurableO
     this.ctx.acceptWebSocket(server, [...record.tags]);
     this.#topics.accepted(record);
     record.transport!.accepted();
-    this.ctx.waitUntil(this.#settled(record));
+    const settling = this.#settled(record);
+    if (settling) this.ctx.waitUntil(settling);
     const heartbeat = record.heartbeat;
     if (heartbeat && !conn.closed) await this.#scheduleAlarm(Date.now() + heartbeat.interval);
     return switchingProtocols(client, decision.protocol, decision.headers);
   }
 
-  /** The Hibernation API's message event: to the connection, rebuilt when the object woke. */
-  override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
+  /**
+   * The Hibernation API's message event: to the connection, rebuilt when the object woke.
+   * Not async: when the hooks it ran returned no promise, the event ends without one (workerd
+   * then completes it at once instead of waiting for a promise).
+   */
+  override webSocketMessage(
+    ws: WebSocket,
+    message: string | ArrayBuffer,
+  ): Promise<void> | undefined {
     const record = this.#record(ws);
-    if (!record) return;
+    if (!record) return undefined;
     this.#noteAlive(record);
     const transport = this.#connect(record);
-    if (!transport) return;
+    if (!transport) return undefined;
     transport.deliver(message);
-    await this.#settled(record);
+    return this.#settled(record);
   }
 
   /** The close event: core answers (with the peer's code, 1002 for an invalid one), then the `close` hook. */
@@ -418,7 +436,7 @@ export abstract class WebSocketRoom<Env = unknown, C = unknown> extends DurableO
       conn: undefined,
       transport: undefined,
       closing: attachment.closing === true,
-      pending: new Set(),
+      pending: null,
       // workerd has no ping frames: the room pings only a client that agreed to the
       // application-level heartbeat (it offered HEARTBEAT_PROTOCOL); others it cannot ping.
       heartbeat:
@@ -505,10 +523,9 @@ export abstract class WebSocketRoom<Env = unknown, C = unknown> extends DurableO
     withOpen: boolean,
   ): WebSocketHandler<unknown> {
     const track = (result: void | Promise<void>): void | Promise<void> => {
-      if (result instanceof Promise) {
-        record.pending.add(result);
-        const done = () => record.pending.delete(result);
-        result.then(done, done);
+      if (result instanceof Promise && result !== this.#fulfilled) {
+        if (record.pending) record.pending.push(result);
+        else record.pending = [result];
       }
       return result;
     };
@@ -525,8 +542,19 @@ export abstract class WebSocketRoom<Env = unknown, C = unknown> extends DurableO
     return tracked;
   }
 
-  async #settled(record: SocketRecord): Promise<void> {
-    while (record.pending.size > 0) await Promise.allSettled([...record.pending]);
+  /**
+   * Waits for the hook promises the record holds, and for those the hooks add meanwhile;
+   * undefined when there are none. An event takes the promises of the hooks it ran.
+   */
+  #settled(record: SocketRecord): Promise<void> | undefined {
+    const pending = record.pending;
+    if (pending === null) return undefined;
+    record.pending = null;
+    return Promise.allSettled(pending).then((results) => {
+      const last = results.length - 1;
+      if (results[last]!.status === 'fulfilled') this.#fulfilled = pending[last];
+      return this.#settled(record);
+    });
   }
 
   #closeSent(ws: WebSocket): void {

@@ -5,11 +5,11 @@
  * The clients are @anyws/node's.
  */
 import { fileURLToPath } from 'node:url';
-import type { WebSocketConnection } from '@anyws/core';
 import { ChannelClient, type JoinResult, type Publication } from '@anyws/core/channels';
 import { connect } from '@anyws/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { messages } from './fixtures/channels-messages.js';
+import { range, until, wireOffsets } from './helpers/channels.js';
 import { startWorkerd, type Workerd } from './helpers/workerd.js';
 
 let workerd: Workerd;
@@ -19,32 +19,6 @@ beforeAll(async () => {
   );
 });
 afterAll(() => workerd?.dispose());
-
-/** Checks `condition` every 10 ms until it holds; fails after `ms`. */
-async function until(
-  condition: () => boolean | Promise<boolean>,
-  what: string,
-  ms = 10_000,
-): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
-/** Offsets of the `pub` frames a connection received, as they came on the wire. */
-function wireOffsets(conn: WebSocketConnection<unknown>): number[] {
-  const offsets: number[] = [];
-  conn.on('message', (message) => {
-    if (message.type === 0x1 && message.data.startsWith('{"v":1,"t":"pub"'))
-      offsets.push((JSON.parse(message.data) as { offset: number }).offset);
-  });
-  return offsets;
-}
-
-const range = (from: number, to: number) =>
-  Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
 describe('channels in a plain Worker (workerd)', () => {
   it('a dropped client reconnects with its position and gets each missed message once, in order', async () => {

@@ -52,7 +52,11 @@ export function bundleWorker(entry: string): Promise<string> {
  * test Worker's Durable Objects). Its output is dropped (the handshake tests make it log the
  * POSTs it refuses); `ANYWS_WORKERD_LOG=1` shows it, with the Worker's console.
  */
-export async function startWorkerd(fixture?: string): Promise<Workerd> {
+export async function startWorkerd(
+  fixture?: string,
+  /** A fixture's Durable Objects, a directory that keeps their storage across restarts, a port. */
+  more: { durableObjects?: Record<string, string>; persist?: string; port?: number } = {},
+): Promise<Workerd> {
   const entry = fixture ?? FIXTURE;
   const script = await bundle(entry);
   const verbose = Boolean(process.env.ANYWS_WORKERD_LOG);
@@ -62,7 +66,7 @@ export async function startWorkerd(fixture?: string): Promise<Workerd> {
     scriptPath: entry.replace(/\.ts$/, '.js'),
     compatibilityDate: COMPATIBILITY_DATE,
     host: '127.0.0.1',
-    port: 0,
+    port: more.port ?? 0,
     cf: false,
     log: new Log(verbose ? LogLevel.DEBUG : LogLevel.WARN),
     handleRuntimeStdio(stdout, stderr) {
@@ -75,8 +79,9 @@ export async function startWorkerd(fixture?: string): Promise<Workerd> {
       }
     },
     durableObjects: fixture
-      ? {}
+      ? (more.durableObjects ?? {})
       : { ROOMS: 'TestRoom', STRICT: 'StrictRoom', ECHO: 'EchoRoom', LIMITED: 'LimitedRoom' },
+    ...(more.persist === undefined ? {} : { durableObjectsPersist: more.persist }),
   });
   const url = await mf.ready;
   const port = Number(url.port);

@@ -122,10 +122,15 @@ export class ChannelPeer<M extends MessageDefs, C = unknown> extends Endpoint<
   }
 
   /**
-   * Resolves once the joins and publishes this peer's frames started are done: a host whose
-   * runtime ends an event when its hook returns (a Durable Object) waits for it.
+   * Resolves once the joins and publishes this peer's frames started are done, or returns
+   * undefined when none is under way: a host whose runtime ends an event when its hook returns
+   * (a Durable Object) returns it from the hook (an event with nothing to wait for ends at once).
    */
-  async idle(): Promise<void> {
+  idle(): Promise<void> | undefined {
+    return this.#work.size > 0 ? this.#idle() : undefined;
+  }
+
+  async #idle(): Promise<void> {
     while (this.#work.size > 0) await Promise.allSettled([...this.#work]);
   }
 

@@ -1,23 +1,38 @@
 /**
- * The chat, written once against core's `WebSocketHandler` and run unchanged on Node, Deno and
- * in a Durable Object. Type imports only: nothing here touches a runtime, so each entry point
- * hands in what differs (how tokens are checked, who is in a room).
+ * The chat, written once against core's `WebSocketHandler` and channels (`@anyws/core/channels`),
+ * and run unchanged on Node, Deno and in a Durable Object. Nothing here touches a runtime, so
+ * each entry point hands in what differs (how tokens are checked, who is in a room, where a
+ * room's history is kept and how publications travel between processes).
+ *
+ * A room's messages are publications on its channel (`room:<name>`): kept in the history, so a
+ * page that was offline gets what it missed after its reconnect, in order and once. Presence,
+ * joins and leaves are one-way typed messages on the room's topic.
  */
 import type {
   ControlMessage,
   DataMessage,
+  TopicBus,
   WebSocketConnection,
   WebSocketHandler,
   WSCloseCode,
   WSMsgType,
 } from '@anyws/core';
 import {
-  type ChatErrorCode,
-  type ChatUser,
-  LIMITS,
-  roomFromPath,
-  type ServerMessage,
-} from './protocol.js';
+  type ChannelHistory,
+  type ChannelPeer,
+  ChannelServer,
+  type DataIn,
+  encodeFrame,
+  type KindOf,
+} from '@anyws/core/channels';
+import {
+  type ChatMessage,
+  type ChatMessages,
+  chatMessages,
+  RECENT_MESSAGES,
+  roomChannel,
+} from './messages.js';
+import { type ChatUser, LIMITS, roomFromPath } from './protocol.js';
 
 /** What the `upgrade` hook attaches to each chat connection. */
 export interface ChatContext {
@@ -50,6 +65,13 @@ export interface ChatOptions {
   roster?: Roster;
   /** The clock, in ms. Default `Date.now`. */
   now?: () => number;
+  /**
+   * Where rooms' messages are kept for recovery. Default: channels' `MemoryHistory` (this
+   * process; a restart starts new epochs). A cluster passes a `RedisHistory`.
+   */
+  history?: ChannelHistory;
+  /** The bus publications travel on. Default: channels' own, in this process; a cluster's Redis. */
+  bus?: TopicBus;
 }
 
 // Literals typed against core's constants: this module stays free of runtime imports, and a
@@ -103,10 +125,54 @@ function refusal(status: number, message: string): Response {
   return new Response(JSON.stringify({ error: message }), { status, headers });
 }
 
+/** The envelope of a one-way typed message, for the room's topic or one connection. */
+function envelope<K extends KindOf<ChatMessages>>(kind: K, data: DataIn<ChatMessages, K>): string {
+  return encodeFrame({ t: 'msg', kind, data });
+}
+
+type ChatPeer = ChannelPeer<ChatMessages, ChatContext>;
+
+/**
+ * The room's most recent messages that its history still holds (up to `RECENT_MESSAGES`). The
+ * history answers "everything after a position" and not where it begins, so this looks for the
+ * furthest position back it still holds: the whole count first, then by halves (at most
+ * log2(RECENT_MESSAGES) + 2 reads, each as long as what it returns).
+ */
+async function recentMessages(
+  history: ChannelHistory,
+  channel: string,
+): Promise<{ epoch: string; messages: { offset: number; message: ChatMessage }[] }> {
+  const head = await history.read(channel);
+  const back = (count: number) =>
+    history.read(channel, { epoch: head.epoch, offset: head.offset - count });
+  let low = 0;
+  let high = Math.min(RECENT_MESSAGES, head.offset);
+  let found = high > 0 ? await back(high) : null;
+  if (found && !found.recovered) {
+    found = null;
+    high--;
+    while (low < high) {
+      const middle = Math.ceil((low + high) / 2);
+      const read = await back(middle);
+      if (read.recovered) {
+        low = middle;
+        found = read;
+      } else high = middle - 1;
+    }
+  }
+  if (!found?.recovered) return { epoch: head.epoch, messages: [] };
+  const messages = found.entries
+    .filter((entry) => entry.kind === 'message')
+    .map((entry) => ({ offset: entry.offset, message: entry.data as ChatMessage }));
+  return { epoch: found.epoch, messages };
+}
+
 /**
  * The chat handler: `/ws/chat/:room?token=…`. The upgrade refuses a missing, expired or forged
- * token with 401 (over HTTP, before upgrading). Messages are typed JSON; a malformed one gets an
- * `error` message and the connection stays open; flooding past the rate limit closes with 1008.
+ * token with 401 (over HTTP, before upgrading). Every connection speaks channels: it may join its
+ * room's channel only, and posts with the `say` request (the server publishes, with the user the
+ * token names). Invalid data gets an `error` frame and the connection stays open; flooding past
+ * the rate limit closes with 1008.
  */
 export function createChatHandler(options: ChatOptions): WebSocketHandler<ChatContext> {
   const roster = options.roster ?? new MemoryRoster();
@@ -115,24 +181,45 @@ export function createChatHandler(options: ChatOptions): WebSocketHandler<ChatCo
   // Lost with the memory of a hibernating room, which only sleeps once the bucket is full again.
   const buckets = new Map<string, Bucket>();
 
-  const send = (conn: ChatConnection, message: ServerMessage): void => {
-    conn.sendJson(message).catch(() => undefined);
-  };
-  const broadcast = (
-    conn: ChatConnection,
-    message: ServerMessage,
-    exclude?: ChatConnection,
-  ): void => {
-    conn.publish(roomTopic(conn.context.room), JSON.stringify(message), exclude ? { exclude } : {});
-  };
-  const fail = (conn: ChatConnection, code: ChatErrorCode, message: string): void => {
-    send(conn, { type: 'error', code, message });
-  };
-  const presence = (room: string, users: Iterable<ChatUser>): ServerMessage => ({
-    type: 'presence',
-    room,
-    users: distinctUsers(users),
+  const channels: ChannelServer<ChatMessages, ChatContext> = new ChannelServer({
+    messages: chatMessages,
+    ...(options.history ? { history: options.history } : {}),
+    ...(options.bus ? { bus: options.bus } : {}),
+    // A connection reads its own room and nothing else; only the server publishes.
+    authorize: (peer, channel, action) =>
+      action === 'join' && channel === roomChannel(peer.context.room),
+    requests: {
+      async say({ id, text }, peer) {
+        // A message of a connection closed for flooding is not published.
+        if (peer.conn.state !== 'open') throw new Error('closing');
+        const { room, user } = peer.context;
+        const message = { id: `${user.id}:${id}`, user, text, at: now() };
+        await channels.publish(roomChannel(room), 'message', message);
+        return { id: message.id };
+      },
+      recent: (_data, peer) => recentMessages(channels.history, roomChannel(peer.context.room)),
+    },
+    message(peer, message) {
+      if (message.kind === 'bye') peer.conn.close(OK, 'left the room').catch(() => undefined);
+    },
   });
+  // A connection object a runtime rebuilt (a Durable Object woken from hibernation) is served on
+  // its first message; the others from `open`.
+  const served = new WeakSet<ChatConnection>();
+  const serve = (conn: ChatConnection): ChatPeer | undefined => {
+    if (served.has(conn)) return undefined;
+    served.add(conn);
+    return channels.serve(conn);
+  };
+
+  const send = (conn: ChatConnection, text: string): void => {
+    conn.sendText(text).catch(() => undefined);
+  };
+  const broadcast = (conn: ChatConnection, text: string, exclude?: ChatConnection): void => {
+    conn.publish(roomTopic(conn.context.room), text, exclude ? { exclude } : {});
+  };
+  const presence = (users: Iterable<ChatUser>): string =>
+    envelope('presence', { users: distinctUsers(users) });
   /**
    * Runs `then` with the room's users: at once from a roster that answers at once (so a
    * runtime that needs the hook's work done before it returns gets it), after the read from
@@ -165,57 +252,6 @@ export function createChatHandler(options: ChatOptions): WebSocketHandler<ChatCo
     return true;
   };
 
-  const onText = (conn: ChatConnection, text: string): void => {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      fail(conn, 'invalid_json', 'messages are JSON text');
-      return;
-    }
-    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-      fail(conn, 'invalid_message', 'a message is a JSON object with a "type"');
-      return;
-    }
-    const message = parsed as { type?: unknown; text?: unknown };
-    switch (message.type) {
-      case 'message': {
-        if (typeof message.text !== 'string') {
-          fail(conn, 'invalid_message', 'a "message" has a "text" string');
-          return;
-        }
-        const body = message.text.trim();
-        if (body === '') {
-          fail(conn, 'empty', 'an empty message is not sent');
-          return;
-        }
-        if (body.length > LIMITS.maxTextLength) {
-          fail(conn, 'too_long', `a message has at most ${LIMITS.maxTextLength} characters`);
-          return;
-        }
-        const { room, user } = conn.context;
-        broadcast(conn, {
-          type: 'message',
-          room,
-          id: crypto.randomUUID(),
-          user,
-          text: body,
-          at: now(),
-        });
-        return;
-      }
-      case 'leave':
-        conn.close(OK, 'left the room').catch(() => undefined);
-        return;
-      default:
-        fail(
-          conn,
-          'unknown_type',
-          `unknown message type ${JSON.stringify(String(message.type)).slice(0, 40)}`,
-        );
-    }
-  };
-
   return {
     options: {
       maxMessageSize: LIMITS.maxMessageBytes,
@@ -236,31 +272,30 @@ export function createChatHandler(options: ChatOptions): WebSocketHandler<ChatCo
 
     open(conn) {
       const { room, user } = conn.context;
+      serve(conn);
       roster.add(conn);
       conn.subscribe(roomTopic(room));
-      send(conn, { type: 'system', room, text: `Welcome to #${room}, ${user.name}.`, at: now() });
+      send(
+        conn,
+        envelope('welcome', { room, text: `Welcome to #${room}, ${user.name}.`, at: now() }),
+      );
       withMembers(room, (users) => {
         // This connection is among them: the user was here already with another one.
         if (connectionsOf(users, user) <= 1)
-          broadcast(conn, { type: 'join', room, user, at: now() }, conn);
+          broadcast(conn, envelope('arrived', { user, at: now() }), conn);
         // The newcomer directly: a runtime may make its socket a subscriber only after `open`.
-        const list = presence(room, users);
+        const list = presence(users);
         send(conn, list);
         broadcast(conn, list, conn);
       });
     },
 
+    // Runs before channels read the message (its listener came first): the rate limit counts
+    // every message, envelope or not; channels answer what is not an envelope with an error.
     message(conn, message: DataMessage | ControlMessage) {
       if (message.type !== TEXT && message.type !== BINARY) return;
-      if (!allow(conn)) {
-        conn.close(POLICY_VIOLATION, 'rate limit exceeded').catch(() => undefined);
-        return;
-      }
-      if (message.type === BINARY) {
-        fail(conn, 'invalid_message', 'messages are JSON text, not binary');
-        return;
-      }
-      onText(conn, message.data);
+      serve(conn);
+      if (!allow(conn)) conn.close(POLICY_VIOLATION, 'rate limit exceeded').catch(() => undefined);
     },
 
     close(conn) {
@@ -269,8 +304,8 @@ export function createChatHandler(options: ChatOptions): WebSocketHandler<ChatCo
       roster.remove(conn);
       withMembers(room, (users) => {
         if (connectionsOf(users, user) === 0)
-          broadcast(conn, { type: 'leave', room, user, at: now() });
-        broadcast(conn, presence(room, users));
+          broadcast(conn, envelope('departed', { user, at: now() }));
+        broadcast(conn, presence(users));
       });
     },
   };

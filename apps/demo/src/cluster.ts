@@ -1,15 +1,20 @@
 /**
  * The demo as a cluster (`pnpm demo:cluster`): with `REDIS_URL` set, a Node or Deno process
- * publishes through Redis (@anyws/redis) and shows the room's presence across processes.
+ * publishes through Redis (@anyws/redis), keeps rooms' messages in Redis streams (so a page that
+ * reconnects to any process, or to one that restarted, recovers what it missed) and shows the
+ * room's presence across processes.
  */
-import { RedisTopics } from '@anyws/redis';
+import { RedisHistory, RedisTopics } from '@anyws/redis';
 import { type ChatConnection, type Roster, roomTopic } from './chat.js';
 import type { ChatUser } from './protocol.js';
 
 /** What a clustered process uses instead of its in-process topics and roster. */
 export interface Cluster {
   topics: RedisTopics;
+  history: RedisHistory;
   roster: Roster;
+  /** Closes both Redis clients. */
+  close(): Promise<void>;
 }
 
 /** The room's members from the bus's presence: joining and leaving follow the subscription. */
@@ -34,5 +39,29 @@ export async function connectCluster(
     // Presence shows the chat user of a connection (the echo route never subscribes).
     presenceData: (conn) => (conn as ChatConnection).context?.user ?? null,
   });
-  return { topics, roster: new PresenceRoster(topics) };
+  const history = await RedisHistory.connect({ url, maxLength: historyLength(env) }).catch(
+    async (error: unknown) => {
+      await topics.close();
+      throw error;
+    },
+  );
+  return {
+    topics,
+    history,
+    roster: new PresenceRoster(topics),
+    close: async () => {
+      await Promise.all([topics.close(), history.close()]);
+    },
+  };
+}
+
+/**
+ * `HISTORY_LENGTH`: how many messages per room a page can recover (default 1,000). A page that
+ * missed more is told `recovered: false` and loads the room's recent messages instead.
+ */
+export function historyLength(env: (name: string) => string | undefined): number {
+  const value = Number(env('HISTORY_LENGTH') || 1000);
+  if (!Number.isSafeInteger(value) || value < 1)
+    throw new Error(`HISTORY_LENGTH must be an integer >= 1, got ${env('HISTORY_LENGTH')}`);
+  return value;
 }

@@ -43,7 +43,9 @@ const server = Deno.serve(
     onListen(addr) {
       console.log(notice);
       if (cluster)
-        console.log(`rooms and presence across processes on Redis (${cluster.topics.processId})`);
+        console.log(
+          `rooms, history and presence across processes on Redis (${cluster.topics.processId})`,
+        );
       console.log(
         `anyws demo on Deno ${Deno.version.deno} listening on http://${addr.hostname}:${addr.port}`,
       );
@@ -59,7 +61,7 @@ async function shutdown(signal: string): Promise<void> {
   console.log(`${signal}: closing ${live.size} connection(s) with 1001 and stopping`);
   await live.closeAll(1001, 'server shutting down');
   await server.shutdown();
-  await cluster?.topics.close();
+  await cluster?.close();
   Deno.exit(0);
 }
 Deno.addSignalListener('SIGINT', () => void shutdown('SIGINT'));

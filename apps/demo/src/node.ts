@@ -29,7 +29,9 @@ const websocket = { server: createWebSocketServer({ maxPayload: 16 * 1024 * 1024
 const server = serve({ fetch: app.fetch, hostname, port, websocket, createServer }, (info) => {
   console.log(notice);
   if (cluster)
-    console.log(`rooms and presence across processes on Redis (${cluster.topics.processId})`);
+    console.log(
+      `rooms, history and presence across processes on Redis (${cluster.topics.processId})`,
+    );
   console.log(
     `anyws demo on Node.js ${process.version} listening on http://${hostname}:${info.port}`,
   );
@@ -47,7 +49,7 @@ async function shutdown(signal: string): Promise<void> {
   server.close();
   await live.closeAll(1001, 'server shutting down');
   if ('closeAllConnections' in server) server.closeAllConnections();
-  await cluster?.topics.close();
+  await cluster?.close();
   process.exit(0);
 }
 process.once('SIGINT', () => void shutdown('SIGINT'));

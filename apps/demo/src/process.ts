@@ -1,10 +1,11 @@
 /** What the two process entry points (Node, Deno) share: settings from the environment and the app. */
 import type { WebSocketHandler } from '@anyws/core';
+import { MemoryHistory } from '@anyws/core/channels';
 import type { Hono, MiddlewareHandler } from 'hono';
 import { createApp, type RuntimeName } from './app.js';
 import { isLoopback, resolveSecret, secretNotice, verifyToken } from './auth.js';
 import { createChatHandler } from './chat.js';
-import type { Cluster } from './cluster.js';
+import { type Cluster, historyLength } from './cluster.js';
 import { echoHandler } from './echo.js';
 import { LiveConnections } from './live.js';
 
@@ -39,7 +40,7 @@ export function orExit<T>(build: () => T, exit: (code: number) => never): T {
 }
 
 /**
- * Reads HOST, PORT (default 8787; 0 picks a free one) and JWT_SECRET, and builds the app. Without
+ * Reads HOST, PORT (default 8787; 0 picks a free one), JWT_SECRET and HISTORY_LENGTH, and builds the app. Without
  * JWT_SECRET it starts only on a loopback HOST (a development run): a StartupError otherwise.
  */
 export function createProcessDemo(
@@ -59,10 +60,20 @@ export function createProcessDemo(
   const choice = resolveSecret(env('JWT_SECRET'), isLoopback(hostname));
   if (!choice.ok) throw new StartupError(`${choice.message} (HOST is ${hostname})`);
   const { secret, isDefault } = choice;
+  let maxLength: number;
+  try {
+    maxLength = historyLength(env);
+  } catch (error) {
+    throw new StartupError((error as Error).message);
+  }
   const live = new LiveConnections();
   const chat = createChatHandler({
     verifyToken: (token) => verifyToken(secret, token),
     roster: cluster?.roster,
+    // One process: rooms' messages in its memory (a restart starts new epochs). A cluster:
+    // Redis streams, and publications through Redis to every process.
+    history: cluster?.history ?? new MemoryHistory({ maxLength }),
+    bus: cluster?.topics,
   });
   const app = createApp({
     runtime,

@@ -1,6 +1,7 @@
 /**
- * The chat's wire protocol: typed JSON messages, shared by the server handlers and the page.
- * No imports at all, so it runs unchanged in Node, Deno, workerd and browsers.
+ * The chat's limits, names and paths, shared by the server handlers and the page. No imports at
+ * all, so it runs unchanged in Node, Deno, workerd and browsers. The messages themselves are
+ * channels' typed messages: `messages.ts`.
  */
 
 /** Limits of the chat, in one place. */
@@ -11,10 +12,13 @@ export const LIMITS = Object.freeze({
   maxNameLength: 24,
   /** Largest WebSocket message the server reads at all; bigger closes with 1009 (core). */
   maxMessageBytes: 16 * 1024,
-  /** Token bucket per connection: this many messages at once... */
-  rateBurst: 10,
+  /**
+   * Token bucket per connection: this many messages at once (every WebSocket message counts,
+   * joins and requests too)...
+   */
+  rateBurst: 20,
   /** ...refilled at this many per second. Past it the connection is closed with 1008. */
-  ratePerSecond: 2,
+  ratePerSecond: 5,
   /** How long a sign-in token is valid, in seconds. */
   tokenLifetimeSeconds: 12 * 60 * 60,
 });
@@ -24,26 +28,6 @@ export interface ChatUser {
   id: string;
   name: string;
 }
-
-/** What a client sends. */
-export type ClientMessage = { type: 'message'; text: string } | { type: 'leave' };
-
-/** Why the server answered with an `error` message; the connection stays open. */
-export type ChatErrorCode =
-  | 'invalid_json'
-  | 'invalid_message'
-  | 'unknown_type'
-  | 'too_long'
-  | 'empty';
-
-/** What the server sends. `at` is the server's clock, ms since the epoch. */
-export type ServerMessage =
-  | { type: 'join'; room: string; user: ChatUser; at: number }
-  | { type: 'leave'; room: string; user: ChatUser; at: number }
-  | { type: 'message'; room: string; id: string; user: ChatUser; text: string; at: number }
-  | { type: 'system'; room: string; text: string; at: number }
-  | { type: 'error'; code: ChatErrorCode; message: string }
-  | { type: 'presence'; room: string; users: ChatUser[] };
 
 /** A room name: lowercase letters, digits and dashes, 1 to 32 of them, starting with a letter or digit. */
 export const ROOM_PATTERN = /^[a-z0-9][a-z0-9-]{0,31}$/;

@@ -1,18 +1,21 @@
 // The end-to-end scenario, run on each runtime in real headless Chromium: two pages sign in,
 // join one room, see each other's messages and presence, one leaves; forged, expired and
-// missing tokens are refused with 401 before any upgrade; on Node the server restarts under
-// the pages and both reconnect and keep chatting.
+// missing tokens are refused with 401 before any upgrade; a page that goes offline (network
+// emulation) gets the 50 messages it missed after it is back, each once and in order; on Node
+// the server restarts under the pages and both reconnect and keep chatting.
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import type { WebSocketConnection } from '@anyws/core';
+import type { ChannelError } from '@anyws/core/channels';
 import { connect } from '@anyws/node';
 import { sign } from 'hono/jwt';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WsClient from 'ws';
+import { LIMITS } from '../src/protocol.js';
 import { defineEchoTests } from './echo.js';
 import { APP_DIR, type DemoServer, type Runtime, startDemo, TEST_SECRET } from './harness.js';
+import { Probe } from './probe.js';
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 export const CHROMIUM_ARGS = [
@@ -69,7 +72,7 @@ export async function joinRoom(page: Page, room: string): Promise<void> {
   expect(await page.textContent('#room-title')).toBe(`#${room}`);
 }
 
-function connected(page: Page): Promise<unknown> {
+export function connected(page: Page): Promise<unknown> {
   return page.locator('#state[data-state="connected"]').waitFor({ state: 'attached' });
 }
 
@@ -133,27 +136,60 @@ async function tokenFor(name: string, lifetimeSeconds = 600): Promise<string> {
   );
 }
 
-type Reply = { type: string; code?: string; users?: { name: string }[]; user?: { name: string } };
-
-/** Reads a chat connection until `match` holds (bounded in messages and time). */
-async function until(conn: WebSocketConnection, match: (m: Reply) => boolean): Promise<Reply> {
-  for (let i = 0; i < 50; i++) {
-    const message = await conn.receiveJson<Reply>({ timeout: 10_000 });
-    if (match(message)) return message;
-  }
-  throw new Error('the awaited message did not come within 50 messages');
+/** A chat client from Node, speaking channels as the page does. */
+async function probe(port: number, room: string, name: string): Promise<Probe> {
+  return new Probe(
+    await connect(`ws://127.0.0.1:${port}/ws/chat/${room}?token=${await tokenFor(name)}`),
+  );
 }
 
-const names = (m: Reply): string =>
-  (m.users ?? [])
+const names = (users: readonly { name: string }[]): string =>
+  users
     .map((u) => u.name)
     .sort()
     .join(',');
 
+/** The texts of the chat messages on the page, top to bottom. */
+export function texts(page: Page): Promise<string[]> {
+  return page.$$eval('#messages .msg .text', (items) => items.map((i) => i.textContent ?? ''));
+}
+
+/**
+ * Types `count` messages `<prefix> 1` … on `page` as fast as the form takes them: the page
+ * holds them and sends them in order within its share of the server's rate limit. Resolves
+ * once the page shows the last one (published, so every one before it is too).
+ */
+export async function sayMany(page: Page, prefix: string, count: number): Promise<string[]> {
+  const sent = Array.from({ length: count }, (_, i) => `${prefix} ${i + 1}`);
+  for (const text of sent) await say(page, text);
+  await sees(page, sent.at(-1)!);
+  return sent;
+}
+
+/** Takes `page` off the network (Chromium's emulation) until the page's client says so. */
+export async function goOffline(page: Page): Promise<void> {
+  await page.context().setOffline(true);
+  // The page's client checks the link when the browser says it is offline: the check fails.
+  await page.locator('#state:not([data-state="connected"])').waitFor({ state: 'attached' });
+}
+
+/** Puts `page` back on the network; resolves once its client is connected again. */
+export async function goOnline(page: Page): Promise<void> {
+  await page.context().setOffline(false);
+  await connected(page);
+}
+
+/** Checks that `page` shows each of `wanted` once, in this order, among its messages. */
+export async function showsInOrder(page: Page, wanted: readonly string[]): Promise<void> {
+  await sees(page, wanted.at(-1)!);
+  const set = new Set(wanted);
+  expect((await texts(page)).filter((t) => set.has(t))).toEqual(wanted);
+}
+
 /** Registers the scenario for `runtime`. */
 export function defineEndToEnd(
   runtime: Runtime,
-  options: { restart?: boolean; echo?: boolean; hibernation?: boolean } = {},
+  options: { restart?: boolean; echo?: boolean; hibernation?: boolean; trimmed?: boolean } = {},
 ): void {
   describe(`${runtime} demo in headless Chromium`, () => {
     let server: DemoServer;
@@ -324,38 +360,57 @@ export function defineEndToEnd(
       await presence(pageA, ['Ada', 'Bob']);
     }, 60_000);
 
+    it('a page that was offline gets the 50 messages it missed, once each and in order', async () => {
+      await say(pageA, 'before going offline');
+      await sees(pageB, 'before going offline');
+      await goOffline(pageB);
+      const missed = await sayMany(pageA, 'missed', 50);
+      await goOnline(pageB);
+      await showsInOrder(pageB, ['before going offline', ...missed]);
+      // Recovered: no gap to report.
+      expect(
+        await pageB.locator('#messages .notice', { hasText: 'could not be recovered' }).count(),
+      ).toBe(0);
+      await say(pageB, 'back and caught up');
+      expect(await sees(pageA, 'back and caught up')).toBe('Bob');
+    }, 90_000);
+
     it('answers bad input with an error and stays open; closes a flood with 1008', async () => {
-      const conn = await connect(
-        `ws://127.0.0.1:${server.port}/ws/chat/limits?token=${await tokenFor('Flo')}`,
+      const flo = await probe(server.port, 'limits', 'Flo');
+      await flo.until('presence');
+      const errors: string[] = [];
+      flo.channels.on('error', (error) => errors.push((error as ChannelError).code));
+      const refused = (data: { id: string; text: string }) =>
+        flo.channels.request('say', data).then(
+          () => 'published',
+          (error: ChannelError) => error.code,
+        );
+      expect(await refused({ id: 'a', text: 'x'.repeat(LIMITS.maxTextLength + 1) })).toBe(
+        'invalid_data',
       );
-      await until(conn, (m) => m.type === 'presence');
-      const bad: [string, string][] = [
-        ['{oops', 'invalid_json'],
-        [JSON.stringify({ type: 'shout', text: 'hi' }), 'unknown_type'],
-        [JSON.stringify({ type: 'message', text: 'x'.repeat(1001) }), 'too_long'],
-      ];
-      for (const [text, code] of bad) {
-        await conn.sendText(text);
-        expect(await until(conn, (m) => m.type === 'error')).toMatchObject({ code });
-      }
-      await conn.sendJson({ type: 'message', text: 'still here' });
-      await until(conn, (m) => m.type === 'message');
-      expect(conn.state).toBe('open');
-      // Faster than the rate allows (2 a second after a burst of 10, 4 spent above), each sent
-      // once the last came back: no message is on its way when the close comes. (Deno resets
-      // the TCP connection when data arrives after its close frame, and the peer may then
-      // never read that frame.)
+      expect(await refused({ id: 'b', text: '   ' })).toBe('invalid_data');
+      await flo.conn.sendText('{oops');
+      await flo.conn.sendText('{"v":1,"t":"shout"}');
+      await expect.poll(() => errors, { timeout: 10_000 }).toEqual(['not_envelope', 'bad_frame']);
+      await flo.join('limits');
+      expect(await refused({ id: 'c', text: 'still here' })).toBe('published');
+      expect((await flo.publication()).data).toMatchObject({ text: 'still here' });
+      expect(flo.conn.state).toBe('open');
+      // Faster than the rate allows, each sent once the last was answered: no message is on
+      // its way when the close comes. (Deno resets the TCP connection when data arrives after
+      // its close frame, and the peer may then never read that frame.)
       let accepted = 0;
-      for (let i = 0; i < 30 && conn.state === 'open'; i++) {
-        await conn.sendJson({ type: 'message', text: `flood ${i}` }).catch(() => undefined);
-        const reply = await conn.receiveJson<Reply>({ timeout: 5000 }).catch(() => null);
-        if (reply?.type === 'message') accepted++;
+      for (let i = 0; i < LIMITS.rateBurst * 3 && flo.conn.state === 'open'; i++) {
+        if ((await refused({ id: `f${i}`, text: `flood ${i}` })) === 'published') accepted++;
       }
-      await Promise.race([conn.whenClosed, new Promise((resolve) => setTimeout(resolve, 10_000))]);
+      await Promise.race([
+        flo.conn.whenClosed,
+        new Promise((resolve) => setTimeout(resolve, 10_000)),
+      ]);
       expect(accepted).toBeGreaterThanOrEqual(5);
-      expect(accepted).toBeLessThan(10);
-      expect(conn.closeCode).toBe(1008);
-      expect(conn.closeReason).toBe('rate limit exceeded');
+      expect(accepted).toBeLessThan(LIMITS.rateBurst);
+      expect(flo.conn.closeCode).toBe(1008);
+      expect(flo.conn.closeReason).toBe('rate limit exceeded');
     }, 30_000);
 
     if (options.restart) {
@@ -369,9 +424,17 @@ export function defineEndToEnd(
         await say(pageB, 'sent while the server was down');
         server = await startDemo(runtime, { port });
         await Promise.all([connected(pageA), connected(pageB)]);
-        // Bob's page joins before it sends what it held, so Bob sees it; Ada's page may come
-        // back a moment later (the room keeps no history), so it is not asked of her.
+        // Bob's page joins before it sends what it held, so Bob sees it; Ada's page loads the
+        // room's recent messages when it joins, so she sees it too, whichever came first.
         expect(await sees(pageB, 'sent while the server was down')).toBe('Bob');
+        expect(await sees(pageA, 'sent while the server was down')).toBe('Bob');
+        // One process without Redis keeps the history in memory: the restarted server has a
+        // new epoch, and the pages say that what they missed could not be recovered.
+        for (const page of [pageA, pageB])
+          await page
+            .locator('#messages .notice', { hasText: 'could not be recovered' })
+            .first()
+            .waitFor({ state: 'attached' });
         await presence(pageA, ['Ada', 'Bob']);
         await presence(pageB, ['Ada', 'Bob']);
         await say(pageA, 'Back online, Bob?');
@@ -393,21 +456,22 @@ export function defineEndToEnd(
 
     if (options.hibernation) {
       it("presence survives the room object's hibernation", async () => {
-        const url = `ws://127.0.0.1:${server.port}/ws/chat/sleepy`;
         const mark = server.output().length;
-        const cy = await connect(`${url}?token=${await tokenFor('Cy')}`);
-        const dee = await connect(`${url}?token=${await tokenFor('Dee')}`);
-        await until(cy, (m) => m.type === 'presence' && names(m) === 'Cy,Dee');
-        await until(dee, (m) => m.type === 'presence' && names(m) === 'Cy,Dee');
+        const cy = await probe(server.port, 'sleepy', 'Cy');
+        const dee = await probe(server.port, 'sleepy', 'Dee');
+        const both = (m: { data: { users: { name: string }[] } }) =>
+          names(m.data.users) === 'Cy,Dee';
+        await cy.until('presence', both);
+        await dee.until('presence', both);
         const started = (): number =>
           server.output().match(/chat room object \S+ started/g)?.length ?? 0;
         const before = started();
         // workerd evicts an object after about 10 s without events; the sockets stay open.
-        let eve: WebSocketConnection | undefined;
+        let eve: Probe | undefined;
         for (let attempt = 0; attempt < 3 && !eve; attempt++) {
           await new Promise((resolve) => setTimeout(resolve, 11_000));
-          const probe = await connect(`${url}?token=${await tokenFor(`Eve${attempt}`)}`);
-          const list = await until(probe, (m) => m.type === 'presence');
+          const visitor = await probe(server.port, 'sleepy', `Eve${attempt}`);
+          const list = await visitor.until('presence');
           if (started() > before) {
             // A fresh object answered: it knew Cy and Dee only from their sockets' tags.
             // wrangler dev restarts workerd when a file of the bundle changes (a build running
@@ -415,21 +479,22 @@ export function defineEndToEnd(
             expect(server.output().slice(mark), 'wrangler reloaded during the test').not.toContain(
               'Reloading local server',
             );
-            expect(names(list)).toBe(`Cy,Dee,Eve${attempt}`);
-            eve = probe;
+            expect(names(list.data.users)).toBe(`Cy,Dee,Eve${attempt}`);
+            eve = visitor;
           } else {
-            await probe.close();
+            await visitor.conn.close();
           }
         }
         expect(eve, 'the room object was evicted and started again').toBeDefined();
-        await until(cy, (m) => m.type === 'join' && m.user?.name.startsWith('Eve') === true);
-        await dee.sendJson({ type: 'leave' });
-        await dee.whenClosed;
-        expect(dee.closeCode).toBe(1000);
-        await until(cy, (m) => m.type === 'leave' && m.user?.name === 'Dee');
-        expect(names(await until(cy, (m) => m.type === 'presence'))).toMatch(/^Cy,Eve\d$/);
-        expect([cy.state, eve!.state]).toEqual(['open', 'open']);
-        await Promise.all([cy.close(), eve!.close()]);
+        await cy.until('arrived', (m) => m.data.user.name.startsWith('Eve'));
+        // Dee's connection is one the woken object rebuilt: channels serve it on its message.
+        await dee.channels.send('bye', {});
+        await dee.conn.whenClosed;
+        expect(dee.conn.closeCode).toBe(1000);
+        await cy.until('departed', (m) => m.data.user.name === 'Dee');
+        expect(names((await cy.until('presence')).data.users)).toMatch(/^Cy,Eve\d$/);
+        expect([cy.conn.state, eve!.conn.state]).toEqual(['open', 'open']);
+        await Promise.all([cy.conn.close(), eve!.conn.close()]);
       }, 60_000);
     }
   });

@@ -3,15 +3,15 @@
  * or as an attribute value, never as HTML.
  */
 import { type ClientState, ReconnectingClient } from '@anyws/browser';
-import { WSMsgType } from '@anyws/core';
 import {
-  type ChatUser,
-  chatPath,
-  LIMITS,
-  normalizeName,
-  normalizeRoom,
-  type ServerMessage,
-} from '../protocol.js';
+  type AnyMessage,
+  type Channel,
+  ChannelClient,
+  ChannelError,
+  type JoinResult,
+} from '@anyws/core/channels';
+import { type ChatMessage, type ChatMessages, chatMessages, roomChannel } from '../messages.js';
+import { type ChatUser, chatPath, LIMITS, normalizeName, normalizeRoom } from '../protocol.js';
 
 interface Session {
   token: string;
@@ -61,8 +61,29 @@ const ui = {
   runtime: element('runtime'),
 };
 
+/** A message typed here, until the server has published it. */
+interface Outgoing {
+  /** Chosen here: sent again after a lost reply, it still shows once (the id is the same). */
+  id: string;
+  text: string;
+}
+
+/** The room the page is in: its connection, its channel, what is shown and what is to send. */
+interface Chat {
+  room: string;
+  client: ReconnectingClient;
+  channels: ChannelClient<ChatMessages>;
+  channel: Channel<ChatMessages>;
+  /** The messages on the page, by id: each shows once, whatever arrives twice. */
+  shown: Map<string, HTMLLIElement>;
+  outbox: Outgoing[];
+  sending: boolean;
+  /** The page's own share of the server's rate limit, so that it never floods itself out. */
+  bucket: { tokens: number; at: number };
+}
+
 let session: Session | null = null;
-let chat: { room: string; client: ReconnectingClient } | null = null;
+let chat: Chat | null = null;
 
 // ---- storage -------------------------------------------------------------------------
 
@@ -164,10 +185,18 @@ function notice(text: string, kind: 'system' | 'join' | 'leave' | 'error' = 'sys
   append(item);
 }
 
-function chatMessage(message: Extract<ServerMessage, { type: 'message' }>): void {
+/**
+ * Shows a message once, in offset order among those of its epoch: a message loaded afresh
+ * (after `recovered: false`) goes before the later ones that arrived meanwhile.
+ */
+function chatMessage(message: ChatMessage, epoch: string, offset: number): void {
+  if (!chat || chat.shown.has(message.id)) return;
   const item = document.createElement('li');
   item.className = message.user.id === session?.user.id ? 'msg mine' : 'msg';
   item.dataset.id = message.id;
+  item.dataset.epoch = epoch;
+  item.dataset.offset = String(offset);
+  chat.shown.set(message.id, item);
   const meta = document.createElement('div');
   meta.className = 'meta';
   const author = document.createElement('span');
@@ -181,7 +210,11 @@ function chatMessage(message: Extract<ServerMessage, { type: 'message' }>): void
   text.className = 'text';
   text.textContent = message.text;
   item.append(meta, text);
-  append(item);
+  const later = [...ui.messages.querySelectorAll<HTMLLIElement>('.msg')].find(
+    (other) => other.dataset.epoch === epoch && Number(other.dataset.offset) > offset,
+  );
+  if (later) ui.messages.insertBefore(item, later);
+  else append(item);
 }
 
 function presence(users: ChatUser[]): void {
@@ -199,27 +232,79 @@ function presence(users: ChatUser[]): void {
 
 // ---- the connection ------------------------------------------------------------------
 
-function onServerMessage(message: ServerMessage): void {
-  switch (message.type) {
-    case 'message':
-      chatMessage(message);
+function onServerMessage(message: AnyMessage<ChatMessages>): void {
+  switch (message.kind) {
+    case 'arrived':
+      notice(`${message.data.user.name} joined`, 'join');
       break;
-    case 'join':
-      notice(`${message.user.name} joined`, 'join');
+    case 'departed':
+      notice(`${message.data.user.name} left`, 'leave');
       break;
-    case 'leave':
-      notice(`${message.user.name} left`, 'leave');
-      break;
-    case 'system':
-      notice(message.text);
-      break;
-    case 'error':
-      notice(message.message, 'error');
+    case 'welcome':
+      notice(message.data.text);
       break;
     case 'presence':
-      presence(message.users);
+      presence(message.data.users);
       break;
   }
+}
+
+/**
+ * The room's channel was joined: after a reconnect, what was missed is on its way (recovered)
+ * or lost to the history (its bounds, or a server whose history restarted): then the room's
+ * recent messages are loaded, and a notice marks the gap. A first join loads them too.
+ */
+function joined(current: Chat, result: JoinResult, first: boolean): void {
+  if (result.recovered) return;
+  if (!first)
+    notice('Some messages sent while you were away could not be recovered: showing the latest.');
+  current.channels.request('recent', {}).then(
+    ({ epoch, messages }) => {
+      if (chat !== current) return;
+      // Those after the join's position arrive (or arrived) as publications.
+      for (const { offset, message } of messages)
+        if (epoch !== result.epoch || offset <= result.offset) chatMessage(message, epoch, offset);
+    },
+    () => undefined, // disconnected meanwhile: the next join asks again
+  );
+}
+
+/** Sends the outbox in order, one request at a time, within the page's share of the rate. */
+function pump(current: Chat): void {
+  if (current.sending || current.outbox.length === 0 || chat !== current) return;
+  if (!current.channels.connection) return; // the next 'open' pumps
+  const bucket = current.bucket;
+  const t = Date.now();
+  // A little under the server's limit: joins and requests count there too.
+  const rate = LIMITS.ratePerSecond * 0.8;
+  bucket.tokens = Math.min(LIMITS.rateBurst / 2, bucket.tokens + ((t - bucket.at) / 1000) * rate);
+  bucket.at = t;
+  if (bucket.tokens < 1) {
+    setTimeout(() => pump(current), Math.ceil(((1 - bucket.tokens) / rate) * 1000));
+    return;
+  }
+  bucket.tokens -= 1;
+  const next = current.outbox[0]!;
+  current.sending = true;
+  current.channels.request('say', next, { timeout: 10_000 }).then(
+    () => {
+      current.sending = false;
+      current.outbox.shift();
+      pump(current);
+    },
+    (error: Error) => {
+      current.sending = false;
+      // Lost with the connection (or no answer): sent again on the next one, with its id.
+      if (error instanceof ChannelError && error.code === 'disconnected') return;
+      if (error.name === 'RequestTimeoutError') {
+        setTimeout(() => pump(current), 1000);
+        return;
+      }
+      current.outbox.shift();
+      notice(`Not sent: ${error.message}`, 'error');
+      pump(current);
+    },
+  );
 }
 
 function socketUrl(room: string, token: string): string {
@@ -246,26 +331,52 @@ function enter(room: string): void {
   const client = new ReconnectingClient(socketUrl(room, session.token), {
     reconnect: { minDelay: 250, maxDelay: 5000 },
     heartbeat: { interval: 20_000, timeout: 10_000 },
+    // A link check (the page went offline, or came back to the foreground) waits this long.
+    checkTimeout: 2000,
   });
-  chat = { room, client };
+  const channels = new ChannelClient({ messages: chatMessages });
+  const channel = channels.channel(roomChannel(room));
+  const current: Chat = {
+    room,
+    client,
+    channels,
+    channel,
+    shown: new Map(),
+    outbox: [],
+    sending: false,
+    bucket: { tokens: LIMITS.rateBurst / 2, at: Date.now() },
+  };
+  chat = current;
   client.on('state', (state) => {
     if (chat?.client === client) showState(state);
   });
   // One notice per outage, not one per failed attempt.
   let lost = false;
-  client.on('open', () => {
+  let first = true;
+  client.on('open', (conn) => {
     failures = 0;
     if (lost) notice('Connection restored.');
     lost = false;
+    // The channel is joined again from the last message seen: the server replays the rest.
+    channels.attach(conn);
+    pump(current);
   });
-  client.on('message', (message) => {
-    if (message.type !== WSMsgType.TEXT) return;
-    try {
-      onServerMessage(JSON.parse(message.data) as ServerMessage);
-    } catch {
-      notice('The server sent something this page does not understand.', 'error');
-    }
+  channels.onMessage(onServerMessage);
+  channels.on('error', () =>
+    notice('The server sent something this page does not understand.', 'error'),
+  );
+  channel.on('error', () =>
+    notice('The server sent a message this page does not understand.', 'error'),
+  );
+  channel.on('publication', (publication) => {
+    if (publication.kind === 'message')
+      chatMessage(publication.data, publication.epoch, publication.offset);
   });
+  channel.on('joined', (result) => {
+    joined(current, result, first);
+    first = false;
+  });
+  channel.join().catch((error: Error) => notice(`Cannot read the room: ${error.message}`, 'error'));
   client.on('close', (code, reason, retryIn) => {
     if (chat?.client !== client) return;
     if (retryIn === null) {
@@ -291,7 +402,7 @@ function leaveRoom(): void {
   ui.peopleToggle.setAttribute('aria-expanded', 'false');
   if (!current) return;
   // Say goodbye when the link is up; the close ends the client either way.
-  if (current.client.connection) current.client.sendJson({ type: 'leave' }).catch(() => undefined);
+  if (current.channels.connection) current.channels.send('bye', {}).catch(() => undefined);
   current.client.close(1000, 'left').catch(() => undefined);
   showState(null);
 }
@@ -394,11 +505,9 @@ ui.composer.addEventListener('submit', (event) => {
     notice(`A message has at most ${LIMITS.maxTextLength} characters.`, 'error');
     return;
   }
-  // While reconnecting the client holds the message and sends it once the link is back.
-  chat.client.sendJson({ type: 'message', text }).then(
-    () => undefined,
-    (error: Error) => notice(`Not sent: ${error.message}`, 'error'),
-  );
+  // While reconnecting the page holds the message and sends it once the link is back.
+  chat.outbox.push({ id: crypto.randomUUID(), text });
+  pump(chat);
   ui.text.value = '';
 });
 

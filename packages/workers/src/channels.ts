@@ -8,6 +8,7 @@
  */
 import type { TopicBus, WebSocketConnection, WebSocketHandler } from '@anyws/core';
 import {
+  ChannelError,
   type ChannelHistory,
   type ChannelHooks,
   ChannelHost,
@@ -20,6 +21,7 @@ import {
   type MessageDefs,
   type StreamPosition,
 } from '@anyws/core/channels';
+import { AttachmentError } from './room.js';
 
 /** Options of {@link RoomChannels}: core's channel hooks, the room's history and bus. */
 export interface RoomChannelsOptions<M extends MessageDefs, C = unknown>
@@ -150,7 +152,14 @@ export class RoomChannels<M extends MessageDefs, C = unknown> extends ChannelHos
         const read = await this.history.read(channel, since);
         if (conn.closed) return;
         // First, as it may throw (the attachment is full) before anything is sent.
-        conn.subscribe(this.#topic(channel));
+        try {
+          conn.subscribe(this.#topic(channel));
+        } catch (error) {
+          if (!(error instanceof AttachmentError)) throw error;
+          const full = `the connection's attachment holds no more channels (${error.message})`;
+          this.reply(peer, id, new ChannelError('too_many_channels', full, undefined, channel));
+          return;
+        }
         const { epoch, recovered } = read;
         const offset = recovered && since ? since.offset : read.offset;
         send(conn, encodeFrame({ t: 'joined', id, ch: channel, epoch, offset, recovered }));

@@ -214,11 +214,41 @@ describe('channels in a Durable Object room (workerd)', () => {
     a.client.connection?.terminate();
     await until(async () => (await r.members()) === 0, 'the room to see the drop');
     for (const i of range(3, MAX_LENGTH + 4)) await r.publish(`n${String(i)}`);
+    // The head and the last MAX_LENGTH publications: trimmed in storage too.
+    expect(Number(await r.command('keys'))).toBe(MAX_LENGTH + 1);
     await a.reconnect(r.url());
     expect(a.joins[2]).toMatchObject({ recovered: false, epoch: second, offset: MAX_LENGTH + 4 });
     await r.publish('after');
     await until(() => a.got.length === 4, 'a live publication after the trimmed join');
     expect(a.wires[2]).toEqual([MAX_LENGTH + 5]);
+    await a.close();
+  });
+
+  it('a join the hook refuses gets forbidden; one past what the attachment holds, too_many_channels', async () => {
+    const r = room();
+    const a = await reader(r.url());
+    await expect(a.client.channel('other').join()).rejects.toMatchObject({ code: 'forbidden' });
+    // 16 KiB of attachment: a few channels with names of 1,000 characters fill it.
+    let refused: unknown;
+    const joined: string[] = [];
+    for (let i = 0; i < 30 && refused === undefined; i++) {
+      const name = `long:${String(i)}:${'x'.repeat(1000)}`;
+      await a.client
+        .channel(name)
+        .join()
+        .then(
+          () => joined.push(name),
+          (error: unknown) => {
+            refused = error;
+          },
+        );
+    }
+    expect(refused).toMatchObject({ code: 'too_many_channels' });
+    expect(joined.length).toBeGreaterThan(5);
+    // Still in its channels, and served.
+    await r.publish('m1');
+    await until(() => a.got.length === 1, 'a publication after the refusals');
+    expect(Number(await r.members())).toBe(1);
     await a.close();
   });
 

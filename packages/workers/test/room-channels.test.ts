@@ -22,7 +22,11 @@ const FIXTURE = fileURLToPath(new URL('./fixtures/channels-room-worker.ts', impo
 const persist = mkdtempSync(join(tmpdir(), 'anyws-room-channels-'));
 const start = (port?: number) =>
   startWorkerd(FIXTURE, {
-    durableObjects: { CHANNELS: 'ChannelsRoom', SLOW: 'SlowChannelsRoom' },
+    durableObjects: {
+      CHANNELS: 'ChannelsRoom',
+      SLOW: 'SlowChannelsRoom',
+      AGING: 'AgingChannelsRoom',
+    },
     persist,
     ...(port === undefined ? {} : { port }),
   });
@@ -38,7 +42,7 @@ afterAll(async () => {
 
 /** A room of its own per test: names never repeat, so neither do histories. */
 let rooms = 0;
-function room(kind: 'room' | 'slow' = 'room') {
+function room(kind: 'room' | 'slow' | 'aging' = 'room') {
   const base = `/${kind}/r${String(Date.now())}-${String(++rooms)}`;
   const command = async (name: string, query = ''): Promise<string> => {
     const response = await fetch(`${workerd.http}${base}/${name}${query}`);
@@ -221,6 +225,30 @@ describe('channels in a Durable Object room (workerd)', () => {
     await r.publish('after');
     await until(() => a.got.length === 4, 'a live publication after the trimmed join');
     expect(a.wires[2]).toEqual([MAX_LENGTH + 5]);
+    await a.close();
+  });
+
+  it('past maxAge a position is not recovered, and the aged entries leave the storage', async () => {
+    const r = room('aging');
+    const a = await reader(r.url());
+    const { epoch } = a.joins[0]!;
+    a.client.connection?.terminate();
+    await until(async () => (await r.members()) === 0, 'the room to see the drop');
+    await r.publish('m1');
+    const read = async (offset: number) =>
+      JSON.parse(await r.command('read', `?epoch=${epoch}&offset=${String(offset)}`)) as {
+        recovered: boolean;
+      };
+    await until(async () => !(await read(0)).recovered, 'the entry to age out', 5000);
+    await a.reconnect(r.url());
+    expect(a.joins[1]).toMatchObject({ recovered: false, epoch, offset: 1 });
+    // A client that missed nothing still recovers: its position is the last one.
+    expect(await read(1)).toEqual({ recovered: true, epoch, offset: 1, entries: [] });
+    // The next append deletes what aged: the head and the new entry stay.
+    await r.publish('m2');
+    expect(Number(await r.command('keys'))).toBe(2);
+    await until(() => a.got.length === 1, 'the live publication');
+    expect(a.got[0]).toMatchObject({ offset: 2, data: { text: 'm2' } });
     await a.close();
   });
 

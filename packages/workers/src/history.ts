@@ -45,7 +45,7 @@ const DELETE_BATCH = 128;
 const AGE_BATCH = 128;
 
 /**
- * A {@link ChannelHistory} in Durable Object storage (`ctx.storage`, either backend). Per
+ * A {@link ChannelHistory} in Durable Object storage (`ctx.storage`, through the key-value API both backends have). Per
  * channel, a head (its epoch, last offset and oldest kept offset) and one key per publication,
  * bounded by length on each append and by age (entries past `maxAge` are never replayed, and
  * are deleted in batches as the channel is appended to).

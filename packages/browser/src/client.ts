@@ -1,550 +1,67 @@
+/**
+ * The browser's reconnecting client: core's `ReconnectingClient` over `connect`, plus what only
+ * a page has: the `online`/`offline` events, a tab coming back to the foreground, and the
+ * socket's own `readyState` (a socket that is closing drops sends while core still sees it open).
+ */
 import {
-  assertSendableClose,
-  CLOSED_MESSAGE,
-  ConcurrentReceiveError,
-  ConnectionClosedError,
-  type ControlMessage,
-  type DataMessage,
-  HandshakeError,
-  jsonText,
-  type ReceiveJsonOptions,
-  type ReceiveOptions,
-  ReceiveTimeoutError,
-  resolveOptions,
-  type SendJsonOptions,
-  type SendOptions,
-  toBytes,
-  UnexpectedMessageError,
-  utf8ByteLength,
-  type WebSocketConnection,
-  WebSocketError,
-  type WSMessage,
-  WSMsgType,
+  ReconnectingClient as Client,
+  type LinkSignals,
+  type ReconnectingOptions,
 } from '@anyws/core';
-import { DEFAULT_RECONNECT, type ReconnectPolicy, reconnectDelay } from './policy.js';
 import { type ConnectOptions, open } from './transport.js';
 
-/**
- * Where the reconnecting client is:
- * - `connecting`: the first attempt is under way;
- * - `connected`: a connection is open;
- * - `reconnecting`: the connection was lost (or an attempt failed) and the next attempt is waiting or under way;
- * - `offline`: the browser reported `offline`; the next attempt waits for `online`;
- * - `closing`: `close()` was called and the closing handshake runs;
- * - `closed`: for good (closed by the user, a close code that is not retried, or retries exhausted).
- */
-export type ClientState =
-  | 'connecting'
-  | 'connected'
-  | 'reconnecting'
-  | 'offline'
-  | 'closing'
-  | 'closed';
+export {
+  type ClientEvents,
+  type ClientState,
+  QueueFullError,
+  type ReconnectingOptions,
+} from '@anyws/core';
 
-/** Push-style listeners of a {@link ReconnectingClient}. */
-export interface ClientEvents {
-  /** The state changed. */
-  state: (state: ClientState) => void;
-  /** A connection opened (the first one or a reconnect); queued sends have been handed to it. */
-  open: (connection: WebSocketConnection) => void;
-  /**
-   * A connection ended or an attempt failed (code 1006). `retryIn` is the wait before the
-   * next attempt in ms, or null when the client stops here.
-   */
-  close: (code: number, reason: string, retryIn: number | null) => void;
-  /** An error of a connection or of an attempt; the client carries on as its state says. */
-  error: (error: Error) => void;
-  /** A message arrived. With at least one listener, messages go here and not to `receive()`. */
-  message: (message: DataMessage | ControlMessage) => void;
+/**
+ * Options of a {@link ReconnectingClient}: those of every connection it opens (`connect`'s:
+ * `openTimeout` bounds each attempt; once `signal` has aborted no further attempt is made and
+ * the client ends), and its own (`reconnect`, `maxQueuedMessages`, `maxQueuedBytes`,
+ * `checkTimeout`), as on every runtime.
+ */
+export interface ReconnectingClientOptions extends ConnectOptions, ReconnectingOptions {}
+/** The former name of {@link ReconnectingClientOptions}. */
+export type ClientOptions = ReconnectingClientOptions;
+
+/** Follows the page's network and visibility events (workers have no document). */
+function watch(link: LinkSignals): () => void {
+  const visible = (): void => {
+    if (document.visibilityState === 'visible') link.check();
+  };
+  const listen = (method: 'addEventListener' | 'removeEventListener'): void => {
+    // Events only: `navigator.onLine` lies in some containers.
+    globalThis[method]('online', link.online);
+    globalThis[method]('offline', link.offline);
+    globalThis.document?.[method]('visibilitychange', visible);
+  };
+  listen('addEventListener');
+  return () => listen('removeEventListener');
 }
 
 /**
- * Options of a {@link ReconnectingClient}: those of every connection it opens (`openTimeout`
- * bounds each attempt; once `signal` has aborted no further attempt is made and the client
- * ends), and its own.
+ * A client that reconnects (core's `ReconnectingClient`, see there): backoff with full jitter,
+ * close-code rules, sends queued while disconnected, reading across reconnects. In a page it
+ * also follows the network: `online` retries at once; `offline` and a tab coming back to the
+ * foreground check the link with a ping. A page has no ping frames, so the heartbeat (default
+ * 25 s + 10 s) and those checks run only where the server agreed to the application-level
+ * heartbeat (an anyws server, see `HEARTBEAT_PROTOCOL`): against another server nothing is sent
+ * and a quiet connection is never taken for dead.
  */
-export interface ClientOptions extends ConnectOptions {
-  /** The reconnection policy; fields left out take {@link DEFAULT_RECONNECT}'s. */
-  reconnect?: Partial<ReconnectPolicy>;
-  /** Most sends held while disconnected. Default 1,000. */
-  maxQueuedMessages?: number;
-  /** Most bytes (UTF-8 for text) held while disconnected. Default 1 MiB. */
-  maxQueuedBytes?: number;
-  /** How long the link check (tab visible again, `offline`) waits for the pong, in ms. Default the heartbeat timeout, or 5,000. */
-  checkTimeout?: number;
-}
-
-/** A send did not fit in the queue of sends held while disconnected. Nothing was queued. */
-export class QueueFullError extends WebSocketError {
-  override name = 'QueueFullError';
-  constructor(
-    /** Messages queued at the time. */
-    readonly messages: number,
-    /** Bytes queued at the time. */
-    readonly bytes: number,
-  ) {
-    super(
-      `the send queue is full (${String(messages)} messages, ${String(bytes)} bytes wait for a connection)`,
-    );
+export class ReconnectingClient extends Client<ReconnectingClientOptions> {
+  constructor(url: string | URL, options: ReconnectingClientOptions = {}) {
+    let socket: WebSocket | undefined;
+    super(url, options, {
+      connect: (target, o) =>
+        open(target, o).then(([conn, ws]) => {
+          socket = ws;
+          return conn;
+        }),
+      watch,
+      writable: () => socket?.readyState === 1,
+    });
   }
-}
-
-/** The reconnecting client's heartbeat unless the options say otherwise: a dead link is found within 35 s. */
-const DEFAULT_HEARTBEAT = { interval: 25_000, timeout: 10_000 };
-
-interface Pending {
-  size: number;
-  send: (conn: WebSocketConnection) => Promise<void>;
-  resolve: () => void;
-  reject: (error: Error) => void;
-}
-
-type Listeners = { [K in keyof ClientEvents]: Set<ClientEvents[K]> };
-
-/** A message or error that ends one connection's stream (CLOSE, CLOSING, CLOSED, ERROR). */
-function ends(value: unknown): boolean {
-  if (value instanceof ConnectionClosedError) return true;
-  const message = value instanceof UnexpectedMessageError ? value.received : value;
-  const type = (message as Partial<WSMessage> | null)?.type;
-  return type === WSMsgType.CLOSE || (type !== undefined && type >= WSMsgType.CLOSING);
-}
-
-/**
- * A client that reconnects: one object over a succession of `WebSocketConnection`s.
- *
- * - Reconnects with exponential backoff and full jitter; 1012 waits 5–30 s; 1003, 1008,
- *   1013 and `close()` end it; 3000–4999 follow `reconnect.shouldReconnect`.
- * - Sends while disconnected are queued (bounded by `maxQueuedMessages` and `maxQueuedBytes`;
- *   past the bound a `QueueFullError`) and handed, in order, to the next connection before
- *   any later send. A send resolves when a connection took it; queued sends reject with
- *   `ConnectionClosedError` if the client ends first.
- * - `receive()` and `for await` read the current connection and wait across reconnects: the
- *   end of a connection that is followed by a reconnect (its CLOSE, ERROR, CLOSED) is not
- *   returned. When the client ends, the last connection's messages are read to the end
- *   (CLOSE from the server if it closed, then CLOSED for good).
- * - A heartbeat (default 25 s + 10 s) finds dead links; `online` retries at once; `offline`
- *   and a tab coming back to the foreground check the link with a ping. A page has no ping
- *   frames, so both run only where the server agreed to the application-level heartbeat (an
- *   anyws server, see `HEARTBEAT_PROTOCOL`): against another server nothing is sent and a quiet
- *   connection is never taken for dead.
- */
-export class ReconnectingClient implements AsyncIterable<WSMessage> {
-  /** The URL every connection is opened with. */
-  readonly url: string;
-  /** The options of every connection, heartbeat default filled in. */
-  readonly options: ClientOptions;
-  /** The reconnection policy in force. */
-  readonly policy: ReconnectPolicy;
-
-  #state: ClientState = 'connecting';
-  /** The latest connection. */
-  #conn: WebSocketConnection | null = null;
-  /** Connections whose messages the reader has not read to the end, oldest first. */
-  #reads: WebSocketConnection[] = [];
-  #socket: WebSocket | null = null;
-  #attempt = 0;
-  #dialing = false;
-  /** The browser said `offline` and not `online` since (events only: `navigator.onLine` lies in some containers). */
-  #offline = false;
-  #timer: ReturnType<typeof setTimeout> | undefined;
-  #queue: Pending[] = [];
-  #queuedBytes = 0;
-  #userClose: [number, string] | null = null;
-  #reading = false;
-  #wake: (() => void)[] = [];
-  #unforward: (() => void) | undefined;
-  #listeners: Listeners = {
-    state: new Set(),
-    open: new Set(),
-    close: new Set(),
-    error: new Set(),
-    message: new Set(),
-  };
-
-  constructor(url: string | URL, options: ClientOptions = {}) {
-    this.url = String(url);
-    this.options = { heartbeat: DEFAULT_HEARTBEAT, ...options };
-    const policy = { ...DEFAULT_RECONNECT, ...options.reconnect };
-    const { min, max } = policy.restartDelay;
-    if (
-      !(
-        policy.minDelay >= 0 &&
-        policy.maxDelay >= 0 &&
-        policy.factor >= 1 &&
-        min >= 0 &&
-        max >= min
-      )
-    ) {
-      throw new RangeError(
-        'reconnect: delays must be >= 0, factor >= 1 and restartDelay.min <= max',
-      );
-    }
-    this.policy = policy;
-    resolveOptions(this.options);
-    this.#listen('addEventListener');
-    this.#dial();
-  }
-
-  /** Where the client is; see {@link ClientState}. */
-  get state(): ClientState {
-    return this.#state;
-  }
-  /** The open connection, or null while there is none. */
-  get connection(): WebSocketConnection | null {
-    return this.#socket && this.#conn;
-  }
-  /** Sends waiting for a connection. */
-  get queued(): { messages: number; bytes: number } {
-    return { messages: this.#queue.length, bytes: this.#queuedBytes };
-  }
-
-  /** Adds a listener; returns the function that removes it. */
-  on<K extends keyof ClientEvents>(event: K, listener: ClientEvents[K]): () => void {
-    const set = this.#listeners[event] as Set<ClientEvents[K]>;
-    set.add(listener);
-    if (event === 'message') this.#forward();
-    return () => {
-      set.delete(listener);
-      if (event === 'message') this.#forward();
-    };
-  }
-
-  // ---- sending -----------------------------------------------------------------------
-
-  /** Sends a string as TEXT or bytes as BINARY, now or after the next reconnect. */
-  send(
-    data: string | Uint8Array | ArrayBuffer | ArrayBufferView,
-    options?: SendOptions,
-  ): Promise<void> {
-    return typeof data === 'string' ? this.sendText(data, options) : this.sendBytes(data, options);
-  }
-
-  /** Sends a TEXT message. A TypeError for anything but a string. */
-  sendText(data: string, options?: SendOptions): Promise<void> {
-    if (typeof data !== 'string') return Promise.reject(new TypeError('sendText() takes a string'));
-    return this.#send(utf8ByteLength(data), (conn) => conn.sendText(data, options));
-  }
-
-  /** Sends a BINARY message. A TypeError for anything but bytes. */
-  sendBytes(
-    data: Uint8Array | ArrayBuffer | ArrayBufferView,
-    options?: SendOptions,
-  ): Promise<void> {
-    const bytes = toBytes(data);
-    if (!bytes) return Promise.reject(new TypeError('sendBytes() takes bytes'));
-    return this.#send(bytes.byteLength, (conn) => conn.sendBytes(bytes, options));
-  }
-
-  /** Sends `value` as JSON text, serialised now. A TypeError when it does not serialise. */
-  sendJson(value: unknown, options?: SendJsonOptions): Promise<void> {
-    let text: string;
-    try {
-      text = jsonText(value, options?.stringify);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    return this.sendText(text, options);
-  }
-
-  #send(size: number, send: (conn: WebSocketConnection) => Promise<void>): Promise<void> {
-    if (this.#userClose || this.#state === 'closed') {
-      return Promise.reject(new ConnectionClosedError(`cannot send: the client is ${this.#state}`));
-    }
-    const conn = this.#conn;
-    // A socket that is closing drops what it is given: hold it for the next connection instead.
-    if (conn?.state === 'open' && this.#socket?.readyState === 1) return send(conn);
-    const max = this.options;
-    if (
-      this.#queue.length >= (max.maxQueuedMessages ?? 1000) ||
-      this.#queuedBytes + size > (max.maxQueuedBytes ?? 1 << 20)
-    ) {
-      return Promise.reject(new QueueFullError(this.#queue.length, this.#queuedBytes));
-    }
-    this.#queuedBytes += size;
-    return new Promise((resolve, reject) => this.#queue.push({ size, send, resolve, reject }));
-  }
-
-  /** Sends a ping on the open connection; resolves with the round trip in ms. */
-  ping(): Promise<number> {
-    return (
-      this.connection?.ping() ??
-      Promise.reject(new ConnectionClosedError(`cannot ping: the client is ${this.#state}`))
-    );
-  }
-
-  // ---- receiving ---------------------------------------------------------------------
-
-  /**
-   * The next message of the current connection, waiting across reconnects. CLOSE (when the
-   * server's close ended the client), then CLOSED, only once the client has ended. One reader
-   * at a time; `timeout` (default `receiveTimeout`) covers the whole wait.
-   */
-  receive(options?: ReceiveOptions): Promise<WSMessage> {
-    return this.#pull(
-      (conn, timeout) => conn.receive({ timeout }),
-      () => CLOSED_MESSAGE,
-      options,
-    );
-  }
-  /** The next message, which must be TEXT (see `WebSocketConnection.receiveText`). */
-  receiveText(options?: ReceiveOptions): Promise<string> {
-    return this.#pull((conn, timeout) => conn.receiveText({ timeout }), closedError, options);
-  }
-  /** The next message, which must be BINARY (see `WebSocketConnection.receiveBytes`). */
-  receiveBytes(options?: ReceiveOptions): Promise<Uint8Array> {
-    return this.#pull((conn, timeout) => conn.receiveBytes({ timeout }), closedError, options);
-  }
-  /** The next message parsed as JSON (see `WebSocketConnection.receiveJson`). */
-  receiveJson<T = unknown>(options?: ReceiveJsonOptions): Promise<T> {
-    return this.#pull(
-      (conn, timeout) => conn.receiveJson<T>({ ...options, timeout }),
-      closedError,
-      options,
-    );
-  }
-
-  /** Yields messages across reconnects until the client ends. */
-  async *[Symbol.asyncIterator](): AsyncGenerator<WSMessage, void, undefined> {
-    for (;;) {
-      const message = await this.receive();
-      if (
-        message.type === WSMsgType.CLOSE ||
-        message.type === WSMsgType.CLOSING ||
-        message.type === WSMsgType.CLOSED
-      )
-        return;
-      yield message;
-    }
-  }
-
-  async #pull<T>(
-    read: (conn: WebSocketConnection, timeout: number | null) => Promise<T>,
-    ended: () => T,
-    options: ReceiveOptions | undefined,
-  ): Promise<T> {
-    if (this.#reading) throw new ConcurrentReceiveError();
-    this.#reading = true;
-    const timeout =
-      options?.timeout === undefined ? (this.options.receiveTimeout ?? null) : options.timeout;
-    const deadline = performance.now() + (timeout ?? Number.POSITIVE_INFINITY);
-    const left = (): number | null =>
-      timeout === null ? null : Math.max(0, deadline - performance.now());
-    try {
-      for (;;) {
-        const conn = this.#reads[0];
-        if (!conn) {
-          if (this.#state === 'closed') return ended();
-          await new Promise<void>((resolve, reject) => {
-            const ms = left();
-            const timer =
-              ms === null
-                ? undefined
-                : setTimeout(() => reject(new ReceiveTimeoutError(timeout ?? 0)), ms);
-            this.#wake.push(() => {
-              clearTimeout(timer);
-              resolve();
-            });
-          });
-          continue;
-        }
-        let end: unknown;
-        try {
-          const result = await read(conn, left());
-          if (!ends(result)) return result;
-          end = result;
-        } catch (error) {
-          if (!ends(error)) throw error;
-          end = error;
-        }
-        // Once it is closed, the client has decided whether another connection follows.
-        await conn.whenClosed;
-        if (this.#state === 'closed' && this.#reads.at(-1) === conn) {
-          if (end instanceof Error) throw end;
-          return end as T;
-        }
-        this.#reads = this.#reads.filter((c) => c !== conn);
-      }
-    } finally {
-      this.#reading = false;
-    }
-  }
-
-  // ---- closing -----------------------------------------------------------------------
-
-  /**
-   * Closes the connection (if one is open) and ends the client: no reconnect, queued sends
-   * reject with `ConnectionClosedError`. Resolves once closed. A RangeError for a code or
-   * reason that may not be sent.
-   */
-  close(code = 1000, reason = ''): Promise<void> {
-    assertSendableClose(code, reason);
-    if (this.#state === 'closed') return Promise.resolve();
-    this.#userClose ??= [code, reason];
-    const conn = this.connection;
-    if (!conn) {
-      this.#end();
-      return Promise.resolve();
-    }
-    this.#set('closing');
-    return conn.close(code, reason);
-  }
-
-  // ---- the life cycle ----------------------------------------------------------------
-
-  #dial = (): void => {
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
-    if (this.#dialing || this.#state === 'closed') return;
-    this.#dialing = true;
-    // Every attempt but the very first is a retry.
-    if (this.#state !== 'connecting') {
-      this.#attempt++;
-      this.#set('reconnecting');
-    }
-    open(this.url, this.options).then(
-      ([conn, socket]) => {
-        this.#dialing = false;
-        if (this.#userClose) {
-          conn.close(...this.#userClose).catch(() => undefined);
-          return;
-        }
-        this.#attempt = 0;
-        this.#conn = conn;
-        this.#socket = socket;
-        this.#reads.push(conn);
-        conn.on('close', (code, reason) => this.#lost(conn, code, reason));
-        conn.on('error', (error) => this.#emit('error', error));
-        this.#forward();
-        const queue = this.#queue;
-        this.#queue = [];
-        this.#queuedBytes = 0;
-        // Synchronous hand-offs, in order, before any later send can reach the connection.
-        for (const p of queue) p.send(conn).then(p.resolve, p.reject);
-        this.#set('connected');
-        this.#emit('open', conn);
-      },
-      (error: Error) => {
-        this.#dialing = false;
-        if (this.#state === 'closed') return;
-        this.#emit('error', error);
-        // A refused or unreachable server may come back; a malformed URL will not, nor an
-        // attempt after the user's signal aborted.
-        if (error instanceof HandshakeError && !this.options.signal?.aborted)
-          this.#retry(1006, '', this.#attempt);
-        else this.#end();
-      },
-    );
-  };
-
-  #lost(conn: WebSocketConnection, code: number, reason: string): void {
-    // With push listeners nobody reads the rest of it (only its end is left there).
-    if (this.#unforward) this.#reads = this.#reads.filter((c) => c !== conn);
-    this.#socket = null;
-    this.#forward();
-    if (this.#userClose) {
-      this.#emit('close', code, reason, null);
-      this.#end();
-    } else {
-      this.#retry(code, reason, this.#attempt);
-    }
-  }
-
-  #retry(code: number, reason: string, attempt: number): void {
-    const delay = reconnectDelay(code, reason, attempt, this.policy);
-    this.#emit('close', code, reason, delay);
-    if (delay === null) {
-      this.#end();
-    } else if (this.#offline) {
-      this.#set('offline');
-    } else {
-      this.#set('reconnecting');
-      this.#timer = setTimeout(this.#dial, delay);
-    }
-  }
-
-  /** Ends the client for good: nothing waits any more, nothing queued is left unanswered. */
-  #end(): void {
-    clearTimeout(this.#timer);
-    this.#listen('removeEventListener');
-    const error = new ConnectionClosedError('the client closed before the send could go');
-    for (const p of this.#queue.splice(0)) p.reject(error);
-    this.#queuedBytes = 0;
-    this.#set('closed');
-  }
-
-  /** Follows the browser's network and visibility events (workers have no document). */
-  #listen(method: 'addEventListener' | 'removeEventListener'): void {
-    globalThis[method]?.('online', this.#onOnline);
-    globalThis[method]?.('offline', this.#onOffline);
-    globalThis.document?.[method]('visibilitychange', this.#visible);
-  }
-
-  #onOnline = (): void => {
-    this.#offline = false;
-    if (this.#state === 'offline' || this.#state === 'reconnecting') {
-      this.#attempt = 0;
-      this.#dial();
-    }
-  };
-
-  #onOffline = (): void => {
-    this.#offline = true;
-    if (this.connection) {
-      this.#check();
-    } else if (this.#state === 'reconnecting' && !this.#dialing) {
-      clearTimeout(this.#timer);
-      this.#set('offline');
-    }
-  };
-
-  #visible = (): void => {
-    if (document.visibilityState === 'visible') this.#check();
-  };
-
-  /**
-   * Pings the open connection; no pong within `checkTimeout` ends it (1006, its 'error' is a
-   * `HeartbeatTimeoutError`), and the client reconnects.
-   */
-  #check(): void {
-    const conn = this.connection;
-    // Without the server's agreement there is no way to ping from a page (see the class notes).
-    if (conn?.appHeartbeat !== true) return;
-    conn
-      ?.ping({ timeout: this.options.checkTimeout ?? conn.options.heartbeat?.timeout ?? 5000 })
-      .catch(() => undefined);
-  }
-
-  /** Routes the connection's messages to the client's listeners while there are any. */
-  #forward(): void {
-    const conn = this.#socket && this.#conn;
-    const wanted = conn !== null && this.#listeners.message.size > 0;
-    if (wanted === (this.#unforward !== undefined)) return;
-    this.#unforward?.();
-    this.#unforward = wanted
-      ? conn.on('message', (message) => this.#emit('message', message))
-      : undefined;
-  }
-
-  #set(state: ClientState): void {
-    if (this.#state === state) return;
-    this.#state = state;
-    for (const wake of this.#wake.splice(0)) wake();
-    this.#emit('state', state);
-  }
-
-  #emit<K extends keyof ClientEvents>(event: K, ...args: Parameters<ClientEvents[K]>): void {
-    for (const listener of this.#listeners[event]) {
-      try {
-        (listener as (...a: Parameters<ClientEvents[K]>) => void)(...args);
-      } catch (error) {
-        // A failing listener must not stop the client; the others still hear about it.
-        if (event !== 'error')
-          this.#emit('error', error instanceof Error ? error : new Error(String(error)));
-      }
-    }
-  }
-}
-
-function closedError(): never {
-  throw new ConnectionClosedError('the client is closed');
 }

@@ -2,14 +2,7 @@
  * @anyws/core: the WebSocket contract shared by every anyws runtime adapter.
  * @packageDocumentation
  */
-export {
-  type ConnectionEvents,
-  type ConnectionInit,
-  type ConnectionState,
-  type LoopItem,
-  type Side,
-  WebSocketConnection,
-} from './connection.js';
+
 export {
   type ClientUrl,
   clientProtocols,
@@ -22,6 +15,14 @@ export {
   resolveOpenTimeout,
   toWebSocketUrl,
 } from './connect.js';
+export {
+  type ConnectionEvents,
+  type ConnectionInit,
+  type ConnectionState,
+  type LoopItem,
+  type Side,
+  WebSocketConnection,
+} from './connection.js';
 export {
   BufferOverflowError,
   ConcurrentReceiveError,
@@ -90,6 +91,21 @@ export {
   WSCloseCode,
   WSMsgType,
 } from './protocol.js';
+export {
+  type ClientEvents,
+  type ClientState,
+  type LinkSignals,
+  QueueFullError,
+  ReconnectingClient,
+  type ReconnectingOptions,
+  type ReconnectingRuntime,
+} from './reconnect/client.js';
+export {
+  DEFAULT_RECONNECT,
+  NO_RECONNECT_CODES,
+  type ReconnectPolicy,
+  reconnectDelay,
+} from './reconnect/policy.js';
 export {
   type Excluded,
   exclusion,

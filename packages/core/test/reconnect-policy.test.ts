@@ -4,7 +4,7 @@ import {
   NO_RECONNECT_CODES,
   type ReconnectPolicy,
   reconnectDelay,
-} from '../src/policy.js';
+} from '../src/reconnect/policy.js';
 
 const never = (): number => 0;
 const almostOne = (): number => 1 - Number.EPSILON;

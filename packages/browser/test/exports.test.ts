@@ -15,20 +15,24 @@ import { describe, expect, it } from 'vitest';
 import type * as Main from '../src/index.js';
 import * as main from '../src/index.js';
 
-/** Type level: `connect`'s options have exactly the names of the list (no `headers` in a page). */
-const optionNames: Record<'connect', 'same'> = {
+/** Type level: the clients' options have exactly the names of the list (no `headers` in a page). */
+const optionNames: Record<'connect' | 'reconnect', 'same'> = {
   connect: 'same' satisfies OptionsMatch<
     keyof Main.ConnectOptions,
     EdgeOptionName<'connect', 'browser'>
   >,
+  reconnect: 'same' satisfies OptionsMatch<
+    keyof Main.ReconnectingClientOptions,
+    EdgeOptionName<'reconnect', 'browser'>
+  >,
 };
 
 describe('@anyws/browser against the edges list', () => {
-  it('exports the client role, and no other role exists in a page', () => {
+  it('exports the client roles, and no other role exists in a page', () => {
     const module: Record<string, unknown> = main;
     for (const role of Object.keys(EDGES) as Role[]) {
       const edge = edgeOf(role, 'browser');
-      if (role !== 'connect') {
+      if (role !== 'connect' && role !== 'reconnect') {
         expect(edge, `${role} in a page`).toBeUndefined();
         continue;
       }
@@ -36,6 +40,6 @@ describe('@anyws/browser against the edges list', () => {
         expect(typeof module[name], `${role}: exports ${name}`).toBe('function');
       }
     }
-    expect(optionNames.connect).toBe('same');
+    expect(Object.values(optionNames)).toEqual(['same', 'same']);
   });
 });

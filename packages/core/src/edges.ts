@@ -11,7 +11,7 @@
 export type Runtime = 'node' | 'deno' | 'workers' | 'browser';
 
 /** The roles of the edges. */
-export type Role = 'serve' | 'upgrade' | 'hono' | 'connect';
+export type Role = 'serve' | 'upgrade' | 'hono' | 'connect' | 'reconnect';
 
 /** One role on one runtime. */
 export interface RuntimeEdge {
@@ -53,6 +53,17 @@ export const CONNECTION_OPTIONS = [
   'maxBufferedAmount',
   'slowConsumer',
   'receiveHighWaterMark',
+] as const;
+
+/**
+ * The names of core's `ReconnectingOptions`: what a reconnecting client takes beside its
+ * runtime's `connect` options (core's test holds them against the interface).
+ */
+export const RECONNECTING_OPTIONS = [
+  'reconnect',
+  'maxQueuedMessages',
+  'maxQueuedBytes',
+  'checkTimeout',
 ] as const;
 
 /** Every role on every runtime. Durations are milliseconds everywhere. */
@@ -118,7 +129,22 @@ export const EDGES = {
         name: 'connect',
         options: ['offerHeartbeat'],
         without: ['headers'],
-        also: ['ReconnectingClient'],
+      },
+    },
+    absent: {},
+  },
+  reconnect: {
+    call: '`new ReconnectingClient(url, { reconnect, maxQueuedMessages, maxQueuedBytes, checkTimeout, ...connect options })`',
+    options: ['headers', 'openTimeout', 'signal', ...CONNECTION_OPTIONS, ...RECONNECTING_OPTIONS],
+    runtimes: {
+      node: { module: '.', name: 'ReconnectingClient', options: ['coalesce'] },
+      deno: { module: '.', name: 'ReconnectingClient', options: ['offerHeartbeat'] },
+      workers: { module: '.', name: 'ReconnectingClient', options: ['offerHeartbeat'] },
+      browser: {
+        module: '.',
+        name: 'ReconnectingClient',
+        options: ['offerHeartbeat'],
+        without: ['headers'],
       },
     },
     absent: {},

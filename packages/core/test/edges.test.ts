@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { CONNECTION_OPTIONS, EDGES, edgeOf, edgeOptions } from '../src/edges.js';
+import {
+  CONNECTION_OPTIONS,
+  EDGES,
+  edgeOf,
+  edgeOptions,
+  RECONNECTING_OPTIONS,
+} from '../src/edges.js';
 import { type ConnectionOptions, DEFAULT_OPTIONS } from '../src/options.js';
+import type { ReconnectingOptions } from '../src/reconnect/client.js';
 
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 
@@ -12,6 +19,18 @@ describe('the edges list', () => {
     expect(same).toBe(true);
     // Runtime level: every option has a default.
     expect([...CONNECTION_OPTIONS].sort()).toEqual(Object.keys(DEFAULT_OPTIONS).sort());
+  });
+
+  it("names every field of the reconnecting client's own options, and only those", () => {
+    const same: Same<keyof ReconnectingOptions, (typeof RECONNECTING_OPTIONS)[number]> = true;
+    expect(same).toBe(true);
+    // Every runtime has the role, under the same name, with its connect's own options.
+    for (const runtime of ['node', 'deno', 'workers', 'browser'] as const) {
+      expect(edgeOf('reconnect', runtime)?.name).toBe('ReconnectingClient');
+      expect(edgeOptions('reconnect', runtime)).toEqual(
+        expect.arrayContaining([...edgeOptions('connect', runtime), ...RECONNECTING_OPTIONS]),
+      );
+    }
   });
 
   it('gives each runtime the common options minus what it lacks, plus its own', () => {

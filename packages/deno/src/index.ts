@@ -5,6 +5,7 @@
  * @packageDocumentation
  */
 export { type ConnectOptions, connect } from './client.ts';
+export { ReconnectingClient, type ReconnectingClientOptions } from './reconnecting.ts';
 export {
   type HandlerSource,
   type RunningServer,

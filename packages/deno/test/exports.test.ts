@@ -31,6 +31,10 @@ const optionNames: Record<Role, 'same'> = {
     keyof Main.ConnectOptions,
     EdgeOptionName<'connect', 'deno'>
   >,
+  reconnect: 'same' satisfies OptionsMatch<
+    keyof Main.ReconnectingClientOptions,
+    EdgeOptionName<'reconnect', 'deno'>
+  >,
 };
 
 const modules: Record<string, Record<string, unknown>> = { '.': main, './hono': hono };
@@ -48,6 +52,6 @@ Deno.test({
         assertEquals(typeof module[name], 'function', `${role}: ${edge.module} exports ${name}`);
       }
     }
-    assertEquals(Object.values(optionNames).join(), 'same,same,same,same', 'option names');
+    assertEquals(Object.values(optionNames).join(), 'same,same,same,same,same', 'option names');
   },
 });

@@ -5,6 +5,7 @@
  * @packageDocumentation
  */
 export { type ConnectOptions, connect } from './client.js';
+export { ReconnectingClient, type ReconnectingClientOptions } from './reconnecting.js';
 export {
   type Attachment,
   type AttachOptions,

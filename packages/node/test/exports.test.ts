@@ -34,6 +34,10 @@ const optionNames: Record<Role, 'same'> = {
     keyof Main.ConnectOptions,
     EdgeOptionName<'connect', 'node'>
   >,
+  reconnect: 'same' satisfies OptionsMatch<
+    keyof Main.ReconnectingClientOptions,
+    EdgeOptionName<'reconnect', 'node'>
+  >,
 };
 
 const modules: Record<string, Record<string, unknown>> = { '.': main, './hono': hono };
@@ -51,7 +55,7 @@ describe('@anyws/node against the edges list', () => {
         );
       }
     }
-    expect(Object.values(optionNames)).toEqual(['same', 'same', 'same', 'same']);
+    expect(Object.values(optionNames)).toEqual(['same', 'same', 'same', 'same', 'same']);
   });
 
   it("is what the root README's table says", () => {

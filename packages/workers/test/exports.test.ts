@@ -27,6 +27,10 @@ const optionNames: Record<Exclude<Role, 'serve'>, 'same'> = {
     keyof Main.ConnectOptions,
     EdgeOptionName<'connect', 'workers'>
   >,
+  reconnect: 'same' satisfies OptionsMatch<
+    keyof Main.ReconnectingClientOptions,
+    EdgeOptionName<'reconnect', 'workers'>
+  >,
 };
 
 let mf: Miniflare;
@@ -53,6 +57,6 @@ describe('@anyws/workers against the edges list', () => {
       }
     }
     expect(edgeOf('serve', 'workers')).toBeUndefined();
-    expect(Object.values(optionNames)).toEqual(['same', 'same', 'same']);
+    expect(Object.values(optionNames)).toEqual(['same', 'same', 'same', 'same']);
   });
 });

@@ -2,28 +2,10 @@
  * Channels on real Node sockets: a client whose connection drops gets, after it reconnects with
  * its position, every publication made meanwhile, once and in order, then the live ones.
  */
-import {
-  ChannelClient,
-  ChannelServer,
-  defineMessages,
-  type Publication,
-  type StandardSchemaV1,
-} from '@anyws/core/channels';
+import { ChannelClient, ChannelServer, type Publication } from '@anyws/core/channels';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type RunningServer, serve } from '../src/index.js';
-
-/** A hand-written Standard Schema (this package has no validator dependency). */
-const chatText: StandardSchemaV1<{ text: string }> = {
-  '~standard': {
-    version: 1,
-    vendor: 'anyws-test',
-    validate: (value) =>
-      typeof (value as { text?: unknown } | null)?.text === 'string'
-        ? { value: value as { text: string } }
-        : { issues: [{ message: 'expected { text: string }', path: ['text'] }] },
-  },
-};
-const messages = defineMessages({ chat: { data: chatText } });
+import { messages } from './chat-messages.js';
 
 const channels = new ChannelServer({
   messages,

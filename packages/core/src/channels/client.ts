@@ -1,7 +1,8 @@
 /**
- * The client side of channels. One `ChannelClient` outlives its connections: `attach(conn)` each
- * new one (after a reconnect too) and it joins every channel again from the last position it
- * saw, so that the server replays what was missed.
+ * The client side of channels. One `ChannelClient` outlives its connections: given a
+ * reconnecting client it attaches each new connection by itself (or `attach(conn)` each one by
+ * hand), and joins every channel again from the last position it saw, so that the server replays
+ * what was missed.
  */
 import type { WebSocketConnection } from '../connection.js';
 import type { ControlMessage, DataMessage } from '../message.js';
@@ -56,6 +57,18 @@ export interface ChannelClientEvents {
   raw: (message: DataMessage | ControlMessage) => void;
   /** An error nobody waits for (the server's error frame without id, a listener that threw). */
   error: (error: Error) => void;
+}
+
+/**
+ * What a {@link ChannelClient} can follow instead of a single connection: a reconnecting client
+ * (`ReconnectingClient` of every runtime's package, or core's). Its current connection is
+ * attached at once, and each new one as it opens.
+ */
+export interface ConnectionSource {
+  /** The open connection, or null while there is none. */
+  readonly connection: WebSocketConnection<unknown> | null;
+  /** Adds a listener of each connection that opens; returns the function that removes it. */
+  on(event: 'open', listener: (connection: WebSocketConnection<unknown>) => void): () => void;
 }
 
 /** Options of a {@link ChannelClient}. */
@@ -248,11 +261,11 @@ export class Channel<M extends MessageDefs> {
 
 /**
  * The client of channels, over one connection at a time: typed messages and requests both ways,
- * channels with recovery. With a reconnecting client, attach each new connection:
+ * channels with recovery. Over a reconnecting client, every reconnect joins the channels again
+ * from their last positions, with no code of the application's:
  *
  * ```ts
- * const channels = new ChannelClient({ messages });
- * reconnecting.on('open', (conn) => channels.attach(conn));
+ * const channels = new ChannelClient({ messages }, new ReconnectingClient(url));
  * const room = channels.channel('room:1');
  * room.on('publication', (p) => render(p.kind, p.data));
  * room.on('joined', ({ recovered }) => { if (!recovered) reload(); });
@@ -270,10 +283,23 @@ export class ChannelClient<M extends MessageDefs> extends Endpoint<
   /** Joins in flight on this connection, by id. */
   readonly #joins = new Map<number, Channel<M>>();
   readonly #listeners: Listeners<ChannelClientEvents> = { raw: new Set(), error: new Set() };
+  #unfollow: (() => void) | undefined;
 
-  constructor(options: ChannelClientOptions<M>, connection?: WebSocketConnection<unknown>) {
+  /**
+   * @param source one connection (attach the next ones by hand), or a reconnecting client whose
+   *   connections are attached as they open, from now on (see {@link ConnectionSource})
+   */
+  constructor(
+    options: ChannelClientOptions<M>,
+    source?: WebSocketConnection<unknown> | ConnectionSource,
+  ) {
     super('client', options.messages, options.requests);
-    if (connection) this.attach(connection);
+    if (source && 'connection' in source) {
+      this.#unfollow = source.on('open', (conn) => this.attach(conn));
+      if (source.connection) this.attach(source.connection);
+    } else if (source) {
+      this.attach(source);
+    }
   }
 
   /** The connection in use, or null between connections. */
@@ -310,8 +336,13 @@ export class ChannelClient<M extends MessageDefs> extends Endpoint<
       if (channel.state !== 'left') this.sendJoin(channel);
   }
 
-  /** Stops using the connection (it stays open); channels wait for the next `attach`. */
+  /**
+   * Stops using the connection (it stays open), and stops following the reconnecting client if
+   * there is one; channels wait for the next `attach`.
+   */
   detach(): void {
+    this.#unfollow?.();
+    this.#unfollow = undefined;
     this.#lost();
   }
 

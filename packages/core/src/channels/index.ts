@@ -10,6 +10,7 @@ export {
   type ChannelClientEvents,
   type ChannelClientOptions,
   type ChannelEvents,
+  type ConnectionSource,
   type JoinResult,
   type Publication,
 } from './client.js';

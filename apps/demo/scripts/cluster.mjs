@@ -3,6 +3,9 @@
 // room's presence lists them all. REDIS_URL points at an existing Redis; without it, a Redis on
 // 127.0.0.1:6379 (REDIS_PORT changes it) is used when one answers there, else a redis-server is
 // started on that port (no persistence) and stopped with the cluster. Ctrl-C stops everything.
+// A process that stops cleanly (`kill <pid>`: it closes its connections with 1001 and exits 0) is
+// started again: its pages reconnect and recover what they missed from the Redis streams. One
+// that fails (another exit status) stops the cluster.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createRequire } from 'node:module';
@@ -144,7 +147,7 @@ process.once('SIGINT', () => void stop(0));
 process.once('SIGTERM', () => void stop(0));
 
 let listening = 0;
-for (const member of members) {
+function start(member) {
   const label = `[${member.name}:${member.port}]`;
   const child = spawn(member.command, member.args, {
     cwd: APP_DIR,
@@ -152,6 +155,7 @@ for (const member of members) {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.push(child);
+  let announced = false;
   const prefix = (stream, out) => {
     let rest = '';
     stream.on('data', (chunk) => {
@@ -159,10 +163,16 @@ for (const member of members) {
       rest = lines.pop() ?? '';
       for (const line of lines) {
         out.write(`${label} ${line}\n`);
-        if (/listening on http:/.test(line) && ++listening === members.length) {
-          console.log(
-            `[cluster] ready: ${members.map((m) => `http://127.0.0.1:${m.port}`).join('  ')}`,
+        if (!announced && /listening on http:/.test(line)) {
+          announced = true;
+          out.write(
+            `${label} pid ${child.pid} (kill it: it starts again, and its pages miss nothing)\n`,
           );
+          if (++listening === members.length) {
+            console.log(
+              `[cluster] ready: ${members.map((m) => `http://127.0.0.1:${m.port}`).join('  ')}`,
+            );
+          }
         }
       }
     });
@@ -170,8 +180,15 @@ for (const member of members) {
   prefix(child.stdout, process.stdout);
   prefix(child.stderr, process.stderr);
   child.once('exit', (code, signal) => {
+    children.splice(children.indexOf(child), 1);
     if (stopping) return;
+    if (code === 0) {
+      console.log(`${label} stopped: starting it again`);
+      start(member);
+      return;
+    }
     console.error(`${label} exited (${signal ?? code}): stopping the cluster`);
     void stop(1);
   });
 }
+for (const member of members) start(member);

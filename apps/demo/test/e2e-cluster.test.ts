@@ -1,7 +1,9 @@
 // `pnpm demo:cluster` as the README runs it (scripts/cluster.mjs, on free ports): it starts its
 // own redis-server, two Node processes and one Deno process; a page on a Node process and a page
-// on the Deno process chat in one room and see each other in its presence; on stop, the
-// processes and the redis-server it started are gone.
+// on the Deno process chat in one room and see each other in its presence; a Node process of
+// the cluster is killed under a page and started again by the cluster, and the page gets the 50
+// messages it missed meanwhile (the room's history is a Redis stream); on stop, the processes
+// and the redis-server it started are gone.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createConnection } from 'node:net';
@@ -11,11 +13,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   CHROMIUM,
   CHROMIUM_ARGS,
+  connected,
   joinRoom,
   presence,
   say,
+  sayMany,
   sees,
   seesNotice,
+  showsInOrder,
   signIn,
   WAIT,
   watch,
@@ -139,6 +144,41 @@ describe('pnpm demo:cluster: Node and Deno processes on one Redis, in headless C
     await seesNotice(pageNode, 'Bob left');
     expect(pageErrors).toEqual([]);
   }, 90_000);
+
+  it('a Node process of the cluster restarts: its page gets the 50 messages it missed, once each and in order', async () => {
+    const context = await browser.newContext();
+    try {
+      const cy = await context.newPage();
+      cy.setDefaultTimeout(WAIT);
+      watch(cy, pageErrors);
+      // The second Node process.
+      const label = `[node:${String(ports[1])}]`;
+      await signIn(cy, `http://127.0.0.1:${String(ports[1])}`, 'Cy');
+      await joinRoom(cy, 'lobby');
+      await say(pageNode, 'before the restart');
+      expect(await sees(cy, 'before the restart')).toBe('Ada');
+
+      const pid = Number(new RegExp(`\\${label} pid (\\d+)`).exec(output)?.[1]);
+      expect(pid).toBeGreaterThan(0);
+      const mark = output.length;
+      process.kill(pid, 'SIGTERM');
+      await cy.locator('#state:not([data-state="connected"])').waitFor({ state: 'attached' });
+      // Ada, on another process, goes on talking while Cy's process restarts.
+      const missed = await sayMany(pageNode, 'while it restarted', 50);
+      await connected(cy);
+      expect(output.slice(mark)).toContain(`${label} stopped: starting it again`);
+      await showsInOrder(cy, ['before the restart', ...missed]);
+      // The position was in the Redis stream: recovered, no gap to report.
+      expect(
+        await cy.locator('#messages .notice', { hasText: 'could not be recovered' }).count(),
+      ).toBe(0);
+      await say(cy, 'back on a new process');
+      expect(await sees(pageNode, 'back on a new process')).toBe('Cy');
+      expect(pageErrors).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  }, 120_000);
 
   it('on stop, the processes and the Redis it started are gone', async () => {
     cluster.kill('SIGTERM');

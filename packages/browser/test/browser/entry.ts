@@ -4,6 +4,7 @@
  */
 import { contractCases } from '@anyws/core/contract';
 import { connect } from '../../src/index.js';
+import { channelScenarios } from './channels.js';
 import { scenarios } from './scenarios.js';
 
 /** Runs one contract case by name against the server the Node side started. */
@@ -17,6 +18,6 @@ async function runContractCase(
   await found.run({ baseUrl, connect, silentServerUrl });
 }
 
-const api = { runContractCase, scenarios };
+const api = { runContractCase, scenarios, channelScenarios };
 export type TestApi = typeof api;
 (globalThis as unknown as { anywsTest: TestApi }).anywsTest = api;

@@ -40,7 +40,7 @@ export class Probe {
   async #drain(): Promise<void> {
     const early: Message[] = [];
     for (let i = 0; i < 100; i++) {
-      const message = await this.conn.receive({ timeout: 0 }).catch(() => null);
+      const message = await this.conn.receive({ timeout: 1 }).catch(() => null);
       if (message === null) break;
       if (message.type !== WSMsgType.TEXT) continue;
       const frame = decodeFrame(message.data, 'client');

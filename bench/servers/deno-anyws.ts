@@ -8,8 +8,8 @@ import { serve } from '@anyws/deno';
 const port = Number(Deno.env.get('PORT') ?? 0);
 
 const handler = {
-  async session(conn: WebSocketConnection, request: Request) {
-    const path = new URL(request.url).pathname;
+  async session(conn: WebSocketConnection) {
+    const path = new URL(conn.request.url).pathname;
     if (path === '/sub') {
       conn.subscribe('bench');
       await conn.whenClosed;

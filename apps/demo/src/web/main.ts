@@ -334,7 +334,9 @@ function enter(room: string): void {
     // A link check (the page went offline, or came back to the foreground) waits this long.
     checkTimeout: 2000,
   });
-  const channels = new ChannelClient({ messages: chatMessages });
+  // Follows the reconnecting client: each new connection is attached as it opens, and the
+  // channel joined again from the last message seen, so the server replays what was missed.
+  const channels = new ChannelClient({ messages: chatMessages }, client);
   const channel = channels.channel(roomChannel(room));
   const current: Chat = {
     room,
@@ -353,13 +355,11 @@ function enter(room: string): void {
   // One notice per outage, not one per failed attempt.
   let lost = false;
   let first = true;
-  client.on('open', (conn) => {
+  client.on('open', () => {
     failures = 0;
     if (lost) notice('Connection restored.');
     lost = false;
-    // The channel is joined again from the last message seen: the server replays the rest.
-    channels.attach(conn);
-    pump(current);
+    pump(current); // after the channel client's own listener: on the new connection
   });
   channels.onMessage(onServerMessage);
   channels.on('error', () =>

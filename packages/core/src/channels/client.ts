@@ -69,6 +69,8 @@ export interface ConnectionSource {
   readonly connection: WebSocketConnection<unknown> | null;
   /** Adds a listener of each connection that opens; returns the function that removes it. */
   on(event: 'open', listener: (connection: WebSocketConnection<unknown>) => void): () => void;
+  /** Adds a listener of the messages; returns the function that removes it. */
+  on(event: 'message', listener: (message: DataMessage | ControlMessage) => void): () => void;
 }
 
 /** Options of a {@link ChannelClient}. */
@@ -295,7 +297,15 @@ export class ChannelClient<M extends MessageDefs> extends Endpoint<
   ) {
     super('client', options.messages, options.requests);
     if (source && 'connection' in source) {
-      this.#unfollow = source.on('open', (conn) => this.attach(conn));
+      const offOpen = source.on('open', (conn) => this.attach(conn));
+      // Every message goes to this client's listener on the connection, none to the source's
+      // reader: saying so (a push listener of the source) lets the source forget each
+      // connection once it closed, instead of keeping it for a reader that never comes.
+      const offMessage = source.on('message', () => undefined);
+      this.#unfollow = () => {
+        offOpen();
+        offMessage();
+      };
       if (source.connection) this.attach(source.connection);
     } else if (source) {
       this.attach(source);

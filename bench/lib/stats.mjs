@@ -6,6 +6,8 @@ export const median = (values) => {
   return sorted[Math.floor(sorted.length / 2)];
 };
 
-/** `n` with thousands separators and exactly `digits` decimals. */
+/** `n` with thousands separators and exactly `digits` decimals; '—' for no figure (NaN). */
 export const fmt = (n, digits = 0) =>
-  n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+  Number.isFinite(n)
+    ? n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits })
+    : '—';

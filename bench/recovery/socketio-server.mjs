@@ -18,8 +18,9 @@ const io = new Server(httpServer, {
   perMessageDeflate: false,
   // The default maxLen (10,000 entries, for all rooms together) would trim the stream past a
   // client's offset under the 100× background, and nothing would be recovered at all: the
-  // bench gives it room for the whole run so that the cost of a recovery is what is measured.
-  adapter: createAdapter(redis, { maxLen: 1_000_000 }),
+  // bench gives it room for the whole run (SIO_MAXLEN, from --sio-maxlen) so that the cost of
+  // a recovery is what is measured.
+  adapter: createAdapter(redis, { maxLen: Number(process.env.SIO_MAXLEN ?? 1_000_000) }),
   connectionStateRecovery: { maxDisconnectionDuration: 120_000, skipMiddlewares: true },
 });
 io.on('connection', (socket) => {

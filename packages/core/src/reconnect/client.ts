@@ -424,15 +424,16 @@ export class ReconnectingClient<O extends ConnectionOptions & OpenOptions = Conn
    */
   close(code = 1000, reason = ''): Promise<void> {
     assertSendableClose(code, reason);
-    if (this.#state === 'closed') return Promise.resolve();
-    this.#userClose ??= [code, reason];
-    const conn = this.connection;
-    if (!conn) {
+    if (this.#state !== 'closed') {
+      this.#userClose ??= [code, reason];
+      const conn = this.#conn;
+      if (conn) {
+        this.#set('closing');
+        return conn.close(code, reason);
+      }
       this.#end();
-      return Promise.resolve();
     }
-    this.#set('closing');
-    return conn.close(code, reason);
+    return Promise.resolve();
   }
 
   // ---- the life cycle ----------------------------------------------------------------

@@ -19,11 +19,12 @@ import type {
 } from '@anyws/core';
 import {
   type ChannelHistory,
-  type ChannelPeer,
+  type ChannelHooks,
   ChannelServer,
   type DataIn,
   encodeFrame,
   type KindOf,
+  type StreamPosition,
 } from '@anyws/core/channels';
 import {
   type ChatMessage,
@@ -66,12 +67,34 @@ export interface ChatOptions {
   /** The clock, in ms. Default `Date.now`. */
   now?: () => number;
   /**
-   * Where rooms' messages are kept for recovery. Default: channels' `MemoryHistory` (this
-   * process; a restart starts new epochs). A cluster passes a `RedisHistory`.
+   * Where rooms' messages are kept for recovery, for the default channels server. Default:
+   * channels' `MemoryHistory` (this process; a restart starts new epochs). A cluster passes a
+   * `RedisHistory`.
    */
   history?: ChannelHistory;
   /** The bus publications travel on. Default: channels' own, in this process; a cluster's Redis. */
   bus?: TopicBus;
+  /**
+   * Makes what serves channels from the chat's hooks. Default: core's `ChannelServer` with
+   * `history` and `bus`; a Durable Object room passes `@anyws/workers`' `RoomChannels`, whose
+   * members and history outlive the object's memory.
+   */
+  channels?: (hooks: ChatHooks) => ChatChannels;
+}
+
+/** The chat's channel hooks: who may join, the requests, the one-way messages. */
+export type ChatHooks = ChannelHooks<ChatMessages, ChatContext>;
+
+/** What serves the chat's channels: core's `ChannelServer`, or a room's `RoomChannels`. */
+export interface ChatChannels {
+  /** Where publications are kept. */
+  readonly history: ChannelHistory;
+  /** Publishes on a channel; resolves with the publication's position. */
+  publish(channel: string, kind: 'message', data: ChatMessage): Promise<StreamPosition>;
+  /** The handler serving channels, with the other hooks from `base`. */
+  handler(
+    base: Omit<WebSocketHandler<ChatContext>, 'message' | 'session'>,
+  ): WebSocketHandler<ChatContext>;
 }
 
 // Literals typed against core's constants: this module stays free of runtime imports, and a
@@ -130,8 +153,6 @@ function envelope<K extends KindOf<ChatMessages>>(kind: K, data: DataIn<ChatMess
   return encodeFrame({ t: 'msg', kind, data });
 }
 
-type ChatPeer = ChannelPeer<ChatMessages, ChatContext>;
-
 /**
  * The room's most recent messages that its history still holds (up to `RECENT_MESSAGES`). The
  * history answers "everything after a position" and not where it begins, so this looks for the
@@ -181,10 +202,8 @@ export function createChatHandler(options: ChatOptions): WebSocketHandler<ChatCo
   // Lost with the memory of a hibernating room, which only sleeps once the bucket is full again.
   const buckets = new Map<string, Bucket>();
 
-  const channels: ChannelServer<ChatMessages, ChatContext> = new ChannelServer({
+  const hooks: ChatHooks = {
     messages: chatMessages,
-    ...(options.history ? { history: options.history } : {}),
-    ...(options.bus ? { bus: options.bus } : {}),
     // A connection reads its own room and nothing else; only the server publishes.
     authorize: (peer, channel, action) =>
       action === 'join' && channel === roomChannel(peer.context.room),
@@ -202,15 +221,14 @@ export function createChatHandler(options: ChatOptions): WebSocketHandler<ChatCo
     message(peer, message) {
       if (message.kind === 'bye') peer.conn.close(OK, 'left the room').catch(() => undefined);
     },
-  });
-  // A connection object a runtime rebuilt (a Durable Object woken from hibernation) is served on
-  // its first message; the others from `open`.
-  const served = new WeakSet<ChatConnection>();
-  const serve = (conn: ChatConnection): ChatPeer | undefined => {
-    if (served.has(conn)) return undefined;
-    served.add(conn);
-    return channels.serve(conn);
   };
+  const channels: ChatChannels = options.channels
+    ? options.channels(hooks)
+    : new ChannelServer({
+        ...hooks,
+        ...(options.history ? { history: options.history } : {}),
+        ...(options.bus ? { bus: options.bus } : {}),
+      });
 
   const send = (conn: ChatConnection, text: string): void => {
     conn.sendText(text).catch(() => undefined);
@@ -252,7 +270,7 @@ export function createChatHandler(options: ChatOptions): WebSocketHandler<ChatCo
     return true;
   };
 
-  return {
+  const handler = channels.handler({
     options: {
       maxMessageSize: LIMITS.maxMessageBytes,
       // Browsers have no ping frames; the page's client answers core's heartbeat either way.
@@ -272,7 +290,6 @@ export function createChatHandler(options: ChatOptions): WebSocketHandler<ChatCo
 
     open(conn) {
       const { room, user } = conn.context;
-      serve(conn);
       roster.add(conn);
       conn.subscribe(roomTopic(room));
       send(
@@ -290,14 +307,6 @@ export function createChatHandler(options: ChatOptions): WebSocketHandler<ChatCo
       });
     },
 
-    // Runs before channels read the message (its listener came first): the rate limit counts
-    // every message, envelope or not; channels answer what is not an envelope with an error.
-    message(conn, message: DataMessage | ControlMessage) {
-      if (message.type !== TEXT && message.type !== BINARY) return;
-      serve(conn);
-      if (!allow(conn)) conn.close(POLICY_VIOLATION, 'rate limit exceeded').catch(() => undefined);
-    },
-
     close(conn) {
       const { room, user } = conn.context;
       buckets.delete(conn.context.id);
@@ -307,6 +316,22 @@ export function createChatHandler(options: ChatOptions): WebSocketHandler<ChatCo
           broadcast(conn, envelope('departed', { user, at: now() }));
         broadcast(conn, presence(users));
       });
+    },
+  });
+  const channelsMessage = handler.message;
+  return {
+    ...handler,
+    // Before channels read it: the rate limit counts every message, envelope or not. (Core's
+    // ChannelServer reads through its own listener, which comes after this hook's; a room's
+    // RoomChannels through the `message` hook, called here.)
+    message(conn, message: DataMessage | ControlMessage) {
+      if (message.type === TEXT || message.type === BINARY) {
+        if (!allow(conn)) {
+          conn.close(POLICY_VIOLATION, 'rate limit exceeded').catch(() => undefined);
+          return;
+        }
+      }
+      return channelsMessage?.call(handler, conn, message);
     },
   };
 }

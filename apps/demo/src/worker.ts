@@ -1,9 +1,10 @@
 /**
  * The demo on Cloudflare Workers: `pnpm demo:workers` (wrangler dev). The same Hono app in a
  * Worker; `/ws/echo` is served by the Worker itself, and each chat room is a Durable Object on
- * the Hibernation API (`ChatRoom`) running the same chat handlers as Node and Deno.
+ * the Hibernation API (`ChatRoom`) running the same chat handlers as Node and Deno, with its
+ * channel served by `RoomChannels` and its history in the object's storage.
  */
-import { WebSocketRoom } from '@anyws/workers';
+import { DurableObjectHistory, RoomChannels, WebSocketRoom } from '@anyws/workers';
 import { upgradeWebSocket } from '@anyws/workers/hono';
 import type { Hono } from 'hono';
 import { createApp } from './app.js';
@@ -29,6 +30,8 @@ export interface Env {
 }
 
 const MEMBER = 'member:';
+/** Messages a page can recover per room (as `HISTORY_LENGTH`'s default on Node and Deno). */
+const HISTORY_LENGTH = 1000;
 
 /**
  * Who is in a room that may have hibernated since they came: each connection subscribes a
@@ -85,6 +88,14 @@ export class ChatRoom extends WebSocketRoom<Env, ChatContext> {
     this.handler = createChatHandler({
       verifyToken: (token) => verifyToken(secret, token),
       roster: new TaggedRoster(ctx),
+      // The room's messages in its storage: kept across hibernation, eviction and restarts of
+      // the object; its channel's members are its sockets' tags, as the presence is.
+      channels: (hooks) =>
+        new RoomChannels({
+          ...hooks,
+          history: new DurableObjectHistory(ctx.storage, { maxLength: HISTORY_LENGTH }),
+          bus: this.topics,
+        }),
     });
   }
 }

@@ -490,7 +490,7 @@ export function defineEndToEnd(
     }, 60_000);
 
     if (options.hibernation) {
-      it("presence survives the room object's hibernation", async () => {
+      it("presence, the room's channel and its history survive the room object's eviction", async () => {
         const mark = server.output().length;
         const cy = await probe(server.port, 'sleepy', 'Cy');
         const dee = await probe(server.port, 'sleepy', 'Dee');
@@ -498,6 +498,10 @@ export function defineEndToEnd(
           names(m.data.users) === 'Cy,Dee';
         await cy.until('presence', both);
         await dee.until('presence', both);
+        await cy.join('sleepy');
+        await dee.join('sleepy');
+        await dee.channels.request('say', { id: 'z1', text: 'before the room slept' });
+        const first = await cy.publication();
         const started = (): number =>
           server.output().match(/chat room object \S+ started/g)?.length ?? 0;
         const before = started();
@@ -522,6 +526,17 @@ export function defineEndToEnd(
         }
         expect(eve, 'the room object was evicted and started again').toBeDefined();
         await cy.until('arrived', (m) => m.data.user.name.startsWith('Eve'));
+        // The history is in the object's storage: the fresh object has it, in the same epoch.
+        const recent = await eve!.channels.request('recent', {});
+        expect(recent.epoch).toBe(first.epoch);
+        expect(recent.messages.map((m) => m.message.text)).toEqual(['before the room slept']);
+        // Cy joined before the eviction: still a member (its socket's tags), next offset.
+        await eve!.channels.request('say', { id: 'z2', text: 'after the room woke' });
+        expect(await cy.publication()).toMatchObject({
+          epoch: first.epoch,
+          offset: first.offset + 1,
+          data: { text: 'after the room woke' },
+        });
         // Dee's connection is one the woken object rebuilt: channels serve it on its message.
         await dee.channels.send('bye', {});
         await dee.conn.whenClosed;

@@ -523,10 +523,11 @@ export abstract class WebSocketRoom<Env = unknown, C = unknown> extends DurableO
     withOpen: boolean,
   ): WebSocketHandler<unknown> {
     const track = (result: void | Promise<void>): void | Promise<void> => {
-      if (result instanceof Promise && result !== this.#fulfilled) {
-        if (record.pending) record.pending.push(result);
-        else record.pending = [result];
-      }
+      if (!(result instanceof Promise)) return result;
+      // Fulfilled already: it cannot reject, so core need not watch it either.
+      if (result === this.#fulfilled) return undefined;
+      if (record.pending) record.pending.push(result);
+      else record.pending = [result];
       return result;
     };
     type Conn = WebSocketConnection<C>;

@@ -112,7 +112,9 @@ export class RoomTopics implements TopicBus {
 
   subscriberCount(topic: string): number {
     let count = this.#awake.get(topic)?.size ?? 0;
-    for (const record of this.#subscribers(topic)) if (record) count++;
+    this.#eachSubscriber(topic, () => {
+      count++;
+    });
     return count;
   }
 
@@ -121,11 +123,11 @@ export class RoomTopics implements TopicBus {
     const message = prepare(data, options?.compress);
     const excluded = excludedSet(options?.exclude);
     let count = 0;
-    for (const record of this.#subscribers(topic)) {
+    this.#eachSubscriber(topic, (record) => {
       const conn = record.conn;
       if (conn) {
         if (!excluded.has(conn) && conn.sendPrepared(message)) count++;
-        continue;
+        return;
       }
       // A sleeping connection (no object built for it in this life): straight to the socket.
       try {
@@ -134,7 +136,7 @@ export class RoomTopics implements TopicBus {
       } catch {
         // Closing meanwhile: its webSocketClose follows.
       }
-    }
+    });
     for (const conn of this.#awake.get(topic) ?? []) {
       if (!excluded.has(conn) && conn.sendPrepared(message)) count++;
     }
@@ -156,20 +158,24 @@ export class RoomTopics implements TopicBus {
     }
   }
 
-  /** Open, subscribed hibernatable sockets of `topic`: tagged ones, then the others. */
-  *#subscribers(topic: string): Generator<TopicSocket> {
-    const seen = new Set<WebSocket>();
-    const candidates = [this.sockets.tagged(topic), this.#index().get(topic) ?? []];
-    for (const list of candidates) {
-      for (const ws of list) {
-        if (seen.has(ws)) continue;
-        seen.add(ws);
-        const record = this.sockets.record(ws);
-        // Tags cannot be removed: the attachment says whether it is still subscribed.
-        if (!record || record.closing || ws.readyState !== OPEN || !record.topics.includes(topic))
-          continue;
-        yield record;
-      }
+  /**
+   * Calls `visit` with each open, subscribed hibernatable socket of `topic`: tagged ones, then
+   * the others. A socket is in the index for a topic only when the topic is not among its tags,
+   * so none comes twice. A loop rather than a generator: a publish runs it for every subscriber.
+   */
+  #eachSubscriber(topic: string, visit: (record: TopicSocket) => void): void {
+    this.#visit(this.sockets.tagged(topic), topic, visit);
+    const untagged = this.#index().get(topic);
+    if (untagged) this.#visit(untagged, topic, visit);
+  }
+
+  #visit(sockets: Iterable<WebSocket>, topic: string, visit: (record: TopicSocket) => void): void {
+    for (const ws of sockets) {
+      const record = this.sockets.record(ws);
+      // Tags cannot be removed: the attachment says whether it is still subscribed.
+      if (!record || record.closing || ws.readyState !== OPEN || !record.topics.includes(topic))
+        continue;
+      visit(record);
     }
   }
 

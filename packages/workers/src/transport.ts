@@ -73,11 +73,16 @@ abstract class WorkerdTransportBase implements Transport {
 
   sendText(data: string): void {
     if (this.down || this.sentClose) return;
-    this.run(() => this.ws.send(data));
+    this.send(data);
   }
 
   sendBytes(data: Uint8Array): void {
     if (this.down || this.sentClose) return;
+    this.send(data);
+  }
+
+  /** Sends a message on the socket, through `run`. */
+  protected send(data: string | Uint8Array): void {
     this.run(() => this.ws.send(data));
   }
 
@@ -261,6 +266,19 @@ export class HibernatableTransport extends WorkerdTransportBase {
   protected run(op: () => void): void {
     if (this.#pending) this.#pending.push(op);
     else this.#try(op);
+  }
+
+  /** Once accepted, without a closure per message: a publish sends to every subscriber. */
+  protected override send(data: string | Uint8Array): void {
+    if (this.#pending) {
+      super.send(data);
+      return;
+    }
+    try {
+      this.ws.send(data);
+    } catch {
+      // The socket is already closing or gone: webSocketClose reports it.
+    }
   }
 
   #try(op: () => void): void {

@@ -428,7 +428,33 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
       (listeners as Record<keyof ConnectionEvents, Set<unknown> | null>)[event] = set;
     }
     set.add(listener);
+    // Messages queued while nobody listened (those that came with the opening, say) go to the
+    // first message listener, before any later one: a listener added after `connect` resolved
+    // must not miss them. Handed over in a microtask, so `on` never calls the listener itself.
+    if (event === 'message' && set.size === 1 && this.#rx !== null && !this.#handingOver) {
+      this.#handingOver = true;
+      queueMicrotask(() => this.#handOver());
+    }
     return () => set.delete(listener);
+  }
+
+  /** Messages arriving during a hand-over queue behind it, so order holds. */
+  #handingOver = false;
+
+  #handOver(): void {
+    this.#handingOver = false;
+    const rx = this.#rx;
+    if (rx === null) return;
+    let message = rx.takeForListener();
+    while (message !== undefined) {
+      const listeners = this.#listeners?.message;
+      if (!listeners || listeners.size === 0) {
+        rx.unshift(message);
+        return;
+      }
+      this.#deliver(message);
+      message = rx.takeForListener();
+    }
   }
 
   // ---- sending -----------------------------------------------------------------------
@@ -882,7 +908,7 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
   /** A data or control message: to push listeners when there are any, else to the reader. */
   #deliver(message: TextMessage | BinaryMessage | ControlMessage): void {
     const listeners = this.#listeners?.message;
-    if (!listeners || listeners.size === 0) {
+    if (!listeners || listeners.size === 0 || this.#handingOver) {
       this.#enqueue(message);
       return;
     }

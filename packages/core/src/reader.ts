@@ -186,6 +186,20 @@ export class Receiver {
     return this.#countIn(message);
   }
 
+  /**
+   * The message at the head of the queue when it is one a push listener takes (data, or a
+   * PING/PONG with `autoping: false`), taken out; else undefined (an empty queue, or an ERROR or
+   * CLOSE at the head, which stay for a reader).
+   */
+  takeForListener(): DataMessage | ControlMessage | undefined {
+    const queue = this.#queue;
+    const next = queue?.[this.#head];
+    if (next === undefined || next.type > WSMsgType.PONG || next.type === WSMsgType.CLOSE) {
+      return undefined;
+    }
+    return this.#dequeue() as DataMessage | ControlMessage;
+  }
+
   /** Puts a message taken from the queue back at its head (mux, when it ends holding one). */
   unshift(message: WSMessage): void {
     // CLOSING and CLOSED are states, not messages: a read reports them again by itself.

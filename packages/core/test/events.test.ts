@@ -37,6 +37,40 @@ describe('push listeners', () => {
     expect(a).toEqual(['1']);
     expect(b).toEqual(['1', '2']);
   });
+  it("messages queued before the first 'message' listener go to it first, in order", async () => {
+    const { client, server } = createPair();
+    await client.sendText('early 1');
+    await client.sendText('early 2');
+    await flush(); // queued for a reader: nobody listens yet
+    const seen: unknown[] = [];
+    server.on('message', (m) => seen.push(m.data));
+    expect(seen).toEqual([]); // never called from inside on()
+    await client.sendText('late');
+    await flush();
+    expect(seen).toEqual(['early 1', 'early 2', 'late']);
+    await client.sendText('after');
+    await flush();
+    expect(seen).toEqual(['early 1', 'early 2', 'late', 'after']);
+  });
+  it('a hand-over stops at a CLOSE for the reader, and when the listener is gone', async () => {
+    const { client, server } = createPair({ server: { autoclose: false } });
+    await client.sendText('before');
+    client.close(1000, 'bye').catch(() => undefined);
+    await flush();
+    const seen: unknown[] = [];
+    server.on('message', (m) => seen.push(m.data));
+    await flush();
+    expect(seen).toEqual(['before']);
+    const close = await server.receive({ timeout: null });
+    expect(close.type).toBe(WSMsgType.CLOSE);
+    const { client: c2, server: s2 } = createPair();
+    await c2.sendText('kept');
+    await flush();
+    const off = s2.on('message', () => undefined);
+    off();
+    await flush();
+    expect((await s2.receive({ timeout: null })).data).toBe('kept');
+  });
   it('with the last listener removed, messages go to receive() again', async () => {
     const { client, server } = createPair();
     const off = server.on('message', () => undefined);

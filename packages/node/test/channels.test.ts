@@ -107,4 +107,35 @@ describe('channels over Node sockets', () => {
     expect(client.connection?.state).toBe('open');
     await client.connection?.close();
   });
+
+  it('a message the server sends at open reaches a client made after connect resolved', async () => {
+    // Messages that arrive before the channel client listens wait in the connection's queue and
+    // go to its first message listener. Both are sent in one tick, so they leave in one write
+    // and arrive in one read: once the first is read, the second is already queued.
+    const greeter = new ChannelServer({ messages, authorize: () => false });
+    const greeting = await serve({
+      hostname: '127.0.0.1',
+      handler: greeter.handler({
+        open: (conn) => {
+          void conn.sendText('first');
+          void conn.sendText('second');
+        },
+      }),
+    });
+    const conn = await connect(`${greeting.url}/`);
+    expect(await conn.receiveText()).toBe('first');
+    const client = new ChannelClient({ messages }, conn);
+    const raw: unknown[] = [];
+    await when(
+      (check) =>
+        client.on('raw', (message) => {
+          raw.push(message.data);
+          check();
+        }),
+      () => raw.length === 1,
+    );
+    expect(raw).toEqual(['second']);
+    await conn.close();
+    await greeting.close();
+  });
 });

@@ -6,10 +6,17 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
+import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { machine, machineBusyMicros } from './lib/proc.mjs';
-import { renderMarkdown, renderSvg } from './lib/report.mjs';
+import {
+  README_END,
+  README_START,
+  renderMarkdown,
+  renderReadmeBlock,
+  renderSvg,
+} from './lib/report.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
@@ -26,7 +33,7 @@ function parseArgs(argv) {
     pin: false,
     write: true,
     render: false,
-    quietWaitMs: 120_000,
+    slackMs: null,
   };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
@@ -43,7 +50,7 @@ function parseArgs(argv) {
     else if (arg === '--pin') opts.pin = true;
     else if (arg === '--no-write') opts.write = false;
     else if (arg === '--render') opts.render = true;
-    else if (arg === '--quiet-wait') opts.quietWaitMs = Number(value()) * 1000;
+    else if (arg === '--slack' || arg === '--quiet-wait') opts.slackMs = Number(value()) * 1000;
     else if (arg === '--help') {
       process.stdout.write(readFileSync(join(here, 'README.md'), 'utf8'));
       process.exit(0);
@@ -115,38 +122,50 @@ function denoServers() {
 
 // ---- scenarios ---------------------------------------------------------------------------
 
+/**
+ * The scenarios, in the order the report lists them; `step` is the order they run in within a
+ * round: memory first, on servers fresh from their start, broadcast last, as it leaves the
+ * largest heaps behind. Rate scenarios run in turns (see loadgen.mjs): `firstWarmupMs` once per
+ * server, then `turns` passes of a `warmupMs` warm-up (at least one full load of messages in
+ * flight back) and a `durationMs` window on each server.
+ */
 function scenarios(quick) {
-  const echoTime = quick ? { warmupMs: 300, durationMs: 800 } : { warmupMs: 500, durationMs: 1500 };
+  const turns = quick
+    ? { firstWarmupMs: 200, warmupMs: 100, durationMs: 250, turns: 1 }
+    : { firstWarmupMs: 300, warmupMs: 100, durationMs: 300, turns: 2 };
   // 2,000 subscribers, then 8,000 more on the same server: one run gives both figures.
   const bcast = (compress) => ({
     type: 'broadcast',
     steps: [2000, 10_000],
     compress,
     warmup: 1,
-    rounds: quick ? [4, 2] : [16, 8],
+    rounds: quick ? [5, 3] : [10, 5],
     timeoutMs: 20_000,
   });
+  // Opening 10,000 connections per server is most of a broadcast scenario's time, and with
+  // deflate ws, crossws, @hono/node-ws and socket.io compress for each socket: the deflate
+  // broadcast runs in the first two rounds of a full run (its target has a wide margin).
+  const bcastzRounds = quick ? undefined : 2;
   return [
     {
       id: 'echo64',
       title: 'echo 64 B',
-      // The figure three targets hang on, and one that moves by ±15% from run to run here:
-      // measured twice per round.
-      repeat: quick ? 1 : 2,
-      params: { type: 'echo', conns: 64, inflight: 32, size: 64, binary: false, ...echoTime },
+      step: 2,
+      params: { type: 'echo', conns: 64, inflight: 32, size: 64, binary: false, ...turns },
     },
     {
       id: 'echo16k',
       title: 'echo 16 KiB binary',
-      params: { type: 'echo', conns: 64, inflight: 4, size: 16_384, binary: true, ...echoTime },
+      step: 3,
+      params: { type: 'echo', conns: 64, inflight: 4, size: 16_384, binary: true, ...turns },
     },
     {
       id: 'latency',
       title: 'round trip',
+      step: 4,
       // Every server at once, taking turns in blocks of round trips: the machine's state
       // drifts between runs more than the servers differ. Server and generator share one
       // core: across cores, this VM's wake-up latency varies from 25 to 85 µs between runs.
-      together: true,
       sameCore: true,
       params: {
         type: 'latency',
@@ -159,12 +178,15 @@ function scenarios(quick) {
     },
     {
       id: 'bcast',
+      step: 6,
       produces: ['bcast2k', 'bcast10k'],
       titles: ['broadcast to 2,000', 'broadcast to 10,000'],
       params: bcast(false),
     },
     {
       id: 'bcastz',
+      step: 7,
+      maxRounds: bcastzRounds,
       produces: ['bcastz2k', 'bcastz10k'],
       titles: ['deflate broadcast to 2,000', 'deflate broadcast to 10,000'],
       params: bcast(true),
@@ -172,17 +194,19 @@ function scenarios(quick) {
     {
       id: 'rss',
       title: 'RSS per idle connection',
-      params: { type: 'rss', conns: 5000, warmConns: 200, settleMs: 300 },
+      step: 0,
+      params: { type: 'rss', conns: 5000, warmConns: 200 },
     },
     {
       id: 'connrate',
       title: 'connections opened per second',
+      step: 1,
       params: {
         type: 'connrate',
         concurrency: 32,
-        max: 50_000,
-        warmupMs: 300,
-        durationMs: quick ? 800 : 1500,
+        ...turns,
+        warmupMs: 50,
+        firstWarmupMs: 200,
       },
     },
     ...sweep(quick),
@@ -192,25 +216,37 @@ function scenarios(quick) {
 /** Message sizes and messages in flight of the size sweep (issue 14): every pair is a cell. */
 const SWEEP_SIZES = [64, 1024, 16_384, 65_536, 1_048_576];
 const SWEEP_INFLIGHT = [1, 4, 32];
+/**
+ * Bytes in flight the sweep's connections keep at most (at least one connection): enough to
+ * keep both servers busy, and each turn fills and drains it, so it sets how long a large cell
+ * takes (16 MiB: 16 connections at 1 MiB × 1, 4 at × 4, 1 at × 32).
+ */
+const SWEEP_BYTES_IN_FLIGHT = 16 << 20;
 /** The servers the size sweep compares: @anyws/node with raw ws, nothing else. */
 const SWEEP_SERVERS = ['ws', 'anyws'];
 
 /**
  * The size sweep, one scenario per (size, in flight): binary echo as in echo16k, with as many
- * connections (up to 64) as keep 64 MiB in flight, so the 1 MiB cells do not measure swapping.
- * Short windows: there are fifteen cells, and server CPU per message needs no long window.
+ * connections (up to 64) as keep SWEEP_BYTES_IN_FLIGHT in flight.
+ * Short windows: there are fifteen cells, and server CPU per message, read from the scheduler's
+ * nanosecond counters, needs no long window; the warm-up lasts at least one full load of
+ * messages in flight, so the 1 MiB cells do not measure the pipeline filling.
  */
 function sweep(quick) {
-  const time = quick ? { warmupMs: 200, durationMs: 400 } : { warmupMs: 300, durationMs: 700 };
+  // No first warm-up pass: the servers are warm from the echo scenarios and the cells before.
+  const time = quick
+    ? { firstWarmupMs: 0, warmupMs: 50, durationMs: 150, turns: 1 }
+    : { firstWarmupMs: 0, warmupMs: 50, durationMs: 250, turns: 2 };
   return SWEEP_SIZES.flatMap((size) =>
     SWEEP_INFLIGHT.map((inflight) => ({
       id: `sweep-${size}-${inflight}`,
       title: `echo ${sizeLabel(size)}, ${inflight} in flight`,
       group: 'sweep',
+      step: 5,
       servers: SWEEP_SERVERS,
       params: {
         type: 'echo',
-        conns: Math.max(1, Math.min(64, Math.floor((64 << 20) / (size * inflight)))),
+        conns: Math.max(1, Math.min(64, Math.floor(SWEEP_BYTES_IN_FLIGHT / (size * inflight)))),
         inflight,
         size,
         binary: true,
@@ -265,23 +301,29 @@ function withCpu(cpu, command, args) {
   return cpu === undefined ? [command, args] : ['taskset', ['-c', String(cpu), command, ...args]];
 }
 
-/** The CPUs of the server and of the generator for a scenario, or null when not pinned. */
-function cpusFor(scenario, pin) {
-  if (scenario.sameCore && hasTaskset) return [1, 1];
-  return pin ? [0, 1] : null;
+/** All CPUs of the machine, as taskset writes them. */
+const ALL_CPUS = `0-${availableParallelism() - 1}`;
+
+/** Moves every thread of a running process to `cpus` (a taskset list). */
+function pinRunning(pid, cpus) {
+  spawnSync('taskset', ['-a', '-p', '-c', cpus, String(pid)], { stdio: 'ignore' });
 }
 
-async function startServer(server, scenario, cpus) {
+/**
+ * Starts one server and resolves with its handle once it prints `ready <port>`. Servers live
+ * through a whole round: every scenario of the round measures the same process.
+ */
+async function startServer(server, { compress }, cpu) {
   const env = {
     ...process.env,
     ...server.env,
     PORT: String(await freePort()),
-    COMPRESS: scenario.params.compress ? '1' : '0',
+    COMPRESS: compress ? '1' : '0',
   };
   const script = join(here, 'servers', server.file);
   const [command, args] = server.deno
-    ? withCpu(cpus?.[0], denoBinary(), ['run', '-A', script])
-    : withCpu(cpus?.[0], process.execPath, ['--expose-gc', script]);
+    ? withCpu(cpu, denoBinary(), ['run', '-A', script])
+    : withCpu(cpu, process.execPath, ['--expose-gc', script]);
   const child = spawn(command, args, { cwd: here, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (chunk) => {
@@ -305,6 +347,9 @@ async function startServer(server, scenario, cpus) {
       clearTimeout(timer);
       reject(new Error(`${server.id} exited (${code}) before ready: ${stderr.trim()}`));
     });
+  }).catch(async (error) => {
+    child.kill('SIGKILL');
+    throw error;
   });
   // With pinning, taskset execs the server: the pid is the server's.
   return { child, port, pid: child.pid, stderr: () => stderr };
@@ -312,10 +357,26 @@ async function startServer(server, scenario, cpus) {
 
 function stopServer(handle) {
   return new Promise((resolve) => {
-    if (handle.child.exitCode !== null || handle.child.signalCode !== null) return resolve();
+    if (!handle?.child || handle.child.exitCode !== null || handle.child.signalCode !== null)
+      return resolve();
     handle.child.once('exit', () => resolve());
     handle.child.kill('SIGKILL');
   });
+}
+
+/** Starts `servers` side by side; a server that fails to start gets `{ error }`. */
+async function startAll(servers, options, cpu) {
+  const handles = new Map();
+  await Promise.all(
+    servers.map(async (server) => {
+      try {
+        handles.set(server.id, await startServer(server, options, cpu));
+      } catch (error) {
+        handles.set(server.id, { error: String(error?.message ?? error) });
+      }
+    }),
+  );
+  return handles;
 }
 
 function runLoadgen(cfg, cpu, timeoutMs) {
@@ -332,6 +393,8 @@ function runLoadgen(cfg, cpu, timeoutMs) {
     });
     child.stderr.on('data', (chunk) => {
       err = (err + chunk).slice(-2000);
+      // Its progress lines (what a phase spends its time on), passed on as they come.
+      process.stderr.write(chunk);
     });
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
     child.on('exit', (code, signal) => {
@@ -359,111 +422,30 @@ async function machineLoad(ms) {
   return (machineBusyMicros() - before) / (ms * 1000);
 }
 
-/** Waits (up to `maxMs`) until other processes leave the machine alone; returns their load. */
-async function waitQuiet(maxMs) {
-  const start = Date.now();
+/** Machine load (in cores) under which a scenario starts at once. */
+const QUIET_LOAD = 0.1;
+
+/**
+ * The run's slack: time it may spend, in all, waiting for other processes to leave the CPUs
+ * and measuring disturbed windows again. Bounded, so that a run on a busy machine still ends
+ * in time; what stays disturbed is marked in the report.
+ */
+const slack = { leftMs: 0 };
+
+/** Waits, while the slack lasts, until other processes leave the machine alone. */
+async function waitQuiet() {
   let said = false;
   for (;;) {
-    const load = await machineLoad(250);
-    if (load < QUIET_LOAD || Date.now() - start > maxMs) return load;
+    const load = await machineLoad(100);
+    if (load < QUIET_LOAD || slack.leftMs <= 0) return;
     if (!said) {
       process.stderr.write(
         `  waiting for other processes to leave the CPUs (${load.toFixed(2)} cores busy)\n`,
       );
       said = true;
     }
-    await sleep(1500);
-  }
-}
-
-/** Other processes' CPU above which a measurement is redone (in cores). */
-const QUIET_LOAD = 0.1;
-const NOISY = 0.15;
-const RETRIES = 3;
-
-/** Measures once on a quiet machine; redoes it when other processes took CPU meanwhile. */
-/**
- * Runs `measureOnce` on a quiet machine; runs it again when other processes took CPU
- * meanwhile (up to RETRIES times; the last result is then marked noisy).
- */
-async function quietly(label, measureOnce, quietWaitMs) {
-  let result;
-  for (let attempt = 0; attempt <= RETRIES; attempt++) {
-    await waitQuiet(quietWaitMs);
-    const start = Date.now();
-    result = await measureOnce();
-    result.seconds = (Date.now() - start) / 1000;
-    if (result.error || !(result.foreignCpu > NOISY)) return result;
-    process.stderr.write(
-      `  other processes took ${result.foreignCpu.toFixed(2)} cores during ${label}: measuring again\n`,
-    );
-  }
-  result.noisy = true;
-  return result;
-}
-
-/** One server, fresh, with one load generator run. */
-async function measure(server, scenario, pin) {
-  const cpus = cpusFor(scenario, pin);
-  let handle;
-  try {
-    handle = await startServer(server, scenario, cpus);
-  } catch (error) {
-    return { error: String(error.message ?? error) };
-  }
-  try {
-    const cfg = {
-      kind: server.kind,
-      port: handle.port,
-      pid: handle.pid,
-      gc: !server.deno,
-      params: scenario.params,
-    };
-    const result = await runLoadgen(cfg, cpus?.[1], 180_000);
-    if (handle.child.exitCode !== null) {
-      result.error ??= `server exited during the run: ${handle.stderr().trim().slice(-300)}`;
-    }
-    return result;
-  } finally {
-    await stopServer(handle);
-  }
-}
-
-/**
- * Every server at once, fresh, with one load generator run that gives each its turn in
- * blocks (the latency scenario). Returns { perServer: { id: result } }.
- */
-async function measureTogether(servers, scenario, pin) {
-  const cpus = cpusFor(scenario, pin);
-  const handles = [];
-  const perServer = {};
-  try {
-    for (const server of servers) {
-      try {
-        handles.push({ server, handle: await startServer(server, scenario, cpus) });
-      } catch (error) {
-        perServer[server.id] = { error: String(error.message ?? error) };
-      }
-    }
-    const cfg = {
-      targets: handles.map(({ server, handle }) => ({
-        id: server.id,
-        kind: server.kind,
-        port: handle.port,
-        pid: handle.pid,
-      })),
-      params: scenario.params,
-    };
-    const result = await runLoadgen(cfg, cpus?.[1], 180_000);
-    for (const { server, handle } of handles) {
-      if (result.error) perServer[server.id] = { error: result.error };
-      else if (handle.child.exitCode !== null)
-        perServer[server.id] = { error: 'server exited during the run' };
-      else perServer[server.id] = result.perServer[server.id];
-    }
-    return { perServer, foreignCpu: result.foreignCpu, error: result.error };
-  } finally {
-    for (const { handle } of handles) await stopServer(handle);
+    await sleep(400);
+    slack.leftMs -= 500;
   }
 }
 
@@ -497,18 +479,97 @@ function denoVersion() {
   return result.status === 0 ? result.stdout.split('\n')[0].replace(/^deno /, '') : 'unavailable';
 }
 
+/** Writes results.md, chart.svg, results.json and the README's generated performance block. */
+function writeReport(report, markdown, json = true) {
+  mkdirSync(outDir, { recursive: true });
+  writeFileSync(join(outDir, 'results.md'), markdown);
+  writeFileSync(join(outDir, 'chart.svg'), renderSvg(report));
+  if (json) writeFileSync(join(outDir, 'results.json'), `${JSON.stringify(report, null, 2)}\n`);
+  const readme = join(root, 'README.md');
+  const text = readFileSync(readme, 'utf8');
+  const block = replaceBlock(text, renderReadmeBlock(report));
+  if (block === null) {
+    process.stderr.write(`README.md has no ${README_START} … ${README_END} block: not updated\n`);
+  } else writeFileSync(readme, block);
+  process.stderr.write(
+    `wrote ${join('docs', 'bench')}/results.md, chart.svg${json ? ', results.json' : ''} and the README's performance block\n`,
+  );
+}
+
+/** `text` with the generated block between the markers replaced, or null without markers. */
+function replaceBlock(text, body) {
+  const a = text.indexOf(README_START);
+  const b = text.indexOf(README_END);
+  if (a < 0 || b < a) return null;
+  return `${text.slice(0, a + README_START.length)}\n${body}\n${text.slice(b)}`;
+}
+
 /** `--render`: the report of the last run written again from its results.json, measuring nothing. */
 function render() {
   const report = JSON.parse(readFileSync(join(outDir, 'results.json'), 'utf8'));
-  writeFileSync(join(outDir, 'results.md'), renderMarkdown(report));
-  writeFileSync(join(outDir, 'chart.svg'), renderSvg(report));
-  process.stderr.write(`wrote ${join('docs', 'bench')}/results.md, chart.svg from results.json\n`);
+  writeReport(report, renderMarkdown(report), false);
+}
+
+/**
+ * One scenario of one round: one load generator for every eligible server at once (running
+ * processes, in `handles`). Returns { perServer: { id: { resultId: runs } } }.
+ */
+async function measureScenario(scenario, servers, handles, opts) {
+  const ids = producedIds(scenario);
+  const perServer = {};
+  const targets = [];
+  for (const server of servers) {
+    const handle = handles.get(server.id);
+    let error = handle?.error;
+    if (!error && handle.child.exitCode !== null) {
+      error = `server exited earlier in the round: ${handle.stderr().trim().slice(-300)}`;
+    }
+    if (error) {
+      perServer[server.id] = Object.fromEntries(ids.map((id) => [id, [{ error }]]));
+      continue;
+    }
+    targets.push({
+      id: server.id,
+      kind: server.kind,
+      port: handle.port,
+      pid: handle.pid,
+      gc: !server.deno,
+    });
+  }
+  if (targets.length === 0) return { perServer };
+  const sameCore = scenario.sameCore && hasTaskset;
+  if (sameCore) for (const t of targets) pinRunning(t.pid, '1');
+  await waitQuiet();
+  const start = Date.now();
+  const result = await runLoadgen(
+    { targets, ids, params: scenario.params, slackMs: Math.max(0, slack.leftMs) },
+    sameCore ? 1 : opts.pin ? 1 : undefined,
+    600_000,
+  );
+  if (sameCore) for (const t of targets) pinRunning(t.pid, opts.pin ? '0' : ALL_CPUS);
+  slack.leftMs -= result.slackUsedMs ?? 0;
+  for (const target of targets) {
+    const handle = handles.get(target.id);
+    const exited =
+      handle.child.exitCode !== null
+        ? `server exited during the run: ${handle.stderr().trim().slice(-300)}`
+        : null;
+    const got = result.perServer?.[target.id] ?? {};
+    perServer[target.id] = Object.fromEntries(
+      ids.map((id) => {
+        const runs = got[id] ?? [{ error: result.error ?? 'no result' }];
+        return [id, exited ? [...runs, { error: exited }] : runs];
+      }),
+    );
+  }
+  return { perServer, seconds: (Date.now() - start) / 1000 };
 }
 
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
   if (opts.render) return render();
   const rounds = opts.rounds ?? (opts.quick ? 1 : 3);
+  slack.leftMs = opts.slackMs ?? (opts.quick ? 15_000 : 30_000);
   let servers = [...NODE_SERVERS, ...denoServers()];
   if (opts.servers) servers = servers.filter((s) => opts.servers.includes(s.id));
   let list = scenarios(opts.quick);
@@ -531,62 +592,73 @@ async function main() {
   }
 
   const started = Date.now();
+  const elapsed = () => ((Date.now() - started) / 1000).toFixed(0);
+  /** Seconds spent per phase (scenario, or the sweep as one), over all rounds. */
+  const phases = {};
+  const spent = (phase, seconds) => {
+    phases[phase] = (phases[phase] ?? 0) + seconds;
+  };
   const results = {};
   for (const server of active) results[server.id] = {};
+  const byStep = [...list].sort((a, b) => a.step - b.step);
   for (let round = 0; round < rounds; round++) {
-    for (const scenario of list) {
-      // Each round starts the rotation at another server, so no server always goes first.
-      const order = active.map((_, i) => active[(i + round) % active.length]);
-      const record = (server, id, one, seconds) => {
-        const runs = results[server.id][id]?.runs ?? [];
-        runs.push(one);
-        results[server.id][id] = { runs };
-        const elapsed = ((Date.now() - started) / 1000).toFixed(0);
-        process.stderr.write(
-          `[${elapsed}s] round ${round + 1}/${rounds} ${id.padEnd(9)} ${server.id.padEnd(16)} ${brief(one)} (${seconds?.toFixed(1)} s)\n`,
-        );
-      };
-      const eligible = [];
-      for (const server of order) {
-        const reason = skipReason(server, scenario);
-        if (reason) {
-          for (const id of producedIds(scenario)) results[server.id][id] = { skipped: reason };
-        } else eligible.push(server);
-      }
-      if (scenario.together) {
-        const result = await quietly(
-          `${scenario.id} of every server`,
-          () => measureTogether(eligible, scenario, opts.pin),
-          opts.quietWaitMs,
-        );
-        for (const server of eligible) {
-          const one = result.perServer?.[server.id] ?? { error: result.error ?? 'no result' };
-          record(server, scenario.id, { ...one, noisy: result.noisy }, result.seconds);
+    // Each round starts the rotation at another server, so no server always goes first.
+    const order = active.map((_, i) => active[(i + round) % active.length]);
+    let t0 = Date.now();
+    const uses = (compress) => byStep.some((s) => !!s.params.compress === compress);
+    const handles = uses(false)
+      ? await startAll(order, { compress: false }, opts.pin ? 0 : undefined)
+      : new Map();
+    spent('server start', (Date.now() - t0) / 1000);
+    let compressed = null;
+    try {
+      for (const scenario of byStep) {
+        if (round >= (scenario.maxRounds ?? rounds)) continue;
+        const eligible = [];
+        for (const server of order) {
+          const reason = skipReason(server, scenario);
+          if (reason) {
+            for (const id of producedIds(scenario)) results[server.id][id] = { skipped: reason };
+          } else eligible.push(server);
         }
-        continue;
+        if (eligible.length === 0) continue;
+        let pool = handles;
+        if (scenario.params.compress) {
+          // permessage-deflate is a server option: its own processes, started for it alone.
+          t0 = Date.now();
+          compressed = await startAll(eligible, { compress: true }, opts.pin ? 0 : undefined);
+          spent('server start', (Date.now() - t0) / 1000);
+          pool = compressed;
+        }
+        t0 = Date.now();
+        const { perServer } = await measureScenario(scenario, eligible, pool, opts);
+        const seconds = (Date.now() - t0) / 1000;
+        spent(scenario.group ?? scenario.id, seconds);
+        for (const server of eligible) {
+          for (const [id, runs] of Object.entries(perServer[server.id] ?? {})) {
+            const entry = results[server.id][id]?.runs ? results[server.id][id] : { runs: [] };
+            for (const [turn, run] of runs.entries()) entry.runs.push({ ...run, round, turn });
+            results[server.id][id] = entry;
+            process.stderr.write(
+              `[${elapsed()}s] round ${round + 1}/${rounds} ${id.padEnd(16)} ${server.id.padEnd(16)} ${runs.map(brief).join(' | ')}\n`,
+            );
+          }
+        }
+        process.stderr.write(`[${elapsed()}s]   ${scenario.id}: ${seconds.toFixed(1)} s\n`);
+        if (compressed) {
+          await Promise.all([...compressed.values()].map(stopServer));
+          compressed = null;
+        }
       }
-      const repeated = [];
-      for (let r = 0; r < (scenario.repeat ?? 1); r++) {
-        repeated.push(...eligible.map((_, i) => eligible[(i + r) % eligible.length]));
-      }
-      for (const server of repeated) {
-        const result = await quietly(
-          `${server.id} ${scenario.id}`,
-          () => measure(server, scenario, opts.pin),
-          opts.quietWaitMs,
-        );
-        producedIds(scenario).forEach((id, i) => {
-          const one =
-            result.steps && !result.error ? { ...result.steps[i], noisy: result.noisy } : result;
-          record(server, id, one, result.seconds);
-        });
-      }
+    } finally {
+      await Promise.all([...handles.values(), ...(compressed?.values() ?? [])].map(stopServer));
     }
   }
 
   const report = {
     date: new Date().toISOString(),
     durationSec: Math.round((Date.now() - started) / 1000),
+    phases: Object.fromEntries(Object.entries(phases).map(([k, v]) => [k, Math.round(v)])),
     mode: opts.quick ? 'quick' : 'full',
     rounds,
     pinned: opts.pin,
@@ -615,6 +687,7 @@ async function main() {
             title: s.titles[i],
             params: { ...s.params, subscribers: s.params.steps[i] },
             sameCore: false,
+            ...(s.maxRounds < rounds ? { rounds: s.maxRounds } : {}),
           }))
         : [
             {
@@ -630,13 +703,13 @@ async function main() {
   };
   const markdown = renderMarkdown(report);
   process.stdout.write(`\n${markdown}\n`);
-  if (opts.write) {
-    mkdirSync(outDir, { recursive: true });
-    writeFileSync(join(outDir, 'results.md'), markdown);
-    writeFileSync(join(outDir, 'chart.svg'), renderSvg(report));
-    writeFileSync(join(outDir, 'results.json'), `${JSON.stringify(report, null, 2)}\n`);
-    process.stderr.write(`wrote ${join('docs', 'bench')}/results.md, chart.svg, results.json\n`);
-  }
+  if (opts.write) writeReport(report, markdown);
+  const phaseText = Object.entries(report.phases)
+    .map(([k, v]) => `${k} ${v} s`)
+    .join(', ');
+  process.stderr.write(
+    `\nbench ${report.mode} run: ${report.durationSec} s in all (${(report.durationSec / 60).toFixed(1)} min); ${phaseText}\n`,
+  );
 }
 
 main().catch((error) => {

@@ -11,6 +11,22 @@ function payloadOf(size, binary) {
   return bytes;
 }
 
+const batches = new Map();
+
+/**
+ * `inflight` masked frames of one message, built once per generator and shared by every
+ * server's connections: the same bytes for each, and 32 MiB of 1 MiB frames masked once.
+ */
+function batchOf(op, size, binary, inflight) {
+  const key = `${op}:${size}:${inflight}`;
+  let batch = batches.get(key);
+  if (!batch) {
+    batch = frameBatch(op, payloadOf(size, binary), inflight);
+    batches.set(key, batch);
+  }
+  return batch;
+}
+
 /**
  * Sequential round trips: `send()` one message, `reply()` when it is back, the next at once.
  * Samples (µs) after `warmup` trips, until `count` samples or `maxMs`.
@@ -70,6 +86,65 @@ function pingerOver(wire) {
 }
 
 /**
+ * What a pump shares between its connections: replies counted, and whether they are answered.
+ * A pump is started and stopped again and again (servers take turns): `stop()` stops answering
+ * and resolves once every message in flight is back, so the next server's window starts with
+ * this one idle; `primed()` resolves once a full load of in-flight messages has come back since
+ * the start, so a window never measures the pipeline filling. `received(n)` counts `n` replies
+ * and says how many new messages to send for them (0 when stopped).
+ */
+function pumpFlow(inFlight) {
+  let total = 0;
+  let outstanding = 0;
+  let running = false;
+  let sinceStart = 0;
+  let waiters = [];
+  const settle = () => {
+    waiters = waiters.filter((w) => !w());
+  };
+  return {
+    received(n) {
+      total += n;
+      sinceStart += n;
+      if (running) {
+        if (waiters.length > 0 && sinceStart >= inFlight) settle();
+        return n;
+      }
+      outstanding -= n;
+      if (outstanding === 0) settle();
+      return 0;
+    },
+    control(sendAll) {
+      const until = (done, ms, what) =>
+        new Promise((resolve, reject) => {
+          if (done()) return resolve();
+          const timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms);
+          waiters.push(() => {
+            if (!done()) return false;
+            clearTimeout(timer);
+            resolve();
+            return true;
+          });
+        });
+      return {
+        count: () => total,
+        start() {
+          running = true;
+          sinceStart = 0;
+          outstanding = inFlight;
+          sendAll();
+        },
+        primed: (ms) => until(() => sinceStart >= inFlight, ms, 'a full load of replies'),
+        stop(ms) {
+          running = false;
+          return until(() => outstanding === 0, ms, 'the messages in flight');
+        },
+      };
+    },
+  };
+}
+
+/**
  * Our own client over `net`: a WebSocket server, or (`raw`) the TCP echo ceiling, which is
  * spoken to without a handshake and whose echo of our masked frames is parsed as replies.
  */
@@ -77,10 +152,10 @@ export function wsDriver(port, raw) {
   return {
     async pump({ conns, inflight, size, binary }) {
       const op = binary ? OP_BINARY : OP_TEXT;
-      const batch = frameBatch(op, payloadOf(size, binary), inflight);
+      const batch = batchOf(op, size, binary, inflight);
       const frameLength = batch.length / inflight;
       const list = await openMany(conns, OPEN_CONCURRENCY, { port, raw });
-      let total = 0;
+      const flow = pumpFlow(conns * inflight);
       let wrong = 0;
       for (const conn of list) {
         let got = 0;
@@ -91,8 +166,7 @@ export function wsDriver(port, raw) {
         // Every reply is answered by one new message; the answers to one read leave in one write.
         conn.onChunk = () => {
           if (got === 0) return;
-          total += got;
-          let left = got;
+          let left = flow.received(got);
           got = 0;
           while (left > 0) {
             const n = Math.min(left, inflight);
@@ -101,9 +175,10 @@ export function wsDriver(port, raw) {
           }
         };
       }
-      for (const conn of list) conn.write(batch);
       return {
-        count: () => total,
+        ...flow.control(() => {
+          for (const conn of list) conn.write(batch);
+        }),
         check: () => (wrong === 0 ? null : `${wrong} replies of the wrong type or size`),
         close: () => {
           for (const conn of list) conn.destroy();
@@ -217,19 +292,20 @@ export async function sioDriver(port) {
     async pump({ conns, inflight, size, binary }) {
       const payload = binary ? payloadOf(size, true) : payloadOf(size, false).toString();
       const list = await connectMany(conns, { role: 'echo' });
-      let total = 0;
+      const flow = pumpFlow(conns * inflight);
       let wrong = 0;
       for (const socket of list) {
         socket.on('echo', (data) => {
           const length = typeof data === 'string' ? data.length : data.byteLength;
           if (length !== size || (typeof data === 'string') === binary) wrong++;
-          total++;
-          socket.emit('echo', payload);
+          if (flow.received(1) === 1) socket.emit('echo', payload);
         });
       }
-      for (const socket of list) for (let i = 0; i < inflight; i++) socket.emit('echo', payload);
       return {
-        count: () => total,
+        ...flow.control(() => {
+          for (const socket of list)
+            for (let i = 0; i < inflight; i++) socket.emit('echo', payload);
+        }),
         check: () => (wrong === 0 ? null : `${wrong} replies of the wrong type or size`),
         close: () => closeAll(list),
       };

@@ -62,6 +62,22 @@ function median(values) {
   return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
+/**
+ * The runs of two servers paired: the same round and turn (older reports: the same index),
+ * both without error. Returns [a, b] pairs of `key`'s values.
+ */
+export function paired(runsA, runsB, key) {
+  const keyOf = (run, i) => (run.round === undefined ? `#${i}` : `${run.round}.${run.turn}`);
+  const byKey = new Map(runsB.map((run, i) => [keyOf(run, i), run]));
+  const out = [];
+  runsA.forEach((x, i) => {
+    const y = byKey.get(keyOf(x, i));
+    if (!y || x.error || y.error) return;
+    if (typeof x[key] === 'number' && typeof y[key] === 'number') out.push([x[key], y[key]]);
+  });
+  return out;
+}
+
 /** The median of `key` over a server's successful runs of a scenario, with what went wrong. */
 export function cell(report, serverId, scenarioId, key) {
   const entry = report.results[serverId]?.[scenarioId];
@@ -123,21 +139,13 @@ export function evaluateTargets(report) {
     const metric = metricOf(metricId);
     return cell(report, server, metric.scenario, metric.key).value;
   };
-  /** a against b round by round (runs are in round order), as a ratio or a difference. */
+  /** a against b window by window (paired within a round), as a ratio or a difference. */
   const rounds = (a, b, metricId, diff) => {
     const metric = metricOf(metricId);
     const runsOf = (id) => report.results[id]?.[metric.scenario]?.runs ?? [];
-    const ra = runsOf(a);
-    const rb = runsOf(b);
-    const out = [];
-    for (let i = 0; i < Math.min(ra.length, rb.length); i++) {
-      const x = ra[i][metric.key];
-      const y = rb[i][metric.key];
-      if (typeof x === 'number' && typeof y === 'number' && !ra[i].error && !rb[i].error) {
-        out.push(diff ? (x - y).toFixed(2) : (x / y).toFixed(2));
-      }
-    }
-    return out.join(', ');
+    return paired(runsOf(a), runsOf(b), metric.key)
+      .map(([x, y]) => (diff ? (x - y).toFixed(2) : (x / y).toFixed(2)))
+      .join(', ');
   };
   const rows = [];
   const add = (issue, target, measured, perRound, pass, note = '') =>
@@ -149,15 +157,20 @@ export function evaluateTargets(report) {
       result: pass === null ? 'n/a' : pass ? 'PASS' : 'MISS',
       note,
     });
-  /** `server`'s figure over raw ws's, against a bound: `≥` for rates, `≤` for times. */
-  const ratioTarget = (issue, target, server, metricId, bound, atMost = false) => {
-    if (!has(server)) return add(issue, target, '–', '', null, `${server} not run`);
+  /** `server`'s figure over `base`'s, against a bound: `≥` for rates, `≤` for times. */
+  const ratioTo = (issue, target, server, base, metricId, bound, atMost = false) => {
+    if (!has(server) || !has(base)) {
+      return add(issue, target, '–', '', null, `${has(server) ? base : server} not run`);
+    }
     const a = value(server, metricId);
-    const b = value('ws', metricId);
+    const b = value(base, metricId);
     const r = a === null || b === null ? null : a / b;
     const pass = r === null ? null : atMost ? r <= bound : r >= bound;
-    add(issue, target, r === null ? '–' : `${r.toFixed(2)}×`, rounds(server, 'ws', metricId), pass);
+    add(issue, target, r === null ? '–' : `${r.toFixed(2)}×`, rounds(server, base, metricId), pass);
   };
+  /** `server`'s figure over raw ws's. */
+  const ratioTarget = (issue, target, server, metricId, bound, atMost = false) =>
+    ratioTo(issue, target, server, 'ws', metricId, bound, atMost);
 
   ratioTarget('#2', 'echo 64 B, @anyws/node (pull API) ≥ 0.97× ws', 'anyws', 'echo64', 0.97);
   ratioTarget('#7', 'echo 64 B, coalesced writes ≥ 2× ws', 'anyws', 'echo64', 2);
@@ -196,6 +209,21 @@ export function evaluateTargets(report) {
     }
   }
   for (const [id, n] of [
+    ['bcast2k', '2,000'],
+    ['bcast10k', '10,000'],
+  ]) {
+    // One write system call per delivery bounds every server: the guard is the ceiling itself.
+    ratioTo('#14', `broadcast to ${n} ≥ 0.95× the TCP ceiling`, 'anyws', 'tcp', id, 0.95);
+  }
+  const denoRaw = report.servers.find((x) => x.deno && !x.ours)?.id ?? 'deno-raw';
+  const denoOurs = report.servers.find((x) => x.deno && x.ours)?.id ?? 'deno-anyws';
+  for (const [id, label] of [
+    ['echo64', '64 B'],
+    ['echo16k', '16 KiB'],
+  ]) {
+    ratioTo('#14', `echo ${label}, @anyws/deno ≥ 0.97× raw Deno`, denoOurs, denoRaw, id, 0.97);
+  }
+  for (const [id, n] of [
     ['bcastz2k', '2,000'],
     ['bcastz10k', '10,000'],
   ]) {
@@ -217,7 +245,7 @@ export function evaluateTargets(report) {
     const b = value('ws', 'rss');
     const d = a === null || b === null ? null : a - b;
     add(
-      '#2 #7',
+      '#2 #7 #14',
       'RSS per idle connection ≤ ws + 1 KiB',
       d === null ? '–' : `${d >= 0 ? '+' : '−'}${Math.abs(d).toFixed(2)} KiB`,
       rounds('anyws', 'ws', 'rss', true),
@@ -226,7 +254,7 @@ export function evaluateTargets(report) {
         ? 'each idle connection here is a pull session, waiting in `for await`: see "RSS" in bench/README.md'
         : '',
     );
-  } else add('#2 #7', 'RSS per idle connection ≤ ws + 1 KiB', '–', '', null, 'anyws not run');
+  } else add('#2 #7 #14', 'RSS per idle connection ≤ ws + 1 KiB', '–', '', null, 'anyws not run');
 
   for (const peer of PEERS) {
     const target = `ahead of ${serverLabel(report, peer)} in every scenario`;
@@ -285,7 +313,17 @@ function machineText(report) {
       (report.pinned
         ? '; server pinned to CPU 0, load generator to CPU 1'
         : '; processes not pinned'),
-    '- Server and load generator share the machine (127.0.0.1), each server in its own process, a fresh one per measurement.',
+    '- Server and load generator share the machine (127.0.0.1). Each server runs in its own process, started for each round and kept through its scenarios (a second one with permessage-deflate for the deflate broadcasts); echo and connection rates give the servers turns of short windows, paired within a round (see bench/README.md).',
+    ...(report.phases
+      ? [
+          `- Time per phase: ${Object.entries(report.phases)
+            .map(([k, v]) => `${k} ${v} s`)
+            .join(', ')}.`,
+        ]
+      : []),
+    ...report.scenarios
+      .filter((s) => s.rounds)
+      .map((s) => `- ${s.title}: the first ${s.rounds} rounds only (see bench/README.md).`),
     ...report.scenarios
       .filter((s) => s.sameCore)
       .map(
@@ -383,7 +421,7 @@ export function renderMarkdown(report) {
   );
 
   if (ids.includes('ws')) {
-    out.push('## Targets (issues 2 and 7)', '');
+    out.push('## Targets (issues 2, 7 and 14)', '');
     out.push(
       table(
         ['issue', 'target', 'measured (medians)', 'run by run', 'result', 'note'],
@@ -410,15 +448,50 @@ export function renderMarkdown(report) {
     out.push('## Deno: @anyws/deno against raw Deno.upgradeWebSocket', '');
     out.push(
       table(
-        ['metric', denoRaw.label, denoOurs.label, 'ratio'],
+        ['metric', denoRaw.label, denoOurs.label, 'ratio', 'run by run'],
         metrics
           .map((m) => {
             const a = cell(report, denoRaw.id, m.scenario, m.key).value;
             const b = cell(report, denoOurs.id, m.scenario, m.key).value;
             if (a === null && b === null) return null;
-            return [`${m.label} (${m.unit})`, fmt(a, m.unit), fmt(b, m.unit), ratioText(m, b, a)];
+            const runsOf = (id) => report.results[id]?.[m.scenario]?.runs ?? [];
+            const each = paired(runsOf(denoOurs.id), runsOf(denoRaw.id), m.key)
+              .map(([x, y]) => (m.diff ? (x - y).toFixed(2) : (x / y).toFixed(2)))
+              .join(' ');
+            return [
+              `${m.label} (${m.unit})`,
+              fmt(a, m.unit),
+              fmt(b, m.unit),
+              ratioText(m, b, a),
+              each,
+            ];
           })
-          .filter(Boolean),
+          .filter(Boolean)
+          .concat(
+            // Server CPU per message: steadier than throughput on a shared machine.
+            [
+              ['echo64', 'echo 64 B'],
+              ['echo16k', 'echo 16 KiB'],
+            ].flatMap(([scenario, label]) => {
+              const m = { key: 'serverUsPerMsg', scenario, diff: false };
+              const a = cell(report, denoRaw.id, scenario, m.key).value;
+              const b = cell(report, denoOurs.id, scenario, m.key).value;
+              if (a === null || b === null) return [];
+              const runsOf = (id) => report.results[id]?.[scenario]?.runs ?? [];
+              const each = paired(runsOf(denoOurs.id), runsOf(denoRaw.id), m.key)
+                .map(([x, y]) => (x / y).toFixed(2))
+                .join(' ');
+              return [
+                [
+                  `${label}: server CPU per message (µs) ↓`,
+                  a.toFixed(2),
+                  b.toFixed(2),
+                  `${(b / a).toFixed(2)}×`,
+                  each,
+                ],
+              ];
+            }),
+          ),
       ),
       '',
     );
@@ -473,6 +546,23 @@ function sizeText(size) {
 }
 
 /**
+ * A cell of the size sweep against its target: throughput ≥ 1× ws (2× at 64 B) and server CPU
+ * per message ≤ 1×, within LEVEL: 'PASS', 'MISS' or '–' (not measured).
+ */
+function sweepResult(report, s) {
+  const ratio = (key) => {
+    const a = cell(report, 'anyws', s.id, key).value;
+    const b = cell(report, 'ws', s.id, key).value;
+    return a === null || !b ? null : a / b;
+  };
+  const rate = ratio('rate');
+  const cpu = ratio('serverUsPerMsg');
+  if (rate === null || cpu === null) return '–';
+  const floor = s.params.size === 64 ? 2 : 1;
+  return rate >= floor * (1 - LEVEL) && cpu <= 1 + LEVEL ? 'PASS' : 'MISS';
+}
+
+/**
  * The size sweep of issue 14 as one table: @anyws/node against raw ws for every message size
  * and number in flight, throughput and server CPU per message, each ratio also run by run
  * (paired within a round), and the target: at least 1× the throughput (2× at 64 B) and at
@@ -482,23 +572,17 @@ function sweepSection(report) {
   const cells = report.scenarios.filter((s) => s.group === 'sweep');
   if (cells.length === 0 || !report.servers.some((s) => s.id === 'anyws')) return null;
   const pairs = (key) => (s) => {
-    const ws = cell(report, 'ws', s.id, key).runs ?? [];
-    const ours = cell(report, 'anyws', s.id, key).runs ?? [];
-    const n = Math.min(ws.length, ours.length);
-    return Array.from({ length: n }, (_, i) => (ours[i][key] / ws[i][key]).toFixed(2)).join(' ');
+    const runsOf = (id) => report.results[id]?.[s.id]?.runs ?? [];
+    return paired(runsOf('anyws'), runsOf('ws'), key)
+      .map(([ours, ws]) => (ours / ws).toFixed(2))
+      .join(' ');
   };
   const rows = cells.map((s) => {
     const rate = ['ws', 'anyws'].map((id) => cell(report, id, s.id, 'rate').value);
     const cpu = ['ws', 'anyws'].map((id) => cell(report, id, s.id, 'serverUsPerMsg').value);
     const rateRatio = rate[0] && rate[1] !== null ? rate[1] / rate[0] : null;
     const cpuRatio = cpu[0] && cpu[1] !== null ? cpu[1] / cpu[0] : null;
-    const floor = s.params.size === 64 ? 2 : 1;
-    const met =
-      rateRatio === null || cpuRatio === null
-        ? '–'
-        : rateRatio >= floor * (1 - LEVEL) && cpuRatio <= 1 + LEVEL
-          ? 'PASS'
-          : 'MISS';
+    const met = sweepResult(report, s);
     return [
       sizeText(s.params.size),
       String(s.params.inflight),
@@ -518,7 +602,7 @@ function sweepSection(report) {
     '## Message sizes: @anyws/node against raw ws (issue 14)',
     '',
     'Binary echo, pull-API session (`for await` + `await conn.send`) against `ws.send` in the ' +
-      'message listener; connections: as many (up to 64) as keep 64 MiB in flight. Target per ' +
+      'message listener; connections: as many (up to 64) as keep 16 MiB in flight. Target per ' +
       'cell: throughput ≥ 1× raw ws (≥ 2× at 64 B) and server CPU per message ≤ 1×, within ' +
       `${LEVEL * 100}%. Run by run: @anyws/node over ws in each round.`,
     '',
@@ -617,4 +701,132 @@ export function renderSvg(report) {
   });
   parts.push('</svg>');
   return `${parts.join('\n')}\n`;
+}
+
+// ---- README ------------------------------------------------------------------------------
+
+/** The markers of the README's generated performance block. */
+export const README_START = '<!-- bench:start -->';
+export const README_END = '<!-- bench:end -->';
+
+/**
+ * The root README's performance figures, generated from the report so that the README claims
+ * nothing the report does not show: ratios to raw ws for @anyws/node and the peers, the size
+ * sweep, Deno against raw Deno, and every target missed with its figure and the report's note.
+ */
+export function renderReadmeBlock(report) {
+  const has = (id) => report.servers.some((s) => s.id === id);
+  const ratio = (id, m) =>
+    ratioText(
+      m,
+      cell(report, id, m.scenario, m.key).value,
+      cell(report, 'ws', m.scenario, m.key).value,
+    );
+  const columns = ['anyws', 'crossws', 'hono', 'socketio'].filter(has);
+  const metrics = METRICS.filter(
+    (m) => m.id !== 'p50' && report.scenarios.some((s) => s.id === m.scenario),
+  );
+  const out = [
+    '<!-- Generated by `node bench/run.mjs --render` from docs/bench/results.json: edit bench/lib/report.mjs, not this block. -->',
+    '',
+    `From the committed ${report.mode} run (${report.date.slice(0, 10)}, ${report.rounds} round(s), ` +
+      `${Math.round(report.durationSec / 60)} min on ${report.machine.cores} cores; medians, ratios to raw \`ws\` ` +
+      `${report.versions.ws} in the same run, RSS as the difference; ↑ higher is better, ↓ lower is better):`,
+    '',
+  ];
+  const rows = [];
+  for (const m of metrics) {
+    rows.push([
+      `${m.label} ${m.better === 'higher' ? '↑' : '↓'}`,
+      ...columns.map((id) => ratio(id, m)),
+    ]);
+    if (m.id === 'echo64' && has('anyws-nocoalesce')) {
+      rows.push([
+        'echo 64 B, coalescing off ↑',
+        ...columns.map((id) => (id === 'anyws' ? ratio('anyws-nocoalesce', m) : '')),
+      ]);
+    }
+  }
+  out.push(table(['scenario', ...columns.map((id) => serverLabel(report, id))], rows), '');
+  const sweepCells = report.scenarios.filter((s) => s.group === 'sweep');
+  if (sweepCells.length > 0 && has('anyws') && has('ws')) {
+    const sizes = [...new Set(sweepCells.map((s) => s.params.size))];
+    const inflights = [...new Set(sweepCells.map((s) => s.params.inflight))];
+    const text = (s) => {
+      if (!s) return '–';
+      const r = (key) => {
+        const a = cell(report, 'anyws', s.id, key).value;
+        const b = cell(report, 'ws', s.id, key).value;
+        return a === null || !b ? '–' : `${(a / b).toFixed(2)}×`;
+      };
+      return `${r('rate')} (CPU ${r('serverUsPerMsg')})`;
+    };
+    out.push(
+      '@anyws/node over raw ws by message size (binary echo): throughput ↑, and in brackets ' +
+        'server CPU per message ↓:',
+      '',
+      table(
+        ['size', ...inflights.map((n) => `${n} in flight`)],
+        sizes.map((size) => [
+          sizeText(size),
+          ...inflights.map((n) =>
+            text(sweepCells.find((s) => s.params.size === size && s.params.inflight === n)),
+          ),
+        ]),
+      ),
+      '',
+    );
+  }
+  const denoRaw = report.servers.find((s) => s.deno && !s.ours);
+  const denoOurs = report.servers.find((s) => s.deno && s.ours);
+  if (denoRaw && denoOurs) {
+    const parts = METRICS.filter((m) =>
+      ['echo64', 'echo16k', 'p99', 'bcast10k', 'rss'].includes(m.id),
+    )
+      .map((m) => {
+        const r = ratioText(
+          m,
+          cell(report, denoOurs.id, m.scenario, m.key).value,
+          cell(report, denoRaw.id, m.scenario, m.key).value,
+        );
+        return r === '–' ? null : `${m.label} ${r}`;
+      })
+      .filter(Boolean);
+    for (const [scenario, label] of [
+      ['echo64', 'echo 64 B'],
+      ['echo16k', 'echo 16 KiB'],
+    ]) {
+      const a = cell(report, denoRaw.id, scenario, 'serverUsPerMsg').value;
+      const b = cell(report, denoOurs.id, scenario, 'serverUsPerMsg').value;
+      if (a !== null && b !== null)
+        parts.push(`server CPU per message at ${label} ${(b / a).toFixed(2)}×`);
+    }
+    if (parts.length > 0) {
+      out.push(`@anyws/deno against raw \`Deno.upgradeWebSocket\`: ${parts.join(', ')}.`, '');
+    }
+  }
+  if (has('ws')) {
+    const missed = evaluateTargets(report).filter((r) => r.result === 'MISS');
+    if (missed.length > 0) {
+      out.push('Targets missed in this run (the report has every target, PASS or MISS):', '');
+      for (const r of missed) {
+        const each = r.perRound ? ` (run by run: ${r.perRound})` : '';
+        const note = r.note ? `. ${r.note[0].toUpperCase()}${r.note.slice(1)}` : '';
+        out.push(`- ${r.issue} ${r.target}: ${r.measured}${each}${note}.`);
+      }
+      out.push('');
+    }
+    const sweepMissed = sweepCells.filter((s) => sweepResult(report, s) === 'MISS');
+    if (sweepMissed.length > 0) {
+      out.push(
+        `- #14 message sizes, ≥ 1× ws (≥ 2× at 64 B) with CPU ≤ 1×: missed in ${sweepMissed.length} of ${sweepCells.length} cells (${sweepMissed.map((s) => s.title.replace(/^echo /, '')).join('; ')}).`,
+        '',
+      );
+    }
+  }
+  out.push(
+    'Full tables, each ratio run by run, and what each figure measures: ' +
+      '[docs/bench/results.md](docs/bench/results.md), [bench/README.md](bench/README.md).',
+  );
+  return out.join('\n');
 }

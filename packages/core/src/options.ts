@@ -200,6 +200,9 @@ export interface ReceiveOptions {
  *   (`forcedCloseReply`: ws, Deno, browsers): the answer cannot be held back.
  * - a `maxBufferedAmount` or `slowConsumer` other than the default where sends cannot push
  *   back (`backpressure`: workerd reports no buffered amount, so no bound can be kept).
+ * - `compress: true` where the runtime has no permessage-deflate (`deflate: false`: Deno).
+ *   `compress: false` asks for nothing, so it holds everywhere, though a browser (or workerd,
+ *   answering a client that offers it) may negotiate compression by itself.
  *
  * Not refused, with reasons: `receiveHighWaterMark` without `pauseReading` (the mark is then a
  * limit: passing it fails the connection with 1008), `autoping: false` (core holds back the
@@ -221,6 +224,14 @@ export function assertSupported(
       runtime,
       'forcedCloseReply',
       "the runtime answers the peer's close frame itself, so the answer cannot be held back",
+    );
+  }
+  if (options.compress && capabilities.deflate === false) {
+    throw new UnsupportedOptionError(
+      'compress: true',
+      runtime,
+      'deflate',
+      'the runtime has no permessage-deflate, so compression cannot be negotiated',
     );
   }
   if (!capabilities.backpressure) {

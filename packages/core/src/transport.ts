@@ -28,6 +28,12 @@ export interface TransportCapabilities {
    * Optional: left out means false.
    */
   readonly restrictedCloseCodes?: boolean;
+  /**
+   * It can negotiate permessage-deflate when `compress` asks for it. Optional: left out means
+   * true. False (Deno, whose WebSocket has no permessage-deflate) makes `compress: true` an
+   * option the runtime cannot honour.
+   */
+  readonly deflate?: boolean;
 }
 
 /** The events a transport reports to its connection. */

@@ -70,6 +70,19 @@ describe('assertSupported: an option a runtime cannot honour is refused, never i
       ),
     ).not.toThrow();
   });
+  it('compress: true where the runtime has no permessage-deflate', () => {
+    const options = resolveOptions({ compress: true });
+    expect(() => assertSupported(options, FULL, 'node')).not.toThrow();
+    const error = refusal(() => assertSupported(options, { ...FULL, deflate: false }, 'deno'));
+    expect([error.option, error.runtime, error.capability]).toEqual([
+      'compress: true',
+      'deno',
+      'deflate',
+    ]);
+    expect(() =>
+      assertSupported(resolveOptions({ compress: false }), { ...FULL, deflate: false }, 'deno'),
+    ).not.toThrow();
+  });
   it('what is honoured everywhere passes: highWaterMark, receiveHighWaterMark, heartbeat, autoping', () => {
     const bare: TransportCapabilities = {
       ...FULL,

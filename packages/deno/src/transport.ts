@@ -23,6 +23,8 @@ export const DENO_SERVER_CAPABILITIES: TransportCapabilities = Object.freeze({
   enforcesMaxMessageSize: false,
   // `bufferedAmount` counts bytes not yet written to the socket; drain is found by polling it.
   backpressure: true,
+  // No permessage-deflate in Deno's WebSocket, either side: `compress: true` is refused.
+  deflate: false,
   // The WebSocket API cannot stop reading.
   pauseReading: false,
   // A server socket's close() takes any code.

@@ -3,7 +3,7 @@
  * before upgrading, tested with the limit plus 10), a non-WebSocket upgrade answered at once,
  * and `conn.request` still readable after Deno consumed the upgrade request.
  */
-import { type WebSocketHandler, WSMsgType } from '@anyws/core';
+import { UnsupportedOptionError, type WebSocketHandler, WSMsgType } from '@anyws/core';
 import { connect, serve, upgrade } from '../src/index.ts';
 import { assert, assertEquals, options } from './assert.ts';
 import { handshakeLines, type RawPeer, rawRequest } from './raw.ts';
@@ -125,6 +125,44 @@ Deno.test({
       first.close();
       for (const peer of peers) peer.close();
       await http.shutdown();
+    }
+  },
+});
+
+Deno.test({
+  name: 'compress: true is refused (Deno has no permessage-deflate): connect rejects, a handler gets 500',
+  ...options,
+  async fn() {
+    let refused: unknown;
+    try {
+      await connect('ws://127.0.0.1:9/', { compress: true });
+    } catch (error) {
+      refused = error;
+    }
+    assert(refused instanceof UnsupportedOptionError, `connect: ${String(refused)}`);
+    assertEquals(refused.option, 'compress: true', 'option named');
+    let hookRan = false;
+    const server = await serve({
+      hostname: '127.0.0.1',
+      handler: {
+        options: { compress: true },
+        upgrade() {
+          hookRan = true;
+        },
+      },
+    });
+    try {
+      const peer = await rawRequest(server.port, handshakeLines(server.port, '/'));
+      const head = await peer.readHead();
+      peer.close();
+      assertEquals(head?.status, 500, 'refused before upgrading');
+      assertEquals(hookRan, false, 'before the upgrade hook');
+      await expectEcho(`${server.url}/`).then(
+        () => assert(false, 'a compressing handler must not be served'),
+        () => undefined,
+      );
+    } finally {
+      await server.close();
     }
   },
 });

@@ -34,6 +34,7 @@ function parseArgs(argv) {
     write: true,
     render: false,
     slackMs: null,
+    budgetMs: null,
   };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
@@ -51,6 +52,7 @@ function parseArgs(argv) {
     else if (arg === '--no-write') opts.write = false;
     else if (arg === '--render') opts.render = true;
     else if (arg === '--slack' || arg === '--quiet-wait') opts.slackMs = Number(value()) * 1000;
+    else if (arg === '--budget') opts.budgetMs = Number(value()) * 1000;
     else if (arg === '--help') {
       process.stdout.write(readFileSync(join(here, 'README.md'), 'utf8'));
       process.exit(0);
@@ -436,15 +438,15 @@ const slack = { leftMs: 0 };
 async function waitQuiet() {
   let said = false;
   for (;;) {
-    const load = await machineLoad(100);
+    const load = await machineLoad(150);
     if (load < QUIET_LOAD || slack.leftMs <= 0) return;
     if (!said) {
       process.stderr.write(
-        `  waiting for other processes to leave the CPUs (${load.toFixed(2)} cores busy)\n`,
+        `  waiting for other processes to leave the CPUs (${Math.min(load, availableParallelism()).toFixed(2)} cores busy)\n`,
       );
       said = true;
     }
-    await sleep(400);
+    await sleep(350);
     slack.leftMs -= 500;
   }
 }
@@ -539,8 +541,10 @@ async function measureScenario(scenario, servers, handles, opts) {
   if (targets.length === 0) return { perServer };
   const sameCore = scenario.sameCore && hasTaskset;
   if (sameCore) for (const t of targets) pinRunning(t.pid, '1');
-  await waitQuiet();
-  const start = Date.now();
+  const waited = Date.now();
+  // The size sweep's cells follow each other: the machine was checked before the first.
+  if (!opts.sameGroup) await waitQuiet();
+  const quietSeconds = (Date.now() - waited) / 1000;
   const result = await runLoadgen(
     { targets, ids, params: scenario.params, slackMs: Math.max(0, slack.leftMs) },
     sameCore ? 1 : opts.pin ? 1 : undefined,
@@ -562,7 +566,7 @@ async function measureScenario(scenario, servers, handles, opts) {
       }),
     );
   }
-  return { perServer, seconds: (Date.now() - start) / 1000 };
+  return { perServer, quietSeconds };
 }
 
 async function main() {
@@ -601,7 +605,18 @@ async function main() {
   const results = {};
   for (const server of active) results[server.id] = {};
   const byStep = [...list].sort((a, b) => a.step - b.step);
+  const budgetMs = opts.budgetMs ?? (opts.quick ? 175_000 : 590_000);
+  let roundsRun = 0;
   for (let round = 0; round < rounds; round++) {
+    // A round that would end past the budget is not started: the report says how many ran.
+    const perRound = roundsRun > 0 ? (Date.now() - started) / roundsRun : 0;
+    if (roundsRun > 0 && Date.now() - started + perRound > budgetMs) {
+      process.stderr.write(
+        `[${elapsed()}s] round ${round + 1} would end past the budget of ${budgetMs / 1000} s: not run\n`,
+      );
+      break;
+    }
+    roundsRun++;
     // Each round starts the rotation at another server, so no server always goes first.
     const order = active.map((_, i) => active[(i + round) % active.length]);
     let t0 = Date.now();
@@ -611,6 +626,7 @@ async function main() {
       : new Map();
     spent('server start', (Date.now() - t0) / 1000);
     let compressed = null;
+    let lastGroup;
     try {
       for (const scenario of byStep) {
         if (round >= (scenario.maxRounds ?? rounds)) continue;
@@ -631,9 +647,14 @@ async function main() {
           pool = compressed;
         }
         t0 = Date.now();
-        const { perServer } = await measureScenario(scenario, eligible, pool, opts);
-        const seconds = (Date.now() - t0) / 1000;
+        const { perServer, quietSeconds = 0 } = await measureScenario(scenario, eligible, pool, {
+          ...opts,
+          sameGroup: !!scenario.group && scenario.group === lastGroup,
+        });
+        lastGroup = scenario.group;
+        const seconds = (Date.now() - t0) / 1000 - quietSeconds;
         spent(scenario.group ?? scenario.id, seconds);
+        if (quietSeconds >= 0.5) spent('waiting for quiet', quietSeconds);
         for (const server of eligible) {
           for (const [id, runs] of Object.entries(perServer[server.id] ?? {})) {
             const entry = results[server.id][id]?.runs ? results[server.id][id] : { runs: [] };
@@ -660,7 +681,8 @@ async function main() {
     durationSec: Math.round((Date.now() - started) / 1000),
     phases: Object.fromEntries(Object.entries(phases).map(([k, v]) => [k, Math.round(v)])),
     mode: opts.quick ? 'quick' : 'full',
-    rounds,
+    rounds: roundsRun,
+    ...(roundsRun < rounds ? { roundsPlanned: rounds } : {}),
     pinned: opts.pin,
     machine: { ...machine(), deno: denoVersion() },
     versions: {

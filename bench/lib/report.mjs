@@ -308,7 +308,7 @@ function machineText(report) {
     `- Node ${m.node}, Deno ${m.deno}; ${Object.entries(report.versions)
       .map(([k, v]) => `${k} ${v}`)
       .join(', ')}`,
-    `- ${report.mode} run, ${report.rounds} round(s) interleaved between servers, medians shown; ` +
+    `- ${report.mode} run, ${report.rounds} round(s) interleaved between servers${report.roundsPlanned ? ` (of ${report.roundsPlanned} planned: the next would have ended past the time budget)` : ''}, medians shown; ` +
       `${report.durationSec} s in all; ${report.date}` +
       (report.pinned
         ? '; server pinned to CPU 0, load generator to CPU 1'

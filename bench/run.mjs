@@ -134,7 +134,7 @@ function denoServers() {
 function scenarios(quick) {
   const turns = quick
     ? { firstWarmupMs: 200, warmupMs: 100, durationMs: 250, turns: 1 }
-    : { firstWarmupMs: 300, warmupMs: 100, durationMs: 300, turns: 2 };
+    : { firstWarmupMs: 300, warmupMs: 100, durationMs: 300, turns: 3 };
   // 2,000 subscribers, then 8,000 more on the same server: one run gives both figures.
   const bcast = (compress) => ({
     type: 'broadcast',
@@ -207,6 +207,7 @@ function scenarios(quick) {
         type: 'connrate',
         concurrency: 32,
         ...turns,
+        turns: quick ? 1 : 2,
         warmupMs: 50,
         firstWarmupMs: 200,
       },

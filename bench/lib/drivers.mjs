@@ -246,10 +246,23 @@ export function wsDriver(port, raw) {
 
     async openClose() {
       const conn = await open({ port, raw });
+      if (raw) {
+        // A TCP connect completes in the kernel before the server accepts it: unpaced, the
+        // generator fills the accept queue and stalls on dropped SYNs. One byte echoed back
+        // paces it by the server, as a WebSocket handshake's response does.
+        await new Promise((resolve, reject) => {
+          conn.onChunk = resolve;
+          conn.onClose = () => reject(new Error('closed before the echo'));
+          conn.write(PACE);
+        });
+        conn.onClose = null;
+      }
       conn.destroy();
     },
   };
 }
+
+const PACE = Buffer.from('x');
 
 /** socket.io with its own client (websocket transport only), as its users run it. */
 export async function sioDriver(port) {

@@ -23,6 +23,7 @@ import {
   deflateAgreement,
   guardFragments,
   isServerEnd,
+  negotiatedExtensions,
   payloadSeen,
   routeEvents,
   senderIdle,
@@ -446,9 +447,9 @@ export class WsTransport implements Transport {
     return this.#ws.protocol;
   }
 
-  /** The extensions ws agreed. */
+  /** The extensions ws agreed, with their parameters (see `negotiatedExtensions`). */
   get extensions(): string {
-    return this.#ws.extensions;
+    return negotiatedExtensions(this.#ws);
   }
 
   start(sink: TransportSink): void {

@@ -170,6 +170,26 @@ export function deflateAgreement(
   return { params: extension.params, threshold: typeof threshold === 'number' ? threshold : 1024 };
 }
 
+/**
+ * The agreed extensions with their parameters, as a `Sec-WebSocket-Extensions` header writes
+ * them (`permessage-deflate; server_no_context_takeover; client_max_window_bits=15`): ws's
+ * public `extensions` names them only. Without the internals, the names.
+ */
+export function negotiatedExtensions(ws: WebSocket): string {
+  if (!active) return ws.extensions;
+  const agreed = inner(ws)._extensions;
+  const parts: string[] = [];
+  for (const name of Object.keys(agreed)) {
+    let item = name;
+    for (const [key, value] of Object.entries(agreed[name]?.params ?? {})) {
+      if (value === false || value === undefined) continue;
+      item += value === true ? `; ${key}` : `; ${key}=${String(value)}`;
+    }
+    parts.push(item);
+  }
+  return parts.join(', ');
+}
+
 /** The message size ws had seen when it failed the connection for `maxPayload`, if known. */
 export function payloadSeen(ws: WebSocket): number | undefined {
   if (!active) return undefined;

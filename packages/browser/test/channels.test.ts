@@ -6,10 +6,10 @@
  */
 import type { WebSocketConnection } from '@anyws/core';
 import { ChannelServer } from '@anyws/core/channels';
+import { chatMessages as messages } from '@anyws/core/contract';
 import { type RunningServer, serve } from '@anyws/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { channelScenarios } from './browser/channels.js';
-import { messages } from './browser/chat-messages.js';
 import { openTestPage, requireChromium, type TestBrowser } from './harness.js';
 
 requireChromium();

@@ -5,28 +5,10 @@
  * channel followed through it joins again from its position with no code of the test's.
  */
 import type { WebSocketConnection } from '@anyws/core';
-import {
-  ChannelClient,
-  ChannelServer,
-  defineMessages,
-  type JoinResult,
-  type StandardSchemaV1,
-} from '@anyws/core/channels';
+import { ChannelClient, ChannelServer, type JoinResult } from '@anyws/core/channels';
+import { chatMessages as messages } from '@anyws/core/contract';
 import { ReconnectingClient, serve } from '../src/index.ts';
 import { assertEquals, options } from './assert.ts';
-
-/** A hand-written Standard Schema (no validator dependency here). */
-const chatText: StandardSchemaV1<{ text: string }> = {
-  '~standard': {
-    version: 1,
-    vendor: 'anyws-test',
-    validate: (value) =>
-      typeof (value as { text?: unknown } | null)?.text === 'string'
-        ? { value: value as { text: string } }
-        : { issues: [{ message: 'expected { text: string }', path: ['text'] }] },
-  },
-};
-const messages = defineMessages({ chat: { data: chatText } });
 
 /** Checks `condition` every 5 ms until it holds; fails after `ms`. */
 async function until(condition: () => boolean, what: string, ms = 10_000): Promise<void> {

@@ -3,9 +3,9 @@
  * its position, every publication made meanwhile, once and in order, then the live ones.
  */
 import { ChannelClient, ChannelServer, type Publication } from '@anyws/core/channels';
+import { chatMessages as messages } from '@anyws/core/contract';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type RunningServer, serve } from '../src/index.js';
-import { messages } from './chat-messages.js';
 
 const channels = new ChannelServer({
   messages,

@@ -12,9 +12,9 @@ import {
   MemoryHistory,
   type Publication,
 } from '@anyws/core/channels';
+import { chatMessages as messages } from '@anyws/core/contract';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ReconnectingClient, type RunningServer, serve } from '../src/index.js';
-import { messages } from './chat-messages.js';
 
 /** Server-side connections that are open, for dropping them from the server's side. */
 const open = new Set<WebSocketConnection<unknown>>();

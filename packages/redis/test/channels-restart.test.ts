@@ -12,9 +12,10 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { WebSocketConnection } from '@anyws/core';
 import { ChannelClient, type JoinResult } from '@anyws/core/channels';
+import { chatMessages as messages } from '@anyws/core/contract';
 import { connect } from '@anyws/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { messages, record } from './channels-setup.js';
+import { record } from './channels-setup.js';
 import { until } from './helpers.js';
 import { RedisServer } from './redis-server.js';
 

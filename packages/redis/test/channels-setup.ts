@@ -1,25 +1,6 @@
-/** Shared pieces of the channels tests on Redis: one message definition, recording a channel. */
-import {
-  type Channel,
-  defineMessages,
-  type Publication,
-  type StandardSchemaV1,
-} from '@anyws/core/channels';
-
-/** A Standard Schema for `{ text: string }`, written out: the package depends on no validator. */
-const chatData: StandardSchemaV1<{ text: string }> = {
-  '~standard': {
-    version: 1,
-    vendor: 'test',
-    validate: (value) =>
-      typeof (value as { text?: unknown } | null)?.text === 'string'
-        ? { value: value as { text: string } }
-        : { issues: [{ message: 'expected { text: string }', path: ['text'] }] },
-  },
-};
-
-export const messages = defineMessages({ chat: { data: chatData } });
-export type Messages = typeof messages;
+/** Recording a channel in the Redis channels tests (their messages: the contract's `chatMessages`). */
+import type { Channel, Publication } from '@anyws/core/channels';
+import type { ChatMessages as Messages } from '@anyws/core/contract';
 
 /** Publications of a channel as they arrive, and a bounded wait for a count of them. */
 export function record(channel: Channel<Messages>) {

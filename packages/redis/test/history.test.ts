@@ -3,11 +3,12 @@
  * history is lost, typed errors while Redis is down, and ChannelServers on one Redis sharing it.
  */
 import { ChannelClient, ChannelServer, type StreamPosition } from '@anyws/core/channels';
+import { type ChatMessages as Messages, chatMessages as messages } from '@anyws/core/contract';
 import { createPair } from '@anyws/core/testing';
 import { createClient } from 'redis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RedisHistory, RedisHistoryError, type RedisHistoryOptions } from '../src/index.js';
-import { type Messages, messages, record } from './channels-setup.js';
+import { record } from './channels-setup.js';
 import { until, useRedis } from './helpers.js';
 
 const { redis, buses } = useRedis();

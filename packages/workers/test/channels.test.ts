@@ -6,9 +6,9 @@
  */
 import { fileURLToPath } from 'node:url';
 import { ChannelClient, type JoinResult, type Publication } from '@anyws/core/channels';
+import { chatMessages as messages } from '@anyws/core/contract';
 import { connect } from '@anyws/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { messages } from './fixtures/channels-messages.js';
 import { range, until, wireOffsets } from './helpers/channels.js';
 import { startWorkerd, type Workerd } from './helpers/workerd.js';
 

@@ -7,10 +7,10 @@
 import { fileURLToPath } from 'node:url';
 import type { WebSocketConnection } from '@anyws/core';
 import { ChannelServer } from '@anyws/core/channels';
+import { chatMessages as messages } from '@anyws/core/contract';
 import { type RunningServer, serve } from '@anyws/node';
 import { Log, LogLevel, Miniflare } from 'miniflare';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { messages } from './fixtures/channels-messages.js';
 import { bundleWorker, COMPATIBILITY_DATE } from './helpers/workerd.js';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/reconnecting-worker.ts', import.meta.url));

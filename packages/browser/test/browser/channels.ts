@@ -4,8 +4,8 @@
  * asks the Node side to act (cut the connection, refuse upgrades, publish, network on and off).
  */
 import { ChannelClient, type JoinResult } from '@anyws/core/channels';
+import { chatMessages as messages } from '@anyws/core/contract';
 import { type ClientState, ReconnectingClient } from '../../src/index.js';
-import { messages } from './chat-messages.js';
 
 declare const control: (command: string, argument?: unknown) => Promise<unknown>;
 

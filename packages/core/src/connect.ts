@@ -5,6 +5,12 @@
  */
 import { HandshakeError } from './errors.js';
 import { HEARTBEAT_PROTOCOL } from './heartbeat.js';
+import {
+  assertSupported,
+  type ConnectionOptions,
+  type ResolvedOptions,
+  resolveOptions,
+} from './options.js';
 import type { TransportCapabilities } from './transport.js';
 
 /** Milliseconds an opening handshake may take unless `openTimeout` says otherwise. */
@@ -112,6 +118,47 @@ export interface HeartbeatOfferOptions {
    * answered without one of the offered subprotocols.
    */
   offerHeartbeat?: boolean;
+}
+
+/** What a client's `connect` settled before opening anything (see {@link clientOpening}). */
+export interface ClientOpening {
+  /** The connection's options, resolved and supported by the runtime's client. */
+  readonly options: ResolvedOptions;
+  /** The target, checked (see {@link clientUrl}). */
+  readonly url: ClientUrl;
+  /** The subprotocols to offer (see {@link clientProtocols}). */
+  readonly protocols: string[];
+  /**
+   * The client offered {@link HEARTBEAT_PROTOCOL}: its connection's `appHeartbeat`, agreed once
+   * the server's hello comes (an anyws server), never otherwise.
+   */
+  readonly appHeartbeat: boolean;
+}
+
+/**
+ * The checks every runtime's client `connect` makes before it opens a socket, in this order: the
+ * options ({@link resolveOptions}, then {@link assertSupported} against the client's
+ * capabilities), the URL ({@link clientUrl}), then the subprotocols it offers
+ * ({@link clientProtocols}, with `offerHeartbeat`). Throws what those throw (a `TypeError` or
+ * `RangeError` for a bad option, an `UnsupportedOptionError`, a `SyntaxError` for the URL).
+ */
+export function clientOpening(
+  url: string | URL,
+  options: ConnectionOptions,
+  capabilities: TransportCapabilities,
+  runtime: string,
+  offerHeartbeat?: boolean,
+): ClientOpening {
+  const resolved = resolveOptions(options);
+  assertSupported(resolved, capabilities, runtime);
+  const target = clientUrl(url);
+  const protocols = clientProtocols(resolved.protocols, capabilities, offerHeartbeat);
+  return {
+    options: resolved,
+    url: target,
+    protocols,
+    appHeartbeat: protocols.includes(HEARTBEAT_PROTOCOL),
+  };
 }
 
 /**

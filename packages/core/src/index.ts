@@ -4,7 +4,9 @@
  */
 
 export {
+  type ClientOpening,
   type ClientUrl,
+  clientOpening,
   clientProtocols,
   clientUrl,
   DEFAULT_OPEN_TIMEOUT,

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  clientOpening,
   clientProtocols,
   clientUrl,
   DEFAULT_OPEN_TIMEOUT,
@@ -8,8 +9,19 @@ import {
   resolveOpenTimeout,
   toWebSocketUrl,
 } from '../src/connect.js';
-import { HandshakeError } from '../src/errors.js';
+import { HandshakeError, UnsupportedOptionError } from '../src/errors.js';
 import { HEARTBEAT_PROTOCOL } from '../src/heartbeat.js';
+import type { TransportCapabilities } from '../src/transport.js';
+
+const NO_PINGS: TransportCapabilities = {
+  pingFrames: false,
+  forcedAutoPong: false,
+  forcedCloseReply: true,
+  validatesCloseCodes: true,
+  enforcesMaxMessageSize: false,
+  backpressure: false,
+  pauseReading: false,
+};
 
 describe('client URLs', () => {
   it('reports ws:/wss: and fetches http:/https:, whatever scheme was given', () => {
@@ -53,6 +65,30 @@ describe('the offered subprotocols', () => {
     expect(negotiatedProtocol(HEARTBEAT_PROTOCOL)).toBe('');
     expect(negotiatedProtocol(null)).toBe('');
     expect(negotiatedProtocol('chat.v1')).toBe('chat.v1');
+  });
+});
+
+describe("a client's checks before it opens", () => {
+  it('resolves the options, the URL and the offer, and says whether the heartbeat was offered', () => {
+    const opening = clientOpening('http://h/x', { protocols: ['chat.v1'] }, NO_PINGS, 'test');
+    expect(opening.url).toEqual({ ws: 'ws://h/x', http: 'http://h/x' });
+    expect(opening.protocols).toEqual(['chat.v1', HEARTBEAT_PROTOCOL]);
+    expect(opening.appHeartbeat).toBe(true);
+    expect(opening.options.protocols).toEqual(['chat.v1']);
+    const plain = clientOpening('ws://h/', {}, NO_PINGS, 'test', false);
+    expect([plain.protocols, plain.appHeartbeat]).toEqual([[], false]);
+    const pings = clientOpening('ws://h/', {}, { ...NO_PINGS, pingFrames: true }, 'test');
+    expect([pings.protocols, pings.appHeartbeat]).toEqual([[], false]);
+  });
+
+  it('refuses an option the runtime cannot honour before it looks at the URL', () => {
+    expect(() => clientOpening('ftp://h/', { autoclose: false }, NO_PINGS, 'test')).toThrow(
+      UnsupportedOptionError,
+    );
+    expect(() => clientOpening('ftp://h/', {}, NO_PINGS, 'test')).toThrow(SyntaxError);
+    expect(() => clientOpening('ws://h/', { protocols: [''] }, NO_PINGS, 'test')).toThrow(
+      TypeError,
+    );
   });
 });
 

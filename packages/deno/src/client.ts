@@ -1,16 +1,13 @@
 /** The client side: `connect(url)` on Deno's WebSocket. */
 import {
-  assertSupported,
+  type ClientOpening,
   type ConnectionOptions,
-  clientProtocols,
-  clientUrl,
+  clientOpening,
   guardOpening,
   HandshakeError,
-  HEARTBEAT_PROTOCOL,
   type HeartbeatOfferOptions,
   negotiatedProtocol,
   type OpenOptions,
-  resolveOptions,
   WebSocketConnection,
 } from '@anyws/core';
 import { DENO_CLIENT_CAPABILITIES, DenoTransport } from './transport.ts';
@@ -46,18 +43,22 @@ export function connect(
   options: ConnectOptions = {},
 ): Promise<WebSocketConnection<unknown>> {
   const { headers, signal, openTimeout, offerHeartbeat, ...connectionOptions } = options;
-  let resolved: ReturnType<typeof resolveOptions>;
-  let target: string;
+  let opening: ClientOpening;
   try {
-    resolved = resolveOptions(connectionOptions);
-    assertSupported(resolved, DENO_CLIENT_CAPABILITIES, 'deno');
-    target = clientUrl(url).ws;
+    opening = clientOpening(
+      url,
+      connectionOptions,
+      DENO_CLIENT_CAPABILITIES,
+      'deno',
+      offerHeartbeat,
+    );
   } catch (error) {
     return Promise.reject(error);
   }
+  const target = opening.url.ws;
+  const { protocols } = opening;
   return new Promise((resolve, reject) => {
     const Socket = WebSocket as unknown as DenoWebSocketConstructor;
-    const protocols = clientProtocols(resolved.protocols, DENO_CLIENT_CAPABILITIES, offerHeartbeat);
     // Throws (so rejects) before anything opens for a bad openTimeout or an aborted signal.
     const disarm = guardOpening(target, { signal, openTimeout }, (error) => {
       settle();
@@ -86,15 +87,14 @@ export function connect(
       // Built in the 'open' dispatch itself: the transport listens before any message event.
       const protocol = negotiatedProtocol(ws.protocol);
       const transport = new DenoTransport(ws, ws.url, protocol, 'client', {
-        drainThreshold: resolved.highWaterMark,
+        drainThreshold: opening.options.highWaterMark,
       });
       resolve(
         new WebSocketConnection<unknown>({
           transport,
           side: 'client',
-          options: resolved,
-          // Offered: agreed once the server's hello comes (an anyws server), never otherwise.
-          appHeartbeat: protocols.includes(HEARTBEAT_PROTOCOL),
+          options: opening.options,
+          appHeartbeat: opening.appHeartbeat,
         }),
       );
     };

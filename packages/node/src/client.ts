@@ -1,15 +1,12 @@
 /** The client side: `connect(url)` on a ws client socket. */
 import type { IncomingMessage } from 'node:http';
 import {
-  assertSupported,
+  type ClientOpening,
   type ConnectionOptions,
-  clientProtocols,
-  clientUrl,
+  clientOpening,
   guardOpening,
   HandshakeError,
-  HEARTBEAT_PROTOCOL,
   type OpenOptions,
-  resolveOptions,
   WebSocketConnection,
 } from '@anyws/core';
 import WebSocket, { type ClientOptions } from 'ws';
@@ -43,15 +40,14 @@ export function connect(
   url: string | URL,
   options: ConnectOptions = {},
 ): Promise<WebSocketConnection<unknown>> {
-  let resolved: ReturnType<typeof resolveOptions>;
-  let target: string;
+  let opening: ClientOpening;
   try {
-    resolved = resolveOptions(options);
-    assertSupported(resolved, WS_CAPABILITIES, 'node');
-    target = clientUrl(url).ws;
+    opening = clientOpening(url, options, WS_CAPABILITIES, 'node');
   } catch (error) {
     return Promise.reject(error);
   }
+  const { options: resolved, protocols } = opening;
+  const target = opening.url.ws;
   const maxPayload =
     resolved.maxMessageSize <= MAX_ENFORCEABLE_PAYLOAD ? resolved.maxMessageSize : 0;
   return new Promise((resolve, reject) => {
@@ -77,7 +73,7 @@ export function connect(
     });
     let ws: WebSocket;
     try {
-      ws = new WebSocket(target, clientProtocols(resolved.protocols, WS_CAPABILITIES), settings);
+      ws = new WebSocket(target, protocols, settings);
     } catch (error) {
       disarm();
       reject(
@@ -137,7 +133,7 @@ export function connect(
           side: 'client',
           options: resolved,
           // Only when the application offered the token itself (ws has ping frames).
-          appHeartbeat: resolved.protocols.includes(HEARTBEAT_PROTOCOL),
+          appHeartbeat: opening.appHeartbeat,
         }),
       );
     });

@@ -4,17 +4,14 @@
  * 101 with the socket in `response.webSocket`, which the transport accepts.
  */
 import {
-  assertSupported,
+  type ClientOpening,
   type ConnectionOptions,
-  clientProtocols,
-  clientUrl,
+  clientOpening,
   guardOpening,
   HandshakeError,
-  HEARTBEAT_PROTOCOL,
   type HeartbeatOfferOptions,
   negotiatedProtocol,
   type OpenOptions,
-  resolveOptions,
   WebSocketConnection,
 } from '@anyws/core';
 import { AcceptedSocketTransport, WORKERD_CAPABILITIES } from './transport.js';
@@ -50,16 +47,19 @@ export function connect(
   options: ConnectOptions = {},
 ): Promise<WebSocketConnection<unknown>> {
   const { headers, signal, openTimeout, offerHeartbeat, ...connectionOptions } = options;
-  let resolved: ReturnType<typeof resolveOptions>;
-  let target: ReturnType<typeof clientUrl>;
+  let opening: ClientOpening;
   try {
-    resolved = resolveOptions(connectionOptions);
-    assertSupported(resolved, WORKERD_CAPABILITIES, 'workers');
-    target = clientUrl(url);
+    opening = clientOpening(
+      url,
+      connectionOptions,
+      WORKERD_CAPABILITIES,
+      'workers',
+      offerHeartbeat,
+    );
   } catch (error) {
     return Promise.reject(error);
   }
-  const protocols = clientProtocols(resolved.protocols, WORKERD_CAPABILITIES, offerHeartbeat);
+  const { url: target, protocols } = opening;
   const request = new Headers(headers);
   request.set('upgrade', 'websocket');
   if (protocols.length > 0) request.set('sec-websocket-protocol', protocols.join(', '));
@@ -105,8 +105,8 @@ export function connect(
           new WebSocketConnection<unknown>({
             transport,
             side: 'client',
-            options: resolved,
-            appHeartbeat: protocols.includes(HEARTBEAT_PROTOCOL),
+            options: opening.options,
+            appHeartbeat: opening.appHeartbeat,
           }),
         );
       },

@@ -12,16 +12,7 @@ import {
 } from '@anyws/core/channels';
 import { chatMessages as messages } from '@anyws/core/contract';
 import { connect, serve } from '../src/index.ts';
-import { assert, assertEquals, options } from './assert.ts';
-
-/** Checks `condition` every 5 ms until it holds; fails after `ms`. */
-async function until(condition: () => boolean, what: string, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
+import { assert, assertEquals, options, until } from './assert.ts';
 
 /** Offsets of the `pub` frames a connection received, as they came on the wire. */
 function wireOffsets(conn: WebSocketConnection<unknown>): number[] {

@@ -8,16 +8,7 @@ import type { WebSocketConnection } from '@anyws/core';
 import { ChannelClient, ChannelServer, type JoinResult } from '@anyws/core/channels';
 import { chatMessages as messages } from '@anyws/core/contract';
 import { ReconnectingClient, serve } from '../src/index.ts';
-import { assertEquals, options } from './assert.ts';
-
-/** Checks `condition` every 5 ms until it holds; fails after `ms`. */
-async function until(condition: () => boolean, what: string, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
+import { assertEquals, options, until } from './assert.ts';
 
 Deno.test(
   'ReconnectingClient on Deno: dropped and refused, it comes back and its channel re-joins by itself: each missed message once, in order',

@@ -3,26 +3,15 @@
  * connection drops reconnects with its position and gets every publication made meanwhile, once
  * and in order (MemoryHistory), then the live ones.
  */
-import type { WebSocketConnection } from '@anyws/core';
 import {
   ChannelClient,
   ChannelServer,
   type JoinResult,
   type Publication,
 } from '@anyws/core/channels';
-import { chatMessages as messages } from '@anyws/core/contract';
+import { chatMessages as messages, wireOffsets } from '@anyws/core/contract';
 import { connect, serve } from '../src/index.ts';
 import { assert, assertEquals, options, until } from './assert.ts';
-
-/** Offsets of the `pub` frames a connection received, as they came on the wire. */
-function wireOffsets(conn: WebSocketConnection<unknown>): number[] {
-  const offsets: number[] = [];
-  conn.on('message', (message) => {
-    if (message.type === 0x1 && message.data.startsWith('{"v":1,"t":"pub"'))
-      offsets.push((JSON.parse(message.data) as { offset: number }).offset);
-  });
-  return offsets;
-}
 
 const range = (from: number, to: number) =>
   Array.from({ length: to - from + 1 }, (_, i) => from + i);

@@ -10,9 +10,8 @@ import { once } from 'node:events';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { WebSocketConnection } from '@anyws/core';
 import { ChannelClient, type JoinResult } from '@anyws/core/channels';
-import { chatMessages as messages } from '@anyws/core/contract';
+import { chatMessages as messages, wireOffsets } from '@anyws/core/contract';
 import { connect } from '@anyws/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { record } from './channels-setup.js';
@@ -93,16 +92,6 @@ class ServerProcess {
     this.child.stdin?.end();
     await this.exited;
   }
-}
-
-/** Offsets of the `pub` frames a connection received, as they came on the wire. */
-function wireOffsets(conn: WebSocketConnection<unknown>): number[] {
-  const offsets: number[] = [];
-  conn.on('message', (message) => {
-    if (message.type === 0x1 && message.data.startsWith('{"v":1,"t":"pub"'))
-      offsets.push((JSON.parse(message.data) as { offset: number }).offset);
-  });
-  return offsets;
 }
 
 describe('channels across a server restart (Node processes, one Redis)', () => {

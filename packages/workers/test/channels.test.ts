@@ -6,10 +6,10 @@
  */
 import { fileURLToPath } from 'node:url';
 import { ChannelClient, type JoinResult, type Publication } from '@anyws/core/channels';
-import { chatMessages as messages } from '@anyws/core/contract';
+import { chatMessages as messages, wireOffsets } from '@anyws/core/contract';
 import { connect } from '@anyws/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { range, until, wireOffsets } from './helpers/channels.js';
+import { range, until } from './helpers/channels.js';
 import { startWorkerd, type Workerd } from './helpers/workerd.js';
 
 let workerd: Workerd;

@@ -12,11 +12,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ChannelClient, type JoinResult, type Publication } from '@anyws/core/channels';
-import { chatMessages as messages } from '@anyws/core/contract';
+import { chatMessages as messages, wireOffsets } from '@anyws/core/contract';
 import { connect } from '@anyws/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOM_HISTORY_LENGTH as MAX_LENGTH } from './fixtures/channels-messages.js';
-import { range, until, wireOffsets } from './helpers/channels.js';
+import { range, until } from './helpers/channels.js';
 import { startWorkerd, type Workerd } from './helpers/workerd.js';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/channels-room-worker.ts', import.meta.url));

@@ -1,9 +1,11 @@
 /**
- * The one message definition the adapters' channels tests share: a `chat` kind carrying
- * `{ text: string }`. It sits in the contract entry because every runtime's test bundle (the
- * browser page, the workerd fixtures, Deno) already imports that entry.
+ * What the adapters' channels tests share: one message definition (a `chat` kind carrying
+ * `{ text: string }`) and a reading of the wire. It sits in the contract entry because every
+ * runtime's test bundle (the browser page, the workerd fixtures, Deno) already imports that entry.
  */
 import { defineMessages, type StandardSchemaV1 } from '../channels/index.js';
+import type { WebSocketConnection } from '../connection.js';
+import { WSMsgType } from '../protocol.js';
 
 /**
  * A Standard Schema for `{ text: string }`, written out so that no package's tests need a
@@ -25,3 +27,16 @@ export const chatMessages = defineMessages({ chat: { data: chatText } });
 
 /** The type of {@link chatMessages}, for a test's `Channel<ChatMessages>` and the like. */
 export type ChatMessages = typeof chatMessages;
+
+/**
+ * The offsets of the `pub` frames `conn` receives from now on, as they come on the wire: a
+ * duplicate or a gap shows here even where a `ChannelClient` would hide it.
+ */
+export function wireOffsets(conn: WebSocketConnection<unknown>): number[] {
+  const offsets: number[] = [];
+  conn.on('message', (message) => {
+    if (message.type === WSMsgType.TEXT && message.data.startsWith('{"v":1,"t":"pub"'))
+      offsets.push((JSON.parse(message.data) as { offset: number }).offset);
+  });
+  return offsets;
+}

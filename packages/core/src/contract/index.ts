@@ -3,7 +3,7 @@
  * in the runtime, then run {@link registerContractSuite} with a client of the runtime.
  * @packageDocumentation
  */
-export { type ChatMessages, chatMessages } from './channels.js';
+export { type ChatMessages, chatMessages, wireOffsets } from './channels.js';
 export { memoryTarget } from './memory.js';
 export { contractRoute, contractRoutes, REPORT_TOPIC } from './routes.js';
 export {

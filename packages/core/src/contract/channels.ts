@@ -1,9 +1,15 @@
 /**
- * What the adapters' channels tests share: one message definition (a `chat` kind carrying
- * `{ text: string }`) and a reading of the wire. It sits in the contract entry because every
+ * What the channels tests share: one message definition (a `chat` kind carrying
+ * `{ text: string }`), a record of a channel's publications and a reading of the wire. It sits in the contract entry because every
  * runtime's test bundle (the browser page, the workerd fixtures, Deno) already imports that entry.
  */
-import { defineMessages, type StandardSchemaV1 } from '../channels/index.js';
+import {
+  type Channel,
+  defineMessages,
+  type MessageDefs,
+  type Publication,
+  type StandardSchemaV1,
+} from '../channels/index.js';
 import type { WebSocketConnection } from '../connection.js';
 import { WSMsgType } from '../protocol.js';
 
@@ -39,4 +45,44 @@ export function wireOffsets(conn: WebSocketConnection<unknown>): number[] {
       offsets.push((JSON.parse(message.data) as { offset: number }).offset);
   });
   return offsets;
+}
+
+/** What {@link recordPublications} keeps of a channel. */
+export interface PublicationRecord<M extends MessageDefs> {
+  /** The publications, in the order they arrived. */
+  readonly items: Publication<M>[];
+  /** Their offsets, in that order. */
+  offsets(): number[];
+  /** Resolves once `n` publications have arrived; rejects after `ms` (default 10 s) without. */
+  count(n: number, ms?: number): Promise<void>;
+}
+
+/** Records the publications of `channel` as they arrive, with a bounded wait for a count of them. */
+export function recordPublications<M extends MessageDefs>(
+  channel: Channel<M>,
+): PublicationRecord<M> {
+  const items: Publication<M>[] = [];
+  let wake: (() => void) | null = null;
+  channel.on('publication', (p) => {
+    items.push(p);
+    wake?.();
+  });
+  return {
+    items,
+    offsets: () => items.map((p) => p.offset),
+    async count(n: number, ms = 10_000): Promise<void> {
+      const deadline = Date.now() + ms;
+      while (items.length < n) {
+        const left = deadline - Date.now();
+        if (left <= 0) throw new Error(`got ${String(items.length)} of ${String(n)} publications`);
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, left);
+          wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
+    },
+  };
 }

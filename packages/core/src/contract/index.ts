@@ -3,7 +3,13 @@
  * in the runtime, then run {@link registerContractSuite} with a client of the runtime.
  * @packageDocumentation
  */
-export { type ChatMessages, chatMessages, wireOffsets } from './channels.js';
+export {
+  type ChatMessages,
+  chatMessages,
+  type PublicationRecord,
+  recordPublications,
+  wireOffsets,
+} from './channels.js';
 export { memoryTarget } from './memory.js';
 export { contractRoute, contractRoutes, REPORT_TOPIC } from './routes.js';
 export {

@@ -1,7 +1,6 @@
 /** Shared setup of the channels tests: one definition, a server, clients over createPair. */
 import * as v from 'valibot';
 import {
-  type Channel,
   ChannelClient,
   type ChannelClientOptions,
   ChannelError,
@@ -11,10 +10,12 @@ import {
   defineMessages,
   type HistoryRead,
   MemoryHistory,
-  type Publication,
   type StreamPosition,
 } from '../../src/channels/index.js';
 import { createPair, type MemoryTransport } from '../../src/testing.js';
+
+/** The contract's record of a channel's publications (a bounded wait for a count of them). */
+export { recordPublications as record } from '../../src/contract/channels.js';
 
 export const messages = defineMessages({
   chat: { data: v.object({ text: v.string() }) },
@@ -93,23 +94,6 @@ export function wireOffsets(transport: MemoryTransport): number[] {
     out.push((JSON.parse(frame.data) as { offset: number }).offset);
   }
   return out;
-}
-
-/** Publications of a channel as they arrive, and a way to wait for a count of them. */
-export function record(channel: Channel<Messages>) {
-  const items: Publication<Messages>[] = [];
-  let wake: (() => void) | null = null;
-  channel.on('publication', (p) => {
-    items.push(p);
-    wake?.();
-  });
-  return {
-    items,
-    offsets: () => items.map((p) => p.offset),
-    async count(n: number): Promise<void> {
-      while (items.length < n) await new Promise<void>((resolve) => (wake = resolve));
-    },
-  };
 }
 
 /**

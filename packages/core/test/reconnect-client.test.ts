@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { WebSocketConnection } from '../src/connection.js';
+import { until as waitUntil } from '../src/contract/wait.js';
 import { HandshakeError } from '../src/errors.js';
 import type { ConnectionOptions } from '../src/options.js';
 import {
@@ -14,14 +15,9 @@ import {
 } from '../src/reconnect/client.js';
 import { createPair } from '../src/testing.js';
 
-/** Resolves once `predicate` holds, polled every 2 ms; bounded. */
-async function until(predicate: () => boolean, what: string, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`${what}: not reached in ${String(ms)} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 2));
-  }
-}
+/** The contract's `until`, polled every 2 ms, bounded by 5 s. */
+const until = (predicate: () => boolean, what: string, ms = 5000): Promise<void> =>
+  waitUntil(predicate, what, ms, 2);
 
 /**
  * A "server" of in-memory pairs: `refuse` failed attempts first (HandshakeError, as a refused

@@ -9,9 +9,9 @@ import {
   type JoinResult,
   type Publication,
 } from '@anyws/core/channels';
-import { chatMessages as messages, wireOffsets } from '@anyws/core/contract';
+import { chatMessages as messages, until, wireOffsets } from '@anyws/core/contract';
 import { connect, serve } from '../src/index.ts';
-import { assert, assertEquals, options, until } from './assert.ts';
+import { assert, assertEquals, options } from './assert.ts';
 
 const range = (from: number, to: number) =>
   Array.from({ length: to - from + 1 }, (_, i) => from + i);

@@ -6,9 +6,9 @@
  */
 import type { WebSocketConnection } from '@anyws/core';
 import { ChannelClient, ChannelServer, type JoinResult } from '@anyws/core/channels';
-import { chatMessages as messages } from '@anyws/core/contract';
+import { chatMessages as messages, until } from '@anyws/core/contract';
 import { ReconnectingClient, serve } from '../src/index.ts';
-import { assertEquals, options, until } from './assert.ts';
+import { assertEquals, options } from './assert.ts';
 
 Deno.test(
   'ReconnectingClient on Deno: dropped and refused, it comes back and its channel re-joins by itself: each missed message once, in order',

@@ -12,7 +12,7 @@ import {
   MemoryHistory,
   type Publication,
 } from '@anyws/core/channels';
-import { chatMessages as messages } from '@anyws/core/contract';
+import { chatMessages as messages, until } from '@anyws/core/contract';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ReconnectingClient, type RunningServer, serve } from '../src/index.js';
 
@@ -60,15 +60,6 @@ afterEach(() => {
 afterAll(async () => {
   await server.close();
 });
-
-/** Resolves once `predicate` holds, polled every 5 ms; bounded by `ms`. */
-async function until(predicate: () => boolean, what: string, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`${what}: not reached within ${String(ms)} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
 
 /** Drops every server-side connection's TCP socket; resolves once the server saw them go. */
 async function dropAll(): Promise<void> {

@@ -1,5 +1,6 @@
 /** Shared pieces of the tests: buses on a test Redis, in-memory connection pairs, waiting. */
 import type { WebSocketConnection } from '@anyws/core';
+import { until as waitUntil } from '@anyws/core/contract';
 import { createPair } from '@anyws/core/testing';
 import { afterAll, afterEach, beforeAll } from 'vitest';
 import { RedisTopics, type RedisTopicsError, type RedisTopicsOptions } from '../src/index.js';
@@ -26,17 +27,13 @@ export function member(topics: RedisTopics, context: unknown = null) {
   return pair;
 }
 
-/** Waits until `condition()` holds, checking every 20 ms; fails after `ms`. */
-export async function until(
+/** The contract's `until`, checking every 20 ms (some conditions ask Redis); fails after `ms`. */
+export function until(
   condition: () => boolean | Promise<boolean>,
   what: string,
   ms = 10_000,
 ): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+  return waitUntil(condition, what, ms, 20);
 }
 
 /** Receives the next text of `conn` (the client end), failing after `ms`. */

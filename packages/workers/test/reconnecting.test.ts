@@ -7,22 +7,13 @@
 import { fileURLToPath } from 'node:url';
 import type { WebSocketConnection } from '@anyws/core';
 import { ChannelServer } from '@anyws/core/channels';
-import { chatMessages as messages } from '@anyws/core/contract';
+import { chatMessages as messages, until } from '@anyws/core/contract';
 import { type RunningServer, serve } from '@anyws/node';
 import { Log, LogLevel, Miniflare } from 'miniflare';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bundleWorker, COMPATIBILITY_DATE } from './helpers/workerd.js';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/reconnecting-worker.ts', import.meta.url));
-
-/** Resolves once `predicate` holds, polled every 5 ms; bounded. */
-async function until(predicate: () => boolean, what: string, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`${what}: not reached in ${String(ms)} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
 
 const open = new Set<WebSocketConnection<unknown>>();
 let refusing = false;

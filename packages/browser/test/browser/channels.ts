@@ -4,19 +4,10 @@
  * asks the Node side to act (cut the connection, refuse upgrades, publish, network on and off).
  */
 import { ChannelClient, type JoinResult } from '@anyws/core/channels';
-import { chatMessages as messages } from '@anyws/core/contract';
+import { chatMessages as messages, until } from '@anyws/core/contract';
 import { type ClientState, ReconnectingClient } from '../../src/index.js';
 
 declare const control: (command: string, argument?: unknown) => Promise<unknown>;
-
-/** Resolves once `predicate` holds, polled every 5 ms; bounded. */
-async function until(predicate: () => boolean, what: string, ms = 10_000): Promise<void> {
-  const deadline = performance.now() + ms;
-  while (!predicate()) {
-    if (performance.now() > deadline) throw new Error(`${what}: not reached in ${String(ms)} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
 
 export const channelScenarios = {
   /**

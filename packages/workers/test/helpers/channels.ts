@@ -1,16 +1,13 @@
 /** What the channels tests in workerd share: waiting for a condition, a range of offsets. */
+import { until as waitUntil } from '@anyws/core/contract';
 
-/** Checks `condition` every 10 ms until it holds; fails after `ms`. */
-export async function until(
+/** The contract's `until`, checking every 10 ms (some conditions ask a Worker); fails after `ms`. */
+export function until(
   condition: () => boolean | Promise<boolean>,
   what: string,
   ms = 10_000,
 ): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
+  return waitUntil(condition, what, ms, 10);
 }
 
 /** The integers `from` to `to`. */

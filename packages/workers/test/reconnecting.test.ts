@@ -9,9 +9,9 @@ import type { WebSocketConnection } from '@anyws/core';
 import { ChannelServer } from '@anyws/core/channels';
 import { chatMessages as messages, until } from '@anyws/core/contract';
 import { type RunningServer, serve } from '@anyws/node';
-import { Log, LogLevel, Miniflare } from 'miniflare';
+import type { Miniflare } from 'miniflare';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bundleWorker, COMPATIBILITY_DATE } from './helpers/workerd.js';
+import { startDispatchWorkerd } from './helpers/client-workerd.js';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/reconnecting-worker.ts', import.meta.url));
 
@@ -67,16 +67,7 @@ beforeAll(async () => {
       },
     }),
   });
-  mf = new Miniflare({
-    modules: true,
-    script: await bundleWorker(FIXTURE),
-    scriptPath: FIXTURE.replace(/\.ts$/, '.js'),
-    compatibilityDate: COMPATIBILITY_DATE,
-    cf: false,
-    log: new Log(process.env.ANYWS_WORKERD_LOG ? LogLevel.DEBUG : LogLevel.WARN),
-    durableObjects: { FOLLOWER: 'Follower' },
-  });
-  await mf.ready;
+  mf = await startDispatchWorkerd(FIXTURE, { FOLLOWER: 'Follower' });
 });
 afterAll(async () => {
   await mf?.dispose();

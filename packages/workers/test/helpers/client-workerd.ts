@@ -9,15 +9,26 @@ import { bundleWorker, COMPATIBILITY_DATE } from './workerd.js';
 const FIXTURE = fileURLToPath(new URL('../fixtures/client-worker.ts', import.meta.url));
 
 /** Starts workerd with the client fixture; `dispatchFetch` reaches it without a port. */
-export async function startClientWorkerd(): Promise<Miniflare> {
+export function startClientWorkerd(): Promise<Miniflare> {
+  return startDispatchWorkerd(FIXTURE, { DIALER: 'Dialer' });
+}
+
+/**
+ * Starts workerd with the Worker at `entry` (bundled) and its Durable Object classes by binding;
+ * no port: `dispatchFetch` reaches it.
+ */
+export async function startDispatchWorkerd(
+  entry: string,
+  durableObjects: Record<string, string>,
+): Promise<Miniflare> {
   const mf = new Miniflare({
     modules: true,
-    script: await bundleWorker(FIXTURE),
-    scriptPath: FIXTURE.replace(/\.ts$/, '.js'),
+    script: await bundleWorker(entry),
+    scriptPath: entry.replace(/\.ts$/, '.js'),
     compatibilityDate: COMPATIBILITY_DATE,
     cf: false,
     log: new Log(process.env.ANYWS_WORKERD_LOG ? LogLevel.DEBUG : LogLevel.WARN),
-    durableObjects: { DIALER: 'Dialer' },
+    durableObjects,
   });
   await mf.ready;
   return mf;

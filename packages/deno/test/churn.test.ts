@@ -8,6 +8,7 @@
  */
 import process from 'node:process';
 import { type WebSocketConnection, type WebSocketHandler, WSMsgType } from '@anyws/core';
+import { settle } from '@anyws/core/contract';
 import { connect, serve } from '../src/index.ts';
 import { assert, assertEquals } from './assert.ts';
 
@@ -29,16 +30,6 @@ function timers(): Record<string, number> {
   const counts: Record<string, number> = {};
   for (const kind of process.getActiveResourcesInfo()) counts[kind] = (counts[kind] ?? 0) + 1;
   return counts;
-}
-
-/** Polls `read` until it equals `expected` (closes finish asynchronously), at most ~5 s. */
-async function settle<T>(read: () => T, expected: T): Promise<T> {
-  let value = read();
-  for (let i = 0; i < 500 && JSON.stringify(value) !== JSON.stringify(expected); i++) {
-    await new Promise((resolve) => setTimeout(resolve, 10));
-    value = read();
-  }
-  return value;
 }
 
 async function churn(url: string, count: number): Promise<void> {

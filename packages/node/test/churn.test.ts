@@ -4,6 +4,7 @@
 // HTTP server and on `process`, no connection left in the server's set. Counts only, no timing.
 import type { Server } from 'node:http';
 import { type WebSocketConnection, type WebSocketHandler, WSMsgType } from '@anyws/core';
+import { settle } from '@anyws/core/contract';
 import { describe, expect, it } from 'vitest';
 import { connect, serve } from '../src/index.js';
 
@@ -42,16 +43,6 @@ function snapshot(server: Awaited<ReturnType<typeof serve>>) {
     server: listeners(server.server),
     process: listeners(process),
   };
-}
-
-/** Polls `read` until it equals `expected` (closes finish asynchronously), at most ~5 s. */
-async function settle<T>(read: () => T, expected: T): Promise<T> {
-  let value = read();
-  for (let i = 0; i < 500 && JSON.stringify(value) !== JSON.stringify(expected); i++) {
-    await new Promise((resolve) => setTimeout(resolve, 10));
-    value = read();
-  }
-  return value;
 }
 
 async function cycle(url: string, i: number): Promise<void> {

@@ -27,4 +27,4 @@ export {
   UPGRADE_ROWS,
   validUpgradeHeaders,
 } from './upgrade-cases.js';
-export { until } from './wait.js';
+export { settle, until } from './wait.js';

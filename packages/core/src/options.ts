@@ -231,7 +231,7 @@ export function assertSupported(
       'compress: true',
       runtime,
       'deflate',
-      'the runtime has no permessage-deflate, so compression cannot be negotiated',
+      'the runtime has no permessage-deflate',
     );
   }
   if (!capabilities.backpressure) {

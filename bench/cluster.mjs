@@ -12,11 +12,12 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sioDriver, wsDriver } from './lib/drivers.mjs';
 import { cpuMicros, machine, machineBusyMicros, ownCpuMicros } from './lib/proc.mjs';
+import { startRedis } from './lib/redis-server.mjs';
+import { fmt, median } from './lib/stats.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const OUT = join(HERE, '..', 'docs', 'bench');
@@ -39,16 +40,6 @@ const SYSTEMS = {
 };
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function freePort() {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address();
-  server.close();
-  await once(server, 'close');
-  return port;
-}
 
 /** Starts a child and resolves with it once it printed `pattern` (bounded). */
 async function startChild(command, args, env, pattern) {
@@ -190,22 +181,8 @@ async function measure(name, redis) {
   }
 }
 
-const median = (values) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)];
-};
-const fmt = (n, digits = 0) =>
-  n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
-
 async function main() {
-  const port = await freePort();
-  const { child: redisChild } = await startChild(
-    'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-    {},
-    /Ready to accept connections/,
-  );
-  const redis = { url: `redis://127.0.0.1:${port}`, pid: redisChild.pid };
+  const redis = await startRedis();
   const runs = [];
   try {
     const names = Object.keys(SYSTEMS);
@@ -223,7 +200,7 @@ async function main() {
       }
     }
   } finally {
-    await stopChild(redisChild);
+    await redis.stop();
   }
 
   const summary = {};

@@ -224,14 +224,16 @@ export function upgradeWebSocket<C = unknown>(
         { status: 500 },
       );
     }
-    // The Request @hono/node-server built says GET whatever the method: check the real one.
-    const invalid = checkHttpVersion(incoming) ?? checkHandshake(handshakeFields(incoming));
+    const invalid = checkHttpVersion(incoming);
     if (invalid) return invalid;
-    const decision = await acceptUpgrade(request, handler, {
+    // The Request @hono/node-server built says GET whatever the method: the pipeline checks the
+    // IncomingMessage's own method and headers, and hands the hook the Request.
+    const decision = await acceptUpgrade(handshakeFields(incoming), handler, {
       runtime: 'node',
       capabilities: WS_CAPABILITIES,
       connections: open,
       maxConnections: options.maxConnections,
+      toRequest: () => request,
     });
     if (!decision.accept) return decision.response;
     const resolved = decision.options;

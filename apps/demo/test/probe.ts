@@ -1,10 +1,9 @@
 // A client of the chat for tests, on any connection: channels' own client, and what it
 // received, read in order with bounded waits.
-import { type WebSocketConnection, WSMsgType } from '@anyws/core';
+import type { WebSocketConnection } from '@anyws/core';
 import {
   type AnyMessage,
   ChannelClient,
-  decodeFrame,
   type KindOf,
   type Publication,
 } from '@anyws/core/channels';
@@ -19,7 +18,6 @@ export class Probe {
   readonly #messages: Message[] = [];
   readonly #publications: Publication<ChatMessages>[] = [];
   #wake: (() => void) | null = null;
-  readonly #early: Promise<void>;
 
   constructor(
     readonly conn: WebSocketConnection,
@@ -28,25 +26,9 @@ export class Probe {
   ) {
     this.channels = new ChannelClient({ messages: chatMessages }, conn);
     this.channels.onMessage((message) => this.#push(this.#messages, message));
+    // What came with the opening, before this listened, is handed to the channel client by the
+    // connection (messages queued before the first listener go to it first).
     this.channels.on('error', () => undefined);
-    this.#early = this.#drain();
-  }
-
-  /**
-   * What the server sent before the client listened (`connect` resolves after messages that
-   * came with the handshake's answer) waits in the connection's queue, for `receive()`: the
-   * one-way messages among it are read first (a channel client only hears what comes later).
-   */
-  async #drain(): Promise<void> {
-    const early: Message[] = [];
-    for (let i = 0; i < 100; i++) {
-      const message = await this.conn.receive({ timeout: 1 }).catch(() => null);
-      if (message === null) break;
-      if (message.type !== WSMsgType.TEXT) continue;
-      const frame = decodeFrame(message.data, 'client');
-      if (frame && 't' in frame && frame.t === 'msg') early.push(frame as Message);
-    }
-    this.#messages.unshift(...early);
   }
 
   /** Joins the room's channel; publications are collected from then on. */
@@ -62,7 +44,6 @@ export class Probe {
   }
 
   async #take<T>(list: T[], match: (item: T) => boolean): Promise<T> {
-    await this.#early;
     const deadline = Date.now() + this.timeout;
     for (;;) {
       const index = list.findIndex(match);

@@ -106,7 +106,7 @@ export interface ConnectionInit<C> {
    * It must stay valid after the upgrade (an adapter whose runtime consumes the request
    * passes a copy or a builder).
    */
-  request?: Request | (() => Request) | undefined;
+  request?: Request | (() => Request) | RequestSource | undefined;
   /**
    * The application-level heartbeat (see `HEARTBEAT_PROTOCOL`). On a server: the client
    * offered the token, so the server sends the hello and answers application pings. On a
@@ -125,6 +125,16 @@ export interface ConnectionInit<C> {
    * `whenClosed.then` would cost a closure and a promise reaction per connection.
    */
   onClosed?: ((conn: WebSocketConnection<C>) => void) | undefined;
+}
+
+/**
+ * What builds a connection's upgrade request on first read, as an object: an adapter whose
+ * per-connection state already holds what the request is made of passes that, and the
+ * connection costs no closure for it.
+ */
+export interface RequestSource {
+  /** The request; called once, on the first read of `conn.request`. */
+  request(): Request;
 }
 
 /** Push-style listeners. */
@@ -198,7 +208,7 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
   /** The receiving half; made by the first message or read that needs it. */
   #rx: Receiver | null = null;
   /** The upgrade request, or its builder until first read. */
-  #request: Request | (() => Request) | undefined;
+  #request: Request | (() => Request) | RequestSource | undefined;
   #closeCode: number | null = null;
   #closeReason: string | null = null;
   #exception: Error | null = null;
@@ -364,13 +374,18 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
     if (typeof request === 'function') {
       request = request();
       this.#request = request;
+    } else if (request !== undefined && typeof (request as RequestSource).request === 'function') {
+      // A Request has no `request` method; checked by shape, as a polyfilled Request is no
+      // instance of the global one.
+      request = (request as RequestSource).request();
+      this.#request = request;
     }
     if (request === undefined) {
       throw new WebSocketError(
         `this ${this.side} connection has no upgrade request: only server connections built from one carry it`,
       );
     }
-    return request;
+    return request as Request;
   }
   #id: string | undefined;
   /** This connection's id, unique across processes (made on first read); names it in `exclude` anywhere. */
@@ -1126,7 +1141,7 @@ function ignore(): void {}
 let resolvedDefaults: ResolvedOptions | undefined;
 /** The options of connections given none: one frozen object shared by all of them. */
 function defaultOptions(): ResolvedOptions {
-  resolvedDefaults ??= Object.freeze(resolveOptions());
+  resolvedDefaults ??= resolveOptions();
   return resolvedDefaults;
 }
 

@@ -22,6 +22,7 @@ export {
   type ConnectionInit,
   type ConnectionState,
   type LoopItem,
+  type RequestSource,
   type Side,
   WebSocketConnection,
 } from './connection.js';

@@ -2,6 +2,7 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { toWebSocketUrl } from '@anyws/core';
 
 /** A Host header that is a plain host name or address with an optional port. */
 const PLAIN_HOST = /^[A-Za-z0-9.-]+(?::\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](?::\d{1,5})?$/;
@@ -41,21 +42,22 @@ function buildRequest(url: string | URL, method: string, raw: readonly string[])
 }
 
 /**
- * The web `Request` of an upgrade, built on first use: by a handler function, the `upgrade`
- * hook or the first read of `conn.request`. It keeps the few fields a `Request` is built
- * from, not the `IncomingMessage` (which would keep its socket's parser state alive as long
- * as the connection).
+ * What a connection keeps of its upgrade request: enough to build the web `Request` and the
+ * URL it reports, on first read (by a handler function, the `upgrade` hook, `conn.request` or
+ * `conn.url`). Not the `IncomingMessage`, which would keep its socket's parser state alive as
+ * long as the connection; not a closure, a `Request` or a URL string per connection, which an
+ * idle connection would pay for in heap whether or not anything reads them.
  */
-export class LazyRequest {
+export class UpgradeHead {
   /**
-   * What the Request is built from, in one string: a flag for TLS, the method, the target and
-   * the raw header names and values, joined by LF (which HTTP allows in none of them). One
-   * string costs an idle connection a fraction of an array of a dozen (measured: ~5,800 against
-   * ~5,000 B of heap per idle session connection with the array; ~4,700 before `conn.request`).
+   * What both are built from, in one string: a flag for TLS, the method, the target and the
+   * raw header names and values, joined by LF (which HTTP allows in none of them). One flat
+   * string costs a fraction of an array of a dozen.
    */
   readonly #packed: string;
   /** The Request, once something asked for it. */
   built: Request | undefined;
+  #url: string | undefined;
 
   constructor(req: IncomingMessage) {
     const encrypted = (req.socket as { encrypted?: boolean }).encrypted === true;
@@ -69,25 +71,36 @@ export class LazyRequest {
   }
 
   /** The Request (built once); throws where `Request` refuses the URL or a header. */
-  readonly get = (): Request => {
+  request(): Request {
     if (this.built === undefined) {
       const fields = this.#packed.split('\n');
       const raw = fields.slice(3);
-      let host: string | undefined;
-      for (let i = 0; i + 1 < raw.length; i += 2) {
-        if (raw[i]!.toLowerCase() === 'host') {
-          host = raw[i + 1];
-          break;
-        }
-      }
-      this.built = buildRequest(urlOf(fields[0] === 's', host, fields[2]), fields[1]!, raw);
+      this.built = buildRequest(this.#urlInput(fields, raw), fields[1]!, raw);
     }
     return this.built;
-  };
+  }
 
-  /** What a connection keeps: the Request when it exists, else what builds it on first read. */
-  request(): Request | (() => Request) {
-    return this.built ?? this.get;
+  /**
+   * The URL the connection reports, `ws:` or `wss:` (made once, on first read). The upgrade
+   * checked it with {@link requestUrl} first, so it does not throw here.
+   */
+  get url(): string {
+    if (this.#url === undefined) {
+      const input = this.built?.url ?? this.#urlInput(this.#packed.split('\n'));
+      this.#url = toWebSocketUrl(typeof input === 'string' ? new URL(input).href : input.href);
+    }
+    return this.#url;
+  }
+
+  #urlInput(fields: string[], raw = fields.slice(3)): string | URL {
+    let host: string | undefined;
+    for (let i = 0; i + 1 < raw.length; i += 2) {
+      if (raw[i]!.toLowerCase() === 'host') {
+        host = raw[i + 1];
+        break;
+      }
+    }
+    return urlOf(fields[0] === 's', host, fields[2]);
   }
 }
 
@@ -135,7 +148,7 @@ export function checkHttpVersion(req: IncomingMessage): Response | null {
 }
 
 /** The URL a server connection reports: the request's, with the WebSocket scheme (core's rule). */
-export { toWebSocketUrl } from '@anyws/core';
+export { toWebSocketUrl };
 
 /** Headers a refusal must not copy from the `Response`: this writer sets framing itself. */
 const SKIPPED = new Set([

@@ -24,9 +24,8 @@ import { type WebSocket, WebSocketServer } from 'ws';
 import {
   checkHttpVersion,
   handshakeFields,
-  LazyRequest,
   requestUrl,
-  toWebSocketUrl,
+  UpgradeHead,
   writeResponse,
 } from './http.js';
 import {
@@ -161,13 +160,13 @@ class Upgrader {
     }
     // A web Request only for code that reads one (a handler function, the upgrade hook,
     // `conn.request`): building it is most of what a handshake costs here.
-    const lazy = new LazyRequest(req);
-    let url: string;
+    const upgradeHead = new UpgradeHead(req);
     let handler: AnyHandler | undefined;
     try {
-      url = requestUrl(req);
+      // Checked now, as building the Request would check it: a URL that one refuses is a 400.
+      requestUrl(req);
       const source = route.handler;
-      handler = typeof source === 'function' ? source(lazy.get()) : source;
+      handler = typeof source === 'function' ? source(upgradeHead.request()) : source;
     } catch {
       return writeResponse(socket, new Response('bad request', { status: 400 }));
     }
@@ -179,9 +178,9 @@ class Upgrader {
       capabilities: WS_CAPABILITIES,
       connections: this.connections.size + this.#opening,
       maxConnections: route.maxConnections,
-      toRequest: lazy.get,
+      toRequest: () => upgradeHead.request(),
     };
-    const decision = await acceptUpgrade(lazy.built ?? handshakeFields(req), handler, ctx);
+    const decision = await acceptUpgrade(upgradeHead.built ?? handshakeFields(req), handler, ctx);
     if (!decision.accept) return writeResponse(socket, decision.response);
     const endpoint = endpointFor(handler, decision.options);
     if (socket.destroyed || !socket.writable) {
@@ -208,7 +207,7 @@ class Upgrader {
       // ws listens for socket errors now: without ours, the socket keeps one listener, not a
       // list of two, for the connection's life.
       socket.removeListener('error', ignore);
-      this.#open(ws, url, lazy.request(), route, endpoint, handlerOf, decision);
+      this.#open(ws, upgradeHead, route, endpoint, handlerOf, decision);
     });
   }
 
@@ -218,19 +217,18 @@ class Upgrader {
   /**
    * Starts the connection. A method of its own so that nothing living as long as the
    * connection keeps `#handle`'s scope, and with it the `IncomingMessage`, alive: the
-   * connection keeps only what builds its `Request` on first read.
+   * connection keeps only what builds its `Request` and URL on first read.
    */
   #open(
     ws: WebSocket,
-    url: string,
-    request: Request | (() => Request),
+    head: UpgradeHead,
     route: Route,
     endpoint: Endpoint,
     handler: AnyHandler,
     decision: UpgradeAccepted<unknown>,
   ): void {
     const transport = new WsTransport(ws, {
-      url: toWebSocketUrl(url),
+      url: head,
       coalesce: route.coalesce,
       maxPayload: endpoint.maxPayload,
     });
@@ -241,7 +239,7 @@ class Upgrader {
       context: decision.context,
       topics: route.topics,
       onClosed: this.#untrack,
-      request,
+      request: head.built ?? head,
       appHeartbeat: decision.heartbeat,
     });
     if (!conn.closed) this.connections.add(conn);

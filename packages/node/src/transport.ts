@@ -135,8 +135,11 @@ export const WS_CAPABILITIES: TransportCapabilities = Object.freeze({
 
 /** How a {@link WsTransport} was set up. */
 export interface WsTransportOptions {
-  /** The URL reported as `conn.url`; default `ws.url` (set on clients). */
-  url?: string;
+  /**
+   * The URL reported as `conn.url`, or what gives it on first read; default `ws.url` (set on
+   * clients).
+   */
+  url?: string | { readonly url: string };
   /**
    * Frames sent to this socket in one tick leave in one write (cork until `process.nextTick`).
    * Default true; false writes each frame at once, as ws does.
@@ -334,8 +337,8 @@ function deflatedFrame(message: PreparedMessage, shared: SharedDeflate): Uint8Ar
  */
 export class WsTransport implements Transport {
   readonly capabilities: TransportCapabilities;
-  readonly url: string;
 
+  readonly #url: string | { readonly url: string };
   readonly #ws: WebSocket;
   /** ws's socket; undefined when ws's internals are not used (then everything goes via ws). */
   readonly #socket: Socket | undefined;
@@ -360,7 +363,7 @@ export class WsTransport implements Transport {
     this.#socket = socket;
     this.#coalesce = socket !== undefined && (options.coalesce ?? true);
     this.#maxPayload = options.maxPayload ?? 0;
-    this.url = options.url ?? ws.url ?? '';
+    this.#url = options.url ?? ws.url ?? '';
     const deflate = ws.extensions.includes('permessage-deflate');
     const server = socket !== undefined && isServerEnd(ws);
     this.#direct = server && !deflate;
@@ -387,6 +390,11 @@ export class WsTransport implements Transport {
     ws.on('pong', listeners.pong);
     ws.on('error', listeners.error);
     ws.on('close', listeners.close);
+  }
+
+  get url(): string {
+    const url = this.#url;
+    return typeof url === 'string' ? url : url.url;
   }
 
   static {

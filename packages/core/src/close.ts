@@ -71,7 +71,7 @@ export function acceptableCloseCode(capabilities: TransportCapabilities, code: n
 
 /** The error a peer's invalid close code is reported with. */
 export function invalidCloseError(code: number): ProtocolError {
-  return new ProtocolError(PROTOCOL_ERROR, `the peer sent an invalid close code ${String(code)}`);
+  return new ProtocolError(PROTOCOL_ERROR, `the peer sent an invalid close code ${code}`);
 }
 
 /**

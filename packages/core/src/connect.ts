@@ -8,6 +8,7 @@ import { HEARTBEAT_PROTOCOL } from './heartbeat.js';
 import {
   assertSupported,
   type ConnectionOptions,
+  positive,
   type ResolvedOptions,
   resolveOptions,
 } from './options.js';
@@ -59,18 +60,19 @@ const SCHEMES: Record<string, readonly [ws: string, http: string]> = {
  * `https:`, no fragment. A `SyntaxError` (what browsers throw) otherwise.
  */
 export function clientUrl(url: string | URL): ClientUrl {
+  const text = String(url);
   let parsed: URL;
   try {
-    parsed = new URL(String(url));
+    parsed = new URL(text);
   } catch {
-    throw new SyntaxError(`not a URL: ${String(url)}`);
+    throw new SyntaxError(`not a URL: ${text}`);
   }
   const schemes = SCHEMES[parsed.protocol];
   if (!schemes) {
     throw new SyntaxError(`a WebSocket URL is ws:, wss:, http: or https:, not ${parsed.protocol}`);
   }
-  if (parsed.hash !== '' || String(url).includes('#')) {
-    throw new SyntaxError(`a WebSocket URL has no fragment: ${String(url)}`);
+  if (parsed.hash !== '' || text.includes('#')) {
+    throw new SyntaxError(`a WebSocket URL has no fragment: ${text}`);
   }
   parsed.protocol = schemes[0];
   const ws = parsed.href;
@@ -166,11 +168,7 @@ export function clientOpening(
  * thrown before anything is opened.
  */
 export function resolveOpenTimeout(options: OpenOptions): number {
-  const timeout = options.openTimeout ?? DEFAULT_OPEN_TIMEOUT;
-  if (typeof timeout !== 'number' || !(timeout > 0)) {
-    throw new RangeError(`openTimeout must be a positive number of ms, got ${String(timeout)}`);
-  }
-  return timeout;
+  return positive('openTimeout', options.openTimeout ?? DEFAULT_OPEN_TIMEOUT, 'ms', false);
 }
 
 /**
@@ -208,7 +206,7 @@ export function guardOpening(
     timeout === Number.POSITIVE_INFINITY
       ? undefined
       : setTimeout(
-          () => give(new HandshakeError(`opening ${url} timed out after ${String(timeout)} ms`)),
+          () => give(new HandshakeError(`opening ${url} timed out after ${timeout} ms`)),
           timeout,
         );
   signal?.addEventListener('abort', onAbort, { once: true });

@@ -36,7 +36,7 @@ export class ReceiveTimeoutError extends WebSocketError {
     /** The timeout that ran out, in ms. */
     readonly timeout: number,
   ) {
-    super(`no message within ${String(timeout)} ms`);
+    super(`no message within ${timeout} ms`);
   }
 }
 
@@ -83,9 +83,7 @@ export class BufferOverflowError extends WebSocketError {
     /** `maxBufferedAmount`. */
     readonly limit: number,
   ) {
-    super(
-      `outgoing buffer would hold ${String(bufferedAmount)} bytes, over the limit of ${String(limit)}`,
-    );
+    super(`outgoing buffer would hold ${bufferedAmount} bytes, over the limit of ${limit}`);
   }
 }
 
@@ -103,7 +101,7 @@ export class ReceiveOverflowError extends WebSocketError {
     readonly limit: number,
   ) {
     super(
-      `unread messages passed receiveHighWaterMark (${String(limit)} bytes) on a runtime that cannot stop reading`,
+      `unread messages passed receiveHighWaterMark (${limit} bytes) on a runtime that cannot stop reading`,
     );
   }
 }
@@ -116,7 +114,7 @@ export class HeartbeatTimeoutError extends WebSocketError {
     /** The pong timeout that ran out, in ms. */
     readonly timeout: number,
   ) {
-    super(`no pong within ${String(timeout)} ms: the peer is not answering`);
+    super(`no pong within ${timeout} ms: the peer is not answering`);
   }
 }
 
@@ -130,7 +128,7 @@ export class MessageTooBigError extends WebSocketError {
     /** `maxMessageSize`. */
     readonly limit: number,
   ) {
-    super(`message of ${String(size)} bytes is over maxMessageSize (${String(limit)})`);
+    super(`message of ${size} bytes is over maxMessageSize (${limit})`);
   }
 }
 

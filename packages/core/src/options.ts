@@ -97,8 +97,8 @@ export const DEFAULT_OPTIONS: ResolvedOptions = Object.freeze({
   receiveHighWaterMark: 1024 * 1024,
 });
 
-/** Checks a positive number (zero too with `allowZero`) of `unit`. */
-function positive(name: string, value: number, unit: string, allowZero: boolean): number {
+/** Checks a positive number (zero too with `allowZero`) of `unit`: a RangeError otherwise. */
+export function positive(name: string, value: number, unit: string, allowZero: boolean): number {
   if (typeof value !== 'number' || !(value > 0 || (allowZero && value === 0))) {
     throw new RangeError(`${name} must be a positive number of ${unit}, got ${String(value)}`);
   }

@@ -70,15 +70,12 @@ export function utf8ByteLength(text: string): number {
   let bytes = 0;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
-    if (c < 0x80) bytes += 1;
-    else if (c < 0x800) bytes += 2;
-    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length) {
-      const next = text.charCodeAt(i + 1);
-      if (next >= 0xdc00 && next <= 0xdfff) {
-        bytes += 4;
-        i++;
-      } else bytes += 3;
-    } else bytes += 3;
+    bytes += c < 0x80 ? 1 : c < 0x800 ? 2 : 3;
+    // A high surrogate followed by a low one is one code point of 4 bytes: 3 counted, 1 more.
+    if ((c & 0xfc00) === 0xd800 && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      bytes++;
+      i++;
+    }
   }
   return bytes;
 }
@@ -96,7 +93,7 @@ export function assertSendableClose(code: number, reason: string): void {
   }
   if (!isSendableCloseCode(code)) {
     throw new RangeError(
-      `close code ${String(code)} may not be sent: use 1000-1003, 1007-1014 or 3000-4999`,
+      `close code ${code} may not be sent: use 1000-1003, 1007-1014 or 3000-4999`,
     );
   }
   if (
@@ -104,7 +101,7 @@ export function assertSendableClose(code: number, reason: string): void {
     utf8ByteLength(reason) > MAX_CLOSE_REASON_BYTES
   ) {
     throw new RangeError(
-      `close reason is ${String(utf8ByteLength(reason))} bytes of UTF-8; at most ${String(MAX_CLOSE_REASON_BYTES)} fit in a close frame`,
+      `close reason is ${utf8ByteLength(reason)} bytes of UTF-8; at most ${MAX_CLOSE_REASON_BYTES} fit in a close frame`,
     );
   }
 }

@@ -185,6 +185,47 @@ const APP_HB_OFFERED = 1;
 const APP_HB_AGREED = 2;
 
 /**
+ * What a connection keeps once it starts to close or fails. `NOT_ENDING` (frozen, shared)
+ * stands for it until then.
+ */
+interface Ending {
+  /** `closeCode` once closed. */
+  code: number | null;
+  /** `closeReason` once closed. */
+  reason: string | null;
+  /** The error that ended (or is ending) the connection. */
+  exception: Error | null;
+  /** The peer's close frame, once it came. */
+  peerClose: CloseEnd | null;
+  /** True once this end has sent its close frame. */
+  closeSent: boolean;
+  /** This end dropped the connection without the peer's say (terminate, close timeout): 1006. */
+  dropped: boolean;
+  /** This end failed the connection with this code and reason: they are what it reports. */
+  failure: CloseEnd | null;
+  /** This end's close where the runtime could send its frame only without a body (the peer's echo then says 1005). */
+  standIn: CloseEnd | null;
+  /** Drops the connection when the peer does not answer the close in `closeTimeout`. */
+  timer: ReturnType<typeof setTimeout> | undefined;
+}
+
+function newEnding(): Ending {
+  return {
+    code: null,
+    reason: null,
+    exception: null,
+    peerClose: null,
+    closeSent: false,
+    dropped: false,
+    failure: null,
+    standIn: null,
+    timer: undefined,
+  };
+}
+
+const NOT_ENDING: Ending = Object.freeze(newEnding());
+
+/**
  * The one connection object users hold, on every runtime and both sides.
  *
  * Pull style: `await conn.receive()`, or `for await (const msg of conn)`.
@@ -209,20 +250,12 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
   #rx: Receiver | null = null;
   /** The upgrade request, or its builder until first read. */
   #request: Request | (() => Request) | RequestSource | undefined;
-  #closeCode: number | null = null;
-  #closeReason: string | null = null;
-  #exception: Error | null = null;
-  /** The peer's close frame, once it came. */
-  #peerClose: CloseEnd | null = null;
-  /** True once this end has sent its close frame. */
-  #closeSent = false;
-  /** This end dropped the connection without the peer's say (terminate, close timeout): 1006. */
-  #dropped = false;
-  /** This end failed the connection with this code and reason: they are what it reports. */
-  #failure: CloseEnd | null = null;
-  /** This end's close where the runtime could send its frame only without a body (the peer's echo then says 1005). */
-  #standIn: CloseEnd | null = null;
-  #closeTimer: ReturnType<typeof setTimeout> | undefined;
+  /**
+   * How the connection is ending: the shared `NOT_ENDING` until the first close or error
+   * concerns it, then its own (`#ending()`), so an open connection carries none of these
+   * fields.
+   */
+  #end: Ending = NOT_ENDING;
   // Made when first asked for: a connection nobody awaits the end of costs no promise.
   #closedPromise: Promise<void> | null = null;
   #resolveClosed: (() => void) | null = null;
@@ -333,6 +366,12 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
     }
   }
 
+  /** This connection's own `Ending`, made on the first write to it. */
+  #ending(): Ending {
+    if (this.#end === NOT_ENDING) this.#end = newEnding();
+    return this.#end;
+  }
+
   // ---- state -------------------------------------------------------------------------
 
   /** `connecting`, `open`, `closing` or `closed`. */
@@ -411,11 +450,11 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
    * 1006 when no close frame came.
    */
   get closeCode(): number | null {
-    return this.#closeCode;
+    return this.#end.code;
   }
   /** The close reason once closed, by the same rule as `closeCode`. */
   get closeReason(): string | null {
-    return this.#closeReason;
+    return this.#end.reason;
   }
   /**
    * True once both ends take the application-level heartbeat as agreed (see
@@ -426,7 +465,7 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
   }
   /** The error that ended (or is ending) the connection, if any. */
   exception(): Error | null {
-    return this.#exception;
+    return this.#end.exception;
   }
 
   /** Adds a push-style listener; returns the function that removes it. */
@@ -544,7 +583,7 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
   #closedError(what: string): ConnectionClosedError {
     return new ConnectionClosedError(
       `cannot ${what}: the connection is ${this.#state}`,
-      this.#closeCode ?? undefined,
+      this.#end.code ?? undefined,
     );
   }
 
@@ -705,8 +744,9 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
    */
   close(code: number = OK, reason = ''): Promise<void> {
     assertSendableClose(code, reason);
-    if (this.#state === 'closed' || this.#closeSent) return this.#closed();
-    if (this.#peerClose === null && isFailureCode(code)) this.#failure = { code, reason };
+    if (this.#state === 'closed' || this.#end.closeSent) return this.#closed();
+    if (this.#end.peerClose === null && isFailureCode(code))
+      this.#ending().failure = { code, reason };
     this.#sendClose(code, reason);
     return this.#closed();
   }
@@ -719,7 +759,7 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
    */
   terminate(): void {
     if (this.#state === 'closed') return;
-    this.#dropped = true;
+    this.#ending().dropped = true;
     this.#transport.terminate();
     this.#finish(ABNORMAL_CLOSURE, '');
   }
@@ -730,19 +770,19 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
    */
   #sendClose(code: number, reason: string, sentByRuntime = false): void {
     this.#state = 'closing';
-    this.#closeSent = true;
+    this.#ending().closeSent = true;
     this.#stopHeartbeat();
     if (!sentByRuntime) {
       const [wire, echo] = wireClose(this.#transport.capabilities, code);
-      if (echo !== null) this.#standIn = { code, reason };
+      if (echo !== null) this.#ending().standIn = { code, reason };
       this.#transport.close(wire, wire === undefined ? '' : reason);
     }
     if (this.#state !== 'closing') return; // the transport closed synchronously
     const timeout = this.options.closeTimeout;
-    this.#closeTimer = setTimeout(() => {
+    this.#ending().timer = setTimeout(() => {
       // With the peer's close frame in, the handshake is complete: only the runtime's end is late,
       // and closeCode stays the peer's. Without it the end is abnormal.
-      if (!this.#peerClose) this.#dropped = true;
+      if (!this.#end.peerClose) this.#ending().dropped = true;
       this.#transport.terminate();
       this.#finish(ABNORMAL_CLOSURE, '');
     }, timeout);
@@ -750,7 +790,7 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
 
   /** A fault: the first one is `exception()`; the reader gets ERROR, listeners 'error'. */
   #report(error: Error): void {
-    this.#exception ??= error;
+    this.#ending().exception ??= error;
     this.#enqueue(errorMessage(error));
     this.#emitError(error);
   }
@@ -762,15 +802,15 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
   #fail(error: Error, code?: number, reason = code === undefined ? '' : failureReason(code)): void {
     this.#report(error);
     if (code === undefined) this.terminate();
-    else if (this.#state === 'open' || (this.#state === 'closing' && !this.#closeSent)) {
-      this.#failure = { code, reason };
+    else if (this.#state === 'open' || (this.#state === 'closing' && !this.#end.closeSent)) {
+      this.#ending().failure = { code, reason };
       this.#sendClose(code, reason);
     }
   }
 
   #readerEnd(): WSMessage | undefined {
     if (this.#state === 'closed') return CLOSED_MESSAGE;
-    if (this.#state === 'closing' && this.#peerClose) return CLOSING_MESSAGE;
+    if (this.#state === 'closing' && this.#end.peerClose) return CLOSING_MESSAGE;
     return undefined;
   }
 
@@ -778,19 +818,20 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
   #finish(code: number, reason: string): void {
     if (this.#state === 'closed') return;
     this.#state = 'closed';
-    clearTimeout(this.#closeTimer);
+    const ending = this.#ending();
+    clearTimeout(ending.timer);
     this.#stopHeartbeat();
-    let end: CloseEnd = this.#peerClose ?? { code, reason };
-    if (this.#failure) end = this.#failure;
-    else if (this.#dropped) end = { code: ABNORMAL_CLOSURE, reason: '' };
-    else if (this.#standIn !== null && end.code === NO_STATUS) end = this.#standIn;
-    this.#closeCode = end.code;
-    this.#closeReason = end.reason;
+    let end: CloseEnd = ending.peerClose ?? { code, reason };
+    if (ending.failure) end = ending.failure;
+    else if (ending.dropped) end = { code: ABNORMAL_CLOSURE, reason: '' };
+    else if (ending.standIn !== null && end.code === NO_STATUS) end = ending.standIn;
+    ending.code = end.code;
+    ending.reason = end.reason;
     // Built only for someone to reject: capturing its stack costs microseconds per connection.
     const pings = this.#pings;
     const waiters = this.#drainWaiters;
     if ((pings !== null && pings.length > 0) || (waiters !== null && waiters.length > 0)) {
-      const closedError = new ConnectionClosedError('the connection closed', this.#closeCode);
+      const closedError = new ConnectionClosedError('the connection closed', end.code);
       if (pings) for (const ping of pings.splice(0)) ping.reject(closedError);
       if (waiters) for (const waiter of waiters.splice(0)) waiter.reject(closedError);
     }
@@ -801,7 +842,7 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
     if (close)
       for (const listener of close) {
         try {
-          listener(this.#closeCode, this.#closeReason ?? '');
+          listener(end.code, end.reason);
         } catch (error) {
           this.#emitError(toError(error));
         }
@@ -879,7 +920,7 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
     if (message.type === WSMsgType.CLOSED || message.type === WSMsgType.CLOSING) {
       return new ConnectionClosedError(
         `expected a ${expected} message, but the connection is ${this.#state}`,
-        this.#closeCode ?? undefined,
+        this.#end.code ?? undefined,
       );
     }
     return new UnexpectedMessageError(expected, message);
@@ -1023,7 +1064,7 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
     this.#peerPingsInText = appLevel;
     if (this.options.autoping) {
       // Nothing may follow our close frame (workerd even throws on a send after close()).
-      if (this.#closeSent) return;
+      if (this.#end.closeSent) return;
       if (appLevel) t.sendText(APP_PONG, false);
       else if (!t.capabilities.forcedAutoPong) t.pong?.(data);
       return;
@@ -1051,7 +1092,7 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
 
   /** The peer's close code is invalid: the connection records the protocol error (1002). */
   #invalidClose(code: number): Error {
-    this.#peerClose = { code: PROTOCOL_ERROR, reason: failureReason(PROTOCOL_ERROR) };
+    this.#ending().peerClose = { code: PROTOCOL_ERROR, reason: failureReason(PROTOCOL_ERROR) };
     return invalidCloseError(code);
   }
 
@@ -1078,13 +1119,13 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
   }
 
   #onCloseFrame(code: number, reason: string): void {
-    if (this.#state === 'closed' || this.#peerClose) return;
+    if (this.#state === 'closed' || this.#end.peerClose) return;
     if (!acceptableCloseCode(this.#transport.capabilities, code)) {
       this.#fail(this.#invalidClose(code), PROTOCOL_ERROR);
       return;
     }
-    this.#peerClose = { code, reason };
-    if (this.#closeSent) return; // our close was first: this is the answer
+    this.#ending().peerClose = { code, reason };
+    if (this.#end.closeSent) return; // our close was first: this is the answer
     this.#state = 'closing';
     this.#stopHeartbeat();
     this.#enqueue(closeMessage(code, reason));
@@ -1095,14 +1136,14 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
 
   #onClosed(code: number, reason: string): void {
     if (this.#state === 'closed') return;
-    if (!this.#peerClose && code !== ABNORMAL_CLOSURE) {
+    if (!this.#end.peerClose && code !== ABNORMAL_CLOSURE) {
       if (!acceptableCloseCode(this.#transport.capabilities, code)) {
         // The runtime answered an invalid code itself (browsers echo it): too late for our
         // 1002, but the connection records the protocol error as if it had answered.
         this.#report(this.#invalidClose(code));
-      } else if (!this.#closeSent) {
+      } else if (!this.#end.closeSent) {
         // The runtime answered the peer's close itself: the reader still sees CLOSE once.
-        this.#peerClose = { code, reason };
+        this.#ending().peerClose = { code, reason };
         this.#enqueue(closeMessage(code, reason));
       }
     }
@@ -1125,8 +1166,8 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
       typed = new ProtocolError(code, error.message, { cause: error });
     }
     this.#report(typed);
-    if (!this.#closeSent) {
-      this.#failure = { code, reason: failureReason(code) };
+    if (!this.#end.closeSent) {
+      this.#ending().failure = { code, reason: failureReason(code) };
       this.#sendClose(code, '', true);
     }
   }

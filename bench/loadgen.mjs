@@ -12,9 +12,11 @@
 // slack (slackMs) lasts.
 import { sioDriver, wsDriver } from './lib/drivers.mjs';
 import {
+  clearHeapFile,
   machineBusyMicros,
   ownCpuMicros,
   processName,
+  readHeapFile,
   rssBytes,
   threadCpu,
   threadCpuMicros,
@@ -413,18 +415,31 @@ async function broadcast(targets, params) {
 /** Resident memory the server holds per idle connection, one server after the other. */
 async function rssOne(target, params) {
   const driver = await driverFor(target);
+  // Returns the heap in use after the collection (Node servers), or null.
   const collect = async () => {
-    if (target.gc) process.kill(target.pid, 'SIGUSR2');
+    if (!target.gc) {
+      await serversIdle([target.pid], { minMs: 30 });
+      return null;
+    }
+    clearHeapFile(target.pid);
+    process.kill(target.pid, 'SIGUSR2');
     await serversIdle([target.pid], { minMs: 30 });
+    // The server writes the file at the end of its collections: wait for it (at most 2 s).
+    for (let i = 0; i < 200; i++) {
+      const heap = readHeapFile(target.pid);
+      if (heap !== null) return heap;
+      await sleep(10);
+    }
+    return null;
   };
   // Connections held through the baseline keep code warm-up out of the per-connection figure.
   const closeWarm = await driver.openIdle(params.warmConns);
-  await collect();
+  const heapBefore = await collect();
   const before = rssBytes(target.pid);
   progress(`${target.id}: ${params.warmConns} open, baseline read`);
   const closeIdle = await driver.openIdle(params.conns);
   progress(`${target.id}: ${params.conns} more open`);
-  await collect();
+  const heapAfter = await collect();
   const after = rssBytes(target.pid);
   closeIdle();
   closeWarm();
@@ -432,6 +447,8 @@ async function rssOne(target, params) {
   progress(`${target.id}: read and closed`);
   return {
     perConnKiB: (after - before) / params.conns / 1024,
+    heapPerConnB:
+      heapBefore === null || heapAfter === null ? null : (heapAfter - heapBefore) / params.conns,
     beforeMiB: before / 2 ** 20,
     afterMiB: after / 2 ** 20,
   };

@@ -1,6 +1,7 @@
 // What the load generator reads about the server process from /proc (Linux only).
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
+import { join } from 'node:path';
 
 const TICK_US = 1e6 / 100; // USER_HZ is 100 on Linux
 
@@ -92,4 +93,27 @@ export function machine() {
     os: `${os.type()} ${os.release()}`,
     node: process.version,
   };
+}
+
+/**
+ * Where a Node server leaves its heap size (bytes in use, after two full collections) when it
+ * gets SIGUSR2: RSS moves by megabytes with the collector's own space, heap in use does not.
+ */
+export function heapFile(pid) {
+  return join(os.tmpdir(), `anyws-bench-heap-${pid}`);
+}
+
+/** Removes a server's heap file: the next one is then surely from the next collection. */
+export function clearHeapFile(pid) {
+  rmSync(heapFile(pid), { force: true });
+}
+
+/** The heap size a server wrote after its last SIGUSR2, or null when there is none yet. */
+export function readHeapFile(pid) {
+  try {
+    const value = Number(readFileSync(heapFile(pid), 'utf8'));
+    return Number.isFinite(value) && value > 0 ? value : null;
+  } catch {
+    return null;
+  }
 }

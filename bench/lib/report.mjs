@@ -44,6 +44,15 @@ export const METRICS = [
     diff: true,
   },
   {
+    id: 'heap',
+    scenario: 'rss',
+    key: 'heapPerConnB',
+    label: 'heap / idle connection',
+    unit: 'B',
+    better: 'lower',
+    diff: true,
+  },
+  {
     id: 'connrate',
     scenario: 'connrate',
     key: 'rate',
@@ -109,9 +118,20 @@ function ratioText(metric, value, base) {
   if (value === null || base === null || base === 0) return '–';
   if (metric.diff) {
     const d = value - base;
-    return `${d >= 0 ? '+' : '−'}${Math.abs(d).toFixed(2)} KiB`;
+    const amount =
+      metric.unit === 'B'
+        ? Math.round(Math.abs(d)).toLocaleString('en-US')
+        : Math.abs(d).toFixed(2);
+    return `${d >= 0 ? '+' : '−'}${amount} ${metric.unit}`;
   }
   return `${(value / base).toFixed(2)}×`;
+}
+
+/** The heap side of the RSS target: steadier than RSS, which moves with the collector's space. */
+function heapNote(a, b) {
+  if (a === null || b === null) return '';
+  const d = a - b;
+  return `heap in use ${d >= 0 ? '+' : '−'}${Math.round(Math.abs(d)).toLocaleString('en-US')} B per connection (${Math.round(a).toLocaleString('en-US')} against ${Math.round(b).toLocaleString('en-US')} B)`;
 }
 
 /** True when `a` is better than `b` for this metric. */
@@ -250,9 +270,14 @@ export function evaluateTargets(report) {
       d === null ? '–' : `${d >= 0 ? '+' : '−'}${Math.abs(d).toFixed(2)} KiB`,
       rounds('anyws', 'ws', 'rss', true),
       d === null ? null : d <= 1,
-      d !== null && d > 1
-        ? 'each idle connection here is a pull session, waiting in `for await`: see "RSS" in bench/README.md'
-        : '',
+      [
+        d !== null && d > 1
+          ? 'each idle connection here is a pull session, waiting in `for await`: see "RSS" in bench/README.md'
+          : '',
+        heapNote(value('anyws', 'heap'), value('ws', 'heap')),
+      ]
+        .filter(Boolean)
+        .join('; '),
     );
   } else add('#2 #7 #14', 'RSS per idle connection ≤ ws + 1 KiB', '–', '', null, 'anyws not run');
 

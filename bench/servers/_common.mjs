@@ -6,6 +6,9 @@
 // each message sent on `/pub` is broadcast to every subscriber. COMPRESS=1 turns on
 // permessage-deflate for every message, however small.
 
+import { writeFileSync } from 'node:fs';
+import { heapFile } from '../lib/proc.mjs';
+
 /** The port to listen on: PORT, or 0 for a free one. */
 export const port = Number(process.env.PORT ?? 0);
 /** Whether permessage-deflate is offered. */
@@ -18,5 +21,12 @@ export function ready(actualPort) {
 }
 
 const gc = globalThis.gc;
-if (typeof gc === 'function') process.on('SIGUSR2', () => gc());
+if (typeof gc === 'function') {
+  process.on('SIGUSR2', () => {
+    // Twice: objects with finalizers or weak references die in the second.
+    gc();
+    gc();
+    writeFileSync(heapFile(process.pid), String(process.memoryUsage().heapUsed));
+  });
+}
 process.on('SIGTERM', () => process.exit(0));

@@ -82,7 +82,7 @@ export class UpgradeHead {
 
   /**
    * The URL the connection reports, `ws:` or `wss:` (made once, on first read). The upgrade
-   * checked it with {@link requestUrl} first, so it does not throw here.
+   * checked it with {@link checkRequestUrl} first, so it does not throw here.
    */
   get url(): string {
     if (this.#url === undefined) {
@@ -104,10 +104,34 @@ export class UpgradeHead {
   }
 }
 
-/** The upgrade's URL (as its `Request` would have it) without a `Request`; throws where `Request` would refuse it. */
-export function requestUrl(req: IncomingMessage): string {
+/**
+ * Throws where `Request` would refuse the upgrade's URL, so that such a request is a 400 before
+ * anything is built. The URL itself is made later, on first read (`UpgradeHead`).
+ */
+export function checkRequestUrl(req: IncomingMessage): void {
   const input = urlInput(req);
-  return typeof input === 'string' ? new URL(input).href : input.href;
+  if (typeof input === 'string' && surelyValidHost(req.headers.host ?? 'localhost')) return;
+  void new URL(input);
+}
+
+/** A DNS name of ASCII labels whose last one starts with a letter, with an optional port. */
+const NAME_HOST = /^(?:[A-Za-z0-9-]+\.)*[A-Za-z][A-Za-z0-9-]*\.?(?::(\d{1,5}))?$/;
+/** Four decimal bytes without leading zeros (which the URL parser reads as octal), port optional. */
+const DOTTED_QUAD =
+  /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?::(\d{1,5}))?$/;
+
+/**
+ * True for a Host the URL parser accepts as it is: most of them, checked without parsing a URL
+ * (which costs several microseconds per upgrade). False means "parse it to know": an IPv6
+ * literal, a name whose last label starts with a digit (the parser reads such a host as an
+ * IPv4 address, and refuses it unless it is one), a punycode label (`xn--`, which it decodes
+ * and may refuse), a port above 65535.
+ */
+export function surelyValidHost(host: string): boolean {
+  const match = NAME_HOST.exec(host) ?? DOTTED_QUAD.exec(host);
+  if (match === null) return false;
+  if (match[1] !== undefined && Number(match[1]) > 65535) return false;
+  return !/(?:^|\.)xn--/i.test(host);
 }
 
 /** Header lookups over Node's parsed headers, answering as `Headers.get` does. */

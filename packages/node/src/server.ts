@@ -23,8 +23,8 @@ import {
 import { type WebSocket, WebSocketServer } from 'ws';
 import {
   checkHttpVersion,
+  checkRequestUrl,
   handshakeFields,
-  requestUrl,
   UpgradeHead,
   writeResponse,
 } from './http.js';
@@ -164,7 +164,7 @@ class Upgrader {
     let handler: AnyHandler | undefined;
     try {
       // Checked now, as building the Request would check it: a URL that one refuses is a 400.
-      requestUrl(req);
+      checkRequestUrl(req);
       const source = route.handler;
       handler = typeof source === 'function' ? source(upgradeHead.request()) : source;
     } catch {

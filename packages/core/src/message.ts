@@ -1,4 +1,12 @@
-import { WSMsgType } from './protocol.js';
+import {
+  MSG_BINARY,
+  MSG_CLOSE,
+  MSG_CLOSED,
+  MSG_CLOSING,
+  MSG_ERROR,
+  MSG_TEXT,
+  type WSMsgType,
+} from './protocol.js';
 
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
@@ -75,11 +83,11 @@ function parseBinary<T>(this: BinaryMessage, parse: JsonParser = JSON.parse): T 
 
 /** Builds a TEXT message. */
 export function textMessage(data: string): TextMessage {
-  return { type: WSMsgType.TEXT, data, extra: '', json: parseText };
+  return { type: MSG_TEXT, data, extra: '', json: parseText };
 }
 /** Builds a BINARY message. */
 export function binaryMessage(data: Uint8Array): BinaryMessage {
-  return { type: WSMsgType.BINARY, data, extra: '', json: parseBinary };
+  return { type: MSG_BINARY, data, extra: '', json: parseBinary };
 }
 /** Builds a PING or PONG message. */
 export function controlMessage(
@@ -90,21 +98,21 @@ export function controlMessage(
 }
 /** Builds a CLOSE message. */
 export function closeMessage(code: number, reason: string): CloseMessage {
-  return { type: WSMsgType.CLOSE, data: code, extra: reason };
+  return { type: MSG_CLOSE, data: code, extra: reason };
 }
 /** Builds an ERROR message. */
 export function errorMessage(error: Error): ErrorMessage {
-  return { type: WSMsgType.ERROR, data: error, extra: '' };
+  return { type: MSG_ERROR, data: error, extra: '' };
 }
 /** The one CLOSING message. */
 export const CLOSING_MESSAGE: StateMessage = Object.freeze({
-  type: WSMsgType.CLOSING,
+  type: MSG_CLOSING,
   data: null,
   extra: '',
 });
 /** The one CLOSED message. */
 export const CLOSED_MESSAGE: StateMessage = Object.freeze({
-  type: WSMsgType.CLOSED,
+  type: MSG_CLOSED,
   data: null,
   extra: '',
 });

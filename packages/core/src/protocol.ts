@@ -1,17 +1,29 @@
+// The types core's own logic tests, as module constants (internal: not exported from the
+// package), as the close codes below: a bundle whose code reads only these leaves the
+// `WSMsgType` table out, and a minifier shortens their names, never a `WSMsgType.X` lookup.
+export const MSG_TEXT = 0x1;
+export const MSG_BINARY = 0x2;
+export const MSG_CLOSE = 0x8;
+export const MSG_PING = 0x9;
+export const MSG_PONG = 0xa;
+export const MSG_CLOSING = 0x100;
+export const MSG_CLOSED = 0x101;
+export const MSG_ERROR = 0x102;
+
 /**
  * Message types, after aiohttp's `WSMsgType`. Values below 0x100 are the RFC 6455 opcodes;
  * CLOSING, CLOSED and ERROR never travel on the wire, they describe the connection.
  */
 export const WSMsgType = {
   CONTINUATION: 0x0,
-  TEXT: 0x1,
-  BINARY: 0x2,
-  CLOSE: 0x8,
-  PING: 0x9,
-  PONG: 0xa,
-  CLOSING: 0x100,
-  CLOSED: 0x101,
-  ERROR: 0x102,
+  TEXT: MSG_TEXT,
+  BINARY: MSG_BINARY,
+  CLOSE: MSG_CLOSE,
+  PING: MSG_PING,
+  PONG: MSG_PONG,
+  CLOSING: MSG_CLOSING,
+  CLOSED: MSG_CLOSED,
+  ERROR: MSG_ERROR,
 } as const;
 /** One of the {@link WSMsgType} values. */
 export type WSMsgType = (typeof WSMsgType)[keyof typeof WSMsgType];

@@ -9,7 +9,7 @@
 import { ConcurrentReceiveError, ReceiveTimeoutError } from './errors.js';
 import type { ControlMessage, DataMessage, ErrorMessage, WSMessage } from './message.js';
 import type { ResolvedOptions } from './options.js';
-import { WSMsgType } from './protocol.js';
+import { MSG_BINARY, MSG_CLOSE, MSG_CLOSED, MSG_CLOSING, MSG_PONG, MSG_TEXT } from './protocol.js';
 import type { Transport } from './transport.js';
 
 /** What `for await` yields: the loop ends at CLOSE, CLOSING and CLOSED instead of yielding them. */
@@ -80,8 +80,8 @@ export function setReceiverHost(receiverHost: ReceiverHost): void {
 }
 
 function messageSize(message: WSMessage): number {
-  if (message.type === WSMsgType.TEXT) return message.data.length;
-  if (message.type === WSMsgType.BINARY) return message.data.byteLength;
+  if (message.type === MSG_TEXT) return message.data.length;
+  if (message.type === MSG_BINARY) return message.data.byteLength;
   return 0;
 }
 
@@ -194,7 +194,7 @@ export class Receiver {
   takeForListener(): DataMessage | ControlMessage | undefined {
     const queue = this.#queue;
     const next = queue?.[this.#head];
-    if (next === undefined || next.type > WSMsgType.PONG || next.type === WSMsgType.CLOSE) {
+    if (next === undefined || next.type > MSG_PONG || next.type === MSG_CLOSE) {
       return undefined;
     }
     return this.#dequeue() as DataMessage | ControlMessage;
@@ -203,7 +203,7 @@ export class Receiver {
   /** Puts a message taken from the queue back at its head (mux, when it ends holding one). */
   unshift(message: WSMessage): void {
     // CLOSING and CLOSED are states, not messages: a read reports them again by itself.
-    if (message.type === WSMsgType.CLOSING || message.type === WSMsgType.CLOSED) return;
+    if (message.type === MSG_CLOSING || message.type === MSG_CLOSED) return;
     if (this.handToReader(message)) return;
     this.#queue ??= [];
     if (this.#head > 0) this.#queue[--this.#head] = message;
@@ -355,11 +355,7 @@ export class MessageIterator implements AsyncIterator<LoopItem, void, undefined>
 
   /** The iterator result for `message`: done at the end of the connection. */
   result(message: WSMessage): LoopResult {
-    if (
-      message.type === WSMsgType.CLOSE ||
-      message.type === WSMsgType.CLOSING ||
-      message.type === WSMsgType.CLOSED
-    ) {
+    if (message.type === MSG_CLOSE || message.type === MSG_CLOSING || message.type === MSG_CLOSED) {
       this.finished = true;
       return DONE;
     }

@@ -30,7 +30,13 @@ import {
   type SendJsonOptions,
   type SendOptions,
 } from '../options.js';
-import { assertSendableClose, utf8ByteLength, WSMsgType } from '../protocol.js';
+import {
+  assertSendableClose,
+  MSG_CLOSE,
+  MSG_CLOSING,
+  MSG_ERROR,
+  utf8ByteLength,
+} from '../protocol.js';
 import { DEFAULT_RECONNECT, type ReconnectPolicy, reconnectDelay } from './policy.js';
 
 /**
@@ -136,7 +142,7 @@ function ends(value: unknown): boolean {
   if (value instanceof ConnectionClosedError) return true;
   const message = value instanceof UnexpectedMessageError ? value.received : value;
   const type = (message as Partial<WSMessage> | null)?.type;
-  return type === WSMsgType.CLOSE || (type !== undefined && type >= WSMsgType.CLOSING);
+  return type === MSG_CLOSE || (type !== undefined && type >= MSG_CLOSING);
 }
 
 /**
@@ -275,7 +281,7 @@ export class ReconnectingClient<O extends ConnectionOptions & OpenOptions = Conn
   /** Sends a TEXT message. A TypeError for anything but a string. */
   sendText(data: string, options?: SendOptions): Promise<void> {
     if (typeof data !== 'string') return Promise.reject(new TypeError('sendText() takes a string'));
-    return this.#send(utf8ByteLength(data), (conn) => conn.sendText(data, options));
+    return this.#send(data, (conn) => conn.sendText(data, options));
   }
 
   /** Sends a BINARY message. A TypeError for anything but bytes. */
@@ -285,7 +291,7 @@ export class ReconnectingClient<O extends ConnectionOptions & OpenOptions = Conn
   ): Promise<void> {
     const bytes = toBytes(data);
     if (!bytes) return Promise.reject(new TypeError('sendBytes() takes bytes'));
-    return this.#send(bytes.byteLength, (conn) => conn.sendBytes(bytes, options));
+    return this.#send(bytes, (conn) => conn.sendBytes(bytes, options));
   }
 
   /** Sends `value` as JSON text, serialised now. A TypeError when it does not serialise. */
@@ -299,12 +305,17 @@ export class ReconnectingClient<O extends ConnectionOptions & OpenOptions = Conn
     return this.sendText(text, options);
   }
 
-  #send(size: number, send: (conn: WebSocketConnection) => Promise<void>): Promise<void> {
+  /** Hands `data` to the open connection, or queues it; its size is counted only when queued. */
+  #send(
+    data: string | Uint8Array,
+    send: (conn: WebSocketConnection) => Promise<void>,
+  ): Promise<void> {
     if (this.#userClose || this.#state === 'closed') {
       return Promise.reject(closed(this.#state));
     }
     const conn = this.connection;
     if (conn?.state === 'open' && (this.#runtime.writable?.(conn) ?? true)) return send(conn);
+    const size = typeof data === 'string' ? utf8ByteLength(data) : data.byteLength;
     const max = this.options;
     if (
       this.#queue.length >= (max.maxQueuedMessages ?? 1000) ||
@@ -357,7 +368,7 @@ export class ReconnectingClient<O extends ConnectionOptions & OpenOptions = Conn
     for (;;) {
       const message = await this.receive();
       // An ERROR that ended the client is yielded; its CLOSED follows and ends the loop.
-      if (ends(message) && message.type !== WSMsgType.ERROR) return;
+      if (ends(message) && message.type !== MSG_ERROR) return;
       yield message;
     }
   }

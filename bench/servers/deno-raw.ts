@@ -12,6 +12,10 @@ Deno.serve(
     onListen: (addr) => console.log(`ready ${String(addr.port)}`),
   },
   (request) => {
+    // Deno's default idleTimeout (30 s) stays, as `upgradeWebSocket(request)` gives it: it
+    // re-arms a timer on every message, about 0.3-0.5 us of raw Deno's 7-8 us CPU per 64 B echo
+    // (measured against `idleTimeout: 0`; nothing measurable at 16 KiB). @anyws/deno passes 0
+    // unless its `idleTimeout` option is set, so it does not pay that.
     const { socket, response } = Deno.upgradeWebSocket(request);
     const path = new URL(request.url).pathname;
     if (path === '/sub') {

@@ -16,12 +16,12 @@ const KB = 1024;
 /**
  * The guarded bundles, gzip -9 bytes. `target` is issue 14's (5 KB with the core it uses, 3.5 KB
  * for connect alone). `limit` is what the check enforces: the target once it is met; until then
- * a few bytes above the last size measured (10,709 and 8,833 B at 5600ee0), so that the gap can
+ * a few bytes above the last size measured (10,633 and 8,768 B), so that the gap can
  * shrink and not grow: whoever shrinks a bundle lowers its limit in the same commit.
  */
 const GUARDED = {
-  ReconnectingClient: { target: 5 * KB, limit: 10_715 },
-  connect: { target: 3.5 * KB, limit: 8_840 },
+  ReconnectingClient: { target: 5 * KB, limit: 10_640 },
+  connect: { target: 3.5 * KB, limit: 8_775 },
 };
 
 const entries = [

@@ -1,5 +1,8 @@
 import type { WSMessage } from './message.js';
 
+// Fields set by a constructor are `declare`d and assigned there: a parameter property would
+// also emit a field definition per class, bytes in every page that bundles core.
+
 /** Base class of every error anyws raises on purpose: `instanceof WebSocketError` tells them apart. */
 export class WebSocketError extends Error {
   /** The class name, so that errors tell their kind after serialisation too. */
@@ -10,12 +13,11 @@ export class WebSocketError extends Error {
 export class ConnectionClosedError extends WebSocketError {
   /** `'ConnectionClosedError'`. */
   override name = 'ConnectionClosedError';
-  constructor(
-    message = 'the connection is closed',
-    /** The connection's close code, once it is closed. */
-    readonly code?: number,
-  ) {
+  /** The connection's close code, once it is closed. */
+  declare readonly code?: number;
+  constructor(message = 'the connection is closed', code?: number) {
     super(message);
+    this.code = code;
   }
 }
 
@@ -32,11 +34,11 @@ export class ConcurrentReceiveError extends WebSocketError {
 export class ReceiveTimeoutError extends WebSocketError {
   /** `'ReceiveTimeoutError'`. */
   override name = 'ReceiveTimeoutError';
-  constructor(
-    /** The timeout that ran out, in ms. */
-    readonly timeout: number,
-  ) {
+  /** The timeout that ran out, in ms. */
+  declare readonly timeout: number;
+  constructor(timeout: number) {
     super(`no message within ${timeout} ms`);
+    this.timeout = timeout;
   }
 }
 
@@ -47,13 +49,14 @@ export class ReceiveTimeoutError extends WebSocketError {
 export class UnexpectedMessageError extends WebSocketError {
   /** `'UnexpectedMessageError'`. */
   override name = 'UnexpectedMessageError';
-  constructor(
-    /** What the caller asked for: `'text'`, `'binary'` or `'text or binary'`. */
-    readonly expected: string,
-    /** The message that came instead; it is consumed. */
-    readonly received: WSMessage,
-  ) {
+  /** What the caller asked for: `'text'`, `'binary'` or `'text or binary'`. */
+  declare readonly expected: string;
+  /** The message that came instead; it is consumed. */
+  declare readonly received: WSMessage;
+  constructor(expected: string, received: WSMessage) {
     super(`expected a ${expected} message, received type 0x${received.type.toString(16)}`);
+    this.expected = expected;
+    this.received = received;
   }
 }
 
@@ -61,12 +64,11 @@ export class UnexpectedMessageError extends WebSocketError {
 export class JsonParseError extends WebSocketError {
   /** `'JsonParseError'`. */
   override name = 'JsonParseError';
-  constructor(
-    /** The text that did not parse ('' when a binary payload was not even UTF-8). */
-    readonly text: string,
-    options: { cause: unknown },
-  ) {
+  /** The text that did not parse ('' when a binary payload was not even UTF-8). */
+  declare readonly text: string;
+  constructor(text: string, options: { cause: unknown }) {
     super(`message is not valid JSON: ${String(options.cause)}`, options);
+    this.text = text;
   }
 }
 
@@ -77,13 +79,14 @@ export class JsonParseError extends WebSocketError {
 export class BufferOverflowError extends WebSocketError {
   /** `'BufferOverflowError'`. */
   override name = 'BufferOverflowError';
-  constructor(
-    /** The bytes the buffer would have held with this send. */
-    readonly bufferedAmount: number,
-    /** `maxBufferedAmount`. */
-    readonly limit: number,
-  ) {
+  /** The bytes the buffer would have held with this send. */
+  declare readonly bufferedAmount: number;
+  /** `maxBufferedAmount`. */
+  declare readonly limit: number;
+  constructor(bufferedAmount: number, limit: number) {
     super(`outgoing buffer would hold ${bufferedAmount} bytes, over the limit of ${limit}`);
+    this.bufferedAmount = bufferedAmount;
+    this.limit = limit;
   }
 }
 
@@ -96,13 +99,13 @@ export class BufferOverflowError extends WebSocketError {
 export class ReceiveOverflowError extends WebSocketError {
   /** `'ReceiveOverflowError'`. */
   override name = 'ReceiveOverflowError';
-  constructor(
-    /** `receiveHighWaterMark`. */
-    readonly limit: number,
-  ) {
+  /** `receiveHighWaterMark`. */
+  declare readonly limit: number;
+  constructor(limit: number) {
     super(
       `unread messages passed receiveHighWaterMark (${limit} bytes) on a runtime that cannot stop reading`,
     );
+    this.limit = limit;
   }
 }
 
@@ -110,11 +113,11 @@ export class ReceiveOverflowError extends WebSocketError {
 export class HeartbeatTimeoutError extends WebSocketError {
   /** `'HeartbeatTimeoutError'`. */
   override name = 'HeartbeatTimeoutError';
-  constructor(
-    /** The pong timeout that ran out, in ms. */
-    readonly timeout: number,
-  ) {
+  /** The pong timeout that ran out, in ms. */
+  declare readonly timeout: number;
+  constructor(timeout: number) {
     super(`no pong within ${timeout} ms: the peer is not answering`);
+    this.timeout = timeout;
   }
 }
 
@@ -122,13 +125,14 @@ export class HeartbeatTimeoutError extends WebSocketError {
 export class MessageTooBigError extends WebSocketError {
   /** `'MessageTooBigError'`. */
   override name = 'MessageTooBigError';
-  constructor(
-    /** The message's size in bytes. */
-    readonly size: number,
-    /** `maxMessageSize`. */
-    readonly limit: number,
-  ) {
+  /** The message's size in bytes. */
+  declare readonly size: number;
+  /** `maxMessageSize`. */
+  declare readonly limit: number;
+  constructor(size: number, limit: number) {
     super(`message of ${size} bytes is over maxMessageSize (${limit})`);
+    this.size = size;
+    this.limit = limit;
   }
 }
 
@@ -136,13 +140,11 @@ export class MessageTooBigError extends WebSocketError {
 export class HandshakeError extends WebSocketError {
   /** `'HandshakeError'`. */
   override name = 'HandshakeError';
-  constructor(
-    message: string,
-    /** The HTTP status of the refusal, where the runtime reports it (browsers do not). */
-    readonly status?: number,
-    options?: { cause?: unknown },
-  ) {
+  /** The HTTP status of the refusal, where the runtime reports it (browsers do not). */
+  declare readonly status?: number;
+  constructor(message: string, status?: number, options?: { cause?: unknown }) {
     super(message, options);
+    this.status = status;
   }
 }
 
@@ -154,13 +156,11 @@ export class HandshakeError extends WebSocketError {
 export class ProtocolError extends WebSocketError {
   /** `'ProtocolError'`. */
   override name = 'ProtocolError';
-  constructor(
-    /** The close code the connection is failed with. */
-    readonly code: number,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
+  /** The close code the connection is failed with. */
+  declare readonly code: number;
+  constructor(code: number, message: string, options?: { cause?: unknown }) {
     super(message, options);
+    this.code = code;
   }
 }
 
@@ -171,15 +171,16 @@ export class ProtocolError extends WebSocketError {
 export class UnsupportedOptionError extends WebSocketError {
   /** `'UnsupportedOptionError'`. */
   override name = 'UnsupportedOptionError';
-  constructor(
-    /** The option, as written (`'autoclose'`, `'maxBufferedAmount'`, `'ping(data)'` …). */
-    readonly option: string,
-    /** The runtime that cannot honour it (`'workerd'`, `'deno'`, `'browser'` …). */
-    readonly runtime: string,
-    /** The transport capability it lacks (a `TransportCapabilities` key), or what it has instead. */
-    readonly capability: string,
-    why: string,
-  ) {
+  /** The option, as written (`'autoclose'`, `'maxBufferedAmount'`, `'ping(data)'` …). */
+  declare readonly option: string;
+  /** The runtime that cannot honour it (`'workerd'`, `'deno'`, `'browser'` …). */
+  declare readonly runtime: string;
+  /** The transport capability it lacks (a `TransportCapabilities` key), or what it has instead. */
+  declare readonly capability: string;
+  constructor(option: string, runtime: string, capability: string, why: string) {
     super(`${option} is not supported on ${runtime}: ${why}`);
+    this.option = option;
+    this.runtime = runtime;
+    this.capability = capability;
   }
 }

@@ -98,7 +98,13 @@ function ignore(): void {}
  * the pong, proves it alive. Stopped for good when the connection starts closing.
  */
 export class Heartbeat<T> {
-  #timer: ReturnType<typeof setTimeout> | undefined = undefined;
+  // `declare`d and assigned in the constructor: parameter properties would also emit field
+  // definitions, bytes in every page that bundles core.
+  declare readonly owner: T;
+  declare readonly host: HeartbeatHost<T>;
+  declare readonly interval: number;
+  declare readonly timeout: number;
+  #timer: ReturnType<typeof setTimeout> | undefined;
   #stopped = false;
   /** When the peer last showed a sign of life. */
   #lastActivity = 0;
@@ -106,12 +112,12 @@ export class Heartbeat<T> {
   #ping: PendingPing | null = null;
   readonly #tick = (): void => this.#onTick();
 
-  constructor(
-    readonly owner: T,
-    readonly host: HeartbeatHost<T>,
-    readonly interval: number,
-    readonly timeout: number,
-  ) {}
+  constructor(owner: T, host: HeartbeatHost<T>, interval: number, timeout: number) {
+    this.owner = owner;
+    this.host = host;
+    this.interval = interval;
+    this.timeout = timeout;
+  }
 
   /** Starts pinging (at once for an end with ping frames, on agreement for the others). */
   start(): void {

@@ -106,8 +106,14 @@ export class Receiver {
   /** Counts readers, so that a withdrawal (mux) only ever withdraws its own. */
   #readerSeq = 0;
 
-  /** `owner`: the connection; what the receiver needs of it goes through the shared host. */
-  constructor(readonly owner: unknown) {}
+  /** The connection; what the receiver needs of it goes through the shared host. */
+  // `declare`d and assigned in the constructor (as `receiver` below): a parameter property would
+  // also emit a field definition, bytes in every page that bundles core.
+  declare readonly owner: unknown;
+
+  constructor(owner: unknown) {
+    this.owner = owner;
+  }
 
   get options(): ResolvedOptions {
     return host.options(this.owner);
@@ -335,7 +341,11 @@ export class MessageIterator implements AsyncIterator<LoopItem, void, undefined>
   /** The promise of this loop's last read that waited (see `Receiver.read`). */
   pending: Promise<unknown> | null = null;
 
-  constructor(readonly receiver: Receiver) {}
+  declare readonly receiver: Receiver;
+
+  constructor(receiver: Receiver) {
+    this.receiver = receiver;
+  }
 
   next(): Promise<LoopResult> {
     return this.finished

@@ -115,13 +115,14 @@ export interface ReconnectingRuntime<O> {
 /** A send did not fit in the queue of sends held while disconnected. Nothing was queued. */
 export class QueueFullError extends WebSocketError {
   override name = 'QueueFullError';
-  constructor(
-    /** Messages queued at the time. */
-    readonly messages: number,
-    /** Bytes queued at the time. */
-    readonly bytes: number,
-  ) {
+  /** Messages queued at the time. */
+  declare readonly messages: number;
+  /** Bytes queued at the time. */
+  declare readonly bytes: number;
+  constructor(messages: number, bytes: number) {
     super(`the send queue is full (${messages} messages, ${bytes} bytes)`);
+    this.messages = messages;
+    this.bytes = bytes;
   }
 }
 

@@ -5,4 +5,6 @@ export const BINDINGS = {
   'anyws-bcast': 'AnywsBcast',
   'raw-echo': 'RawEcho',
   'raw-bcast': 'RawBcast',
+  'twin-echo': 'TwinEcho',
+  'twin-bcast': 'TwinBcast',
 };

@@ -1,8 +1,9 @@
 // `pnpm bench:workers`: @anyws/workers `WebSocketRoom` against a hand-written hibernating
 // Durable Object doing the same (worker.mjs), in one real workerd per round (Miniflare, see
 // host.mjs), on 127.0.0.1. Echo with 1 and 32 messages in flight over 64 connections, and
-// broadcast to 100 then 1,000 subscribers; both implementations take turns in short slices
-// within each round; medians and every round's ratio reported. Writes docs/bench/workers.md and
+// broadcast to 100 then 1,000 subscribers; the implementations take turns in short slices
+// within each round; medians and every round's ratio reported. A twin of the raw object (the
+// same code) takes its turns too: its ratio to the raw one is the method's own spread. Writes docs/bench/workers.md and
 // workers.json. Flags: --rounds N (default 5), --quick (1 round, shorter slices), --no-write.
 import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -33,11 +34,14 @@ function parseArgs(argv) {
 }
 
 const opts = parseArgs(process.argv.slice(2));
-/** Each implementation runs `SLICES` slices per scenario and round, alternating (ABBA…). */
+/** Each implementation runs `SLICES` slices per scenario and round, alternating (ABC CBA…). */
 const WINDOW = opts.quick ? { warmupMs: 100, sliceMs: 200 } : { warmupMs: 100, sliceMs: 300 };
 const SLICES = opts.quick ? 2 : 4;
-/** @anyws/workers `WebSocketRoom`, and the hand-written hibernating object (worker.mjs). */
-const IMPLS = ['anyws', 'raw'];
+/**
+ * @anyws/workers `WebSocketRoom`, the hand-written hibernating object, and its twin (worker.mjs).
+ * The raw object takes the middle turns, so anyws and the twin hold the same positions by turns.
+ */
+const IMPLS = ['anyws', 'raw', 'twin'];
 const SCENARIOS = [
   { id: 'echo-1', type: 'echo', inflight: 1 },
   { id: 'echo-32', type: 'echo', inflight: 32 },
@@ -245,7 +249,7 @@ async function bcastLoad(host, path) {
 }
 
 /**
- * Measures the loads of both implementations in alternating slices (ABBA…), each after a short
+ * Measures the loads of the implementations in alternating slices (ABC CBA…), each after a short
  * warm-up; what workerd does in a slice is the active load's. Sums per implementation.
  */
 async function slices(host, loads, order) {
@@ -390,28 +394,39 @@ function median(values) {
 const fmt = (n) => Math.round(n).toLocaleString('en-US');
 const x = (n) => `${n.toFixed(2)}×`;
 
-/** Per cell: each round's pair, its ratios, and the medians. */
+/** Per cell: each round's figures, their ratios to the raw object's, and the medians. */
 function cellFigures(report, cell) {
   const pairs = [];
+  const find = (round, impl) =>
+    report.rows.find((r) => r.round === round && r.cell === cell && r.impl === impl);
   for (let round = 0; round < report.rounds; round++) {
-    const a = report.rows.find((r) => r.round === round && r.cell === cell && r.impl === 'anyws');
-    const b = report.rows.find((r) => r.round === round && r.cell === cell && r.impl === 'raw');
-    if (a && b) pairs.push({ round, anyws: a, raw: b });
+    const a = find(round, 'anyws');
+    const b = find(round, 'raw');
+    const t = find(round, 'twin');
+    if (a && b && t) pairs.push({ round, anyws: a, raw: b, twin: t });
   }
   if (pairs.length === 0) return null;
   const ratios = pairs.map((p) => p.anyws.rate / p.raw.rate);
   const cpuRatios = pairs.map((p) => p.anyws.serverUsPerUnit / p.raw.serverUsPerUnit);
+  const twinRatios = pairs.map((p) => p.twin.rate / p.raw.rate);
+  const twinCpuRatios = pairs.map((p) => p.twin.serverUsPerUnit / p.raw.serverUsPerUnit);
   return {
     pairs,
     ratios,
     cpuRatios,
+    twinRatios,
+    twinCpuRatios,
     ratio: median(ratios),
     cpuRatio: median(cpuRatios),
+    twinRatio: median(twinRatios),
+    twinCpuRatio: median(twinCpuRatios),
     anyws: median(pairs.map((p) => p.anyws.rate)),
     raw: median(pairs.map((p) => p.raw.rate)),
     anywsUs: median(pairs.map((p) => p.anyws.serverUsPerUnit)),
     rawUs: median(pairs.map((p) => p.raw.serverUsPerUnit)),
-    foreign: Math.max(...pairs.flatMap((p) => [p.anyws.foreignCpu, p.raw.foreignCpu])),
+    foreign: Math.max(
+      ...pairs.flatMap((p) => [p.anyws.foreignCpu, p.raw.foreignCpu, p.twin.foreignCpu]),
+    ),
   };
 }
 
@@ -427,24 +442,26 @@ function render(report) {
   );
   out.push('');
   out.push(
-    'Both implementations run in the same workerd process (a fresh one per round), each scenario on fresh Durable Objects. ' +
-      'Both loads are open at once and take turns: ' +
-      `${report.window.slices} slices each per scenario and round, in ABBA order (who goes first alternates by round and scenario), ` +
+    'The implementations run in the same workerd process (a fresh one per round), each scenario on fresh Durable Objects. ' +
+      'Their loads are open at once and take turns: ' +
+      `${report.window.slices} slices each per scenario and round, in ABC CBA order (the raw object in the middle; anyws and the twin swap ends by round and scenario), ` +
       `each ${report.window.sliceMs} ms measured after ${report.window.warmupMs} ms of warm-up, the load drained between slices; a round's figure sums its slices. ` +
       'The load generator is this process (bench/lib/wsclient.mjs) on 127.0.0.1. ' +
-      'Ratio = @anyws/workers ÷ raw throughput (target ≥ 0.95×); CPU = workerd CPU per round trip or delivery, @anyws/workers ÷ raw (lower is better).',
+      'Ratio = @anyws/workers ÷ raw throughput (target ≥ 0.95×); CPU = workerd CPU per round trip or delivery, @anyws/workers ÷ raw (lower is better). ' +
+      'Control = the same two ratios for the twin of the raw object (identical code, a class of its own) ÷ raw: what the method shows where there is no difference.',
   );
   out.push('');
   out.push(
-    '| scenario | @anyws/workers | raw DO | ratio (median) | per round | workerd CPU ratio | per round | target |',
+    '| scenario | @anyws/workers | raw DO | ratio (median) | per round | workerd CPU ratio | per round | control: twin ÷ raw, throughput / CPU (median; per round) | target |',
   );
-  out.push('|---|---|---|---|---|---|---|---|');
+  out.push('|---|---|---|---|---|---|---|---|---|');
   for (const cell of CELLS) {
     const f = cellFigures(report, cell.id);
     if (!f) continue;
     out.push(
       `| ${cell.label} | ${fmt(f.anyws)} ${cell.unit} | ${fmt(f.raw)} | **${x(f.ratio)}** | ${f.ratios.map(x).join(', ')} | ` +
-        `${x(f.cpuRatio)} (${f.anywsUs.toFixed(2)} / ${f.rawUs.toFixed(2)} µs) | ${f.cpuRatios.map(x).join(', ')} | ${f.ratio >= TARGET ? 'PASS' : 'MISS'} |`,
+        `${x(f.cpuRatio)} (${f.anywsUs.toFixed(2)} / ${f.rawUs.toFixed(2)} µs) | ${f.cpuRatios.map(x).join(', ')} | ` +
+        `${x(f.twinRatio)} / ${x(f.twinCpuRatio)}; ${f.twinRatios.map(x).join(', ')} / ${f.twinCpuRatios.map(x).join(', ')} | ${f.ratio >= TARGET ? 'PASS' : 'MISS'} |`,
     );
   }
   out.push('');
@@ -453,9 +470,9 @@ function render(report) {
   );
   out.push('');
   out.push(
-    '| scenario | round | @anyws/workers | raw DO | ratio | CPU ratio | others (anyws / raw) |',
+    '| scenario | round | @anyws/workers | raw DO | twin | ratio | CPU ratio | control | others (anyws / raw / twin) |',
   );
-  out.push('|---|---|---|---|---|---|---|');
+  out.push('|---|---|---|---|---|---|---|---|---|');
   for (const cell of CELLS) {
     const f = cellFigures(report, cell.id);
     if (!f) continue;
@@ -463,8 +480,9 @@ function render(report) {
       const show = (r) =>
         `${fmt(r.rate)}/s; ${r.serverUsPerUnit.toFixed(2)} µs, ${r.serverCpu.toFixed(2)} core; gen ${r.loadgenCpu.toFixed(2)}`;
       out.push(
-        `| ${cell.id} | ${p.round + 1} | ${show(p.anyws)} | ${show(p.raw)} | ${x(p.anyws.rate / p.raw.rate)} | ` +
-          `${x(p.anyws.serverUsPerUnit / p.raw.serverUsPerUnit)} | ${p.anyws.foreignCpu.toFixed(2)} / ${p.raw.foreignCpu.toFixed(2)} |`,
+        `| ${cell.id} | ${p.round + 1} | ${show(p.anyws)} | ${show(p.raw)} | ${show(p.twin)} | ${x(p.anyws.rate / p.raw.rate)} | ` +
+          `${x(p.anyws.serverUsPerUnit / p.raw.serverUsPerUnit)} | ${x(p.twin.rate / p.raw.rate)} / ${x(p.twin.serverUsPerUnit / p.raw.serverUsPerUnit)} | ` +
+          `${p.anyws.foreignCpu.toFixed(2)} / ${p.raw.foreignCpu.toFixed(2)} / ${p.twin.foreignCpu.toFixed(2)} |`,
       );
     }
   }
@@ -473,8 +491,8 @@ function render(report) {
   out.push('');
   out.push(
     '- The machine has 2 cores: workerd gets about one, the generator the other. Other processes may run meanwhile (each scenario waits up to 1.5 s for a quiet machine, ' +
-      'then runs anyway); the round-by-round table shows what they took. Slices of the two implementations alternate within a second, ' +
-      'so a disturbance hits both alike more often than not; compare the ratios round by round.',
+      'then runs anyway); the round-by-round table shows what they took. Slices of the implementations alternate within a second, ' +
+      'so a disturbance hits them alike more often than not; compare the ratios round by round, and with the control beside them.',
   );
   out.push(
     '- The raw objects are as lean as the Hibernation API allows: echo is `ws.send(message)` in `webSocketMessage`; broadcast tags subscribers at ' +

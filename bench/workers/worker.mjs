@@ -1,8 +1,9 @@
 // The Worker of `pnpm bench:workers`, bundled from source and run in workerd (Miniflare).
 // The same two rooms twice: with @anyws/workers `WebSocketRoom` and a hooks handler as its
 // README writes them, and as hand-written Durable Objects on the raw Hibernation API, each as
-// lean as it can be (one class per job, so no per-message dispatch). Paths:
-// /<impl>-<job>/<room>/<role>: impl `anyws` or `raw`; job `echo` (every message back to its
+// lean as it can be (one class per job, so no per-message dispatch); the raw ones once more as
+// identical twins (the control). Paths:
+// /<impl>-<job>/<room>/<role>: impl `anyws`, `raw` or `twin`; job `echo` (every message back to its
 // sender) or `bcast`, where role `sub` subscribes to the room's one topic and every message
 // sent on another role goes to all subscribers.
 import { DurableObject } from 'cloudflare:workers';
@@ -42,39 +43,53 @@ function answerClose(ws, code) {
   }
 }
 
-export class RawEcho extends DurableObject {
-  fetch() {
-    return accept(this.ctx, []);
-  }
+/**
+ * The raw echo object. Made by a function so that the bench gets two identical classes: the
+ * raw object and its twin, the control that shows how far the method itself moves a ratio.
+ */
+function rawEcho() {
+  return class extends DurableObject {
+    fetch() {
+      return accept(this.ctx, []);
+    }
 
-  webSocketMessage(ws, message) {
-    ws.send(message);
-  }
+    webSocketMessage(ws, message) {
+      ws.send(message);
+    }
 
-  webSocketClose(ws, code) {
-    answerClose(ws, code);
-  }
+    webSocketClose(ws, code) {
+      answerClose(ws, code);
+    }
+  };
 }
 
-export class RawBcast extends DurableObject {
-  fetch(request) {
-    return accept(this.ctx, new URL(request.url).pathname.endsWith('/sub') ? [TOPIC] : []);
-  }
+/** The raw broadcast object (made by a function, as {@link rawEcho}). */
+function rawBcast() {
+  return class extends DurableObject {
+    fetch(request) {
+      return accept(this.ctx, new URL(request.url).pathname.endsWith('/sub') ? [TOPIC] : []);
+    }
 
-  webSocketMessage(_ws, message) {
-    for (const sub of this.ctx.getWebSockets(TOPIC)) {
-      try {
-        sub.send(message);
-      } catch {
-        // Closing: its webSocketClose follows.
+    webSocketMessage(_ws, message) {
+      for (const sub of this.ctx.getWebSockets(TOPIC)) {
+        try {
+          sub.send(message);
+        } catch {
+          // Closing: its webSocketClose follows.
+        }
       }
     }
-  }
 
-  webSocketClose(ws, code) {
-    answerClose(ws, code);
-  }
+    webSocketClose(ws, code) {
+      answerClose(ws, code);
+    }
+  };
 }
+
+export const RawEcho = rawEcho();
+export const RawBcast = rawBcast();
+export const TwinEcho = rawEcho();
+export const TwinBcast = rawBcast();
 
 export default {
   fetch(request, env) {

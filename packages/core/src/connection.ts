@@ -70,12 +70,17 @@ import {
   ABNORMAL_CLOSURE,
   assertSendableClose,
   MESSAGE_TOO_BIG,
+  MSG_BINARY,
+  MSG_CLOSED,
+  MSG_CLOSING,
+  MSG_PING,
+  MSG_PONG,
+  MSG_TEXT,
   NO_STATUS,
   OK,
   POLICY_VIOLATION,
   PROTOCOL_ERROR,
   utf8ByteLength,
-  WSMsgType,
 } from './protocol.js';
 import { type LoopItem, MessageIterator, Receiver, setReceiverHost } from './reader.js';
 import type { PublishOptions, TopicBus } from './topics.js';
@@ -883,14 +888,14 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
   /** The next message, which must be TEXT: otherwise an `UnexpectedMessageError` holding it. */
   async receiveText(options?: ReceiveOptions): Promise<string> {
     const message = await this.receive(options);
-    if (message.type !== WSMsgType.TEXT) throw this.#unexpected('text', message);
+    if (message.type !== MSG_TEXT) throw this.#unexpected('text', message);
     return message.data;
   }
 
   /** The next message, which must be BINARY: otherwise an `UnexpectedMessageError` holding it. */
   async receiveBytes(options?: ReceiveOptions): Promise<Uint8Array> {
     const message = await this.receive(options);
-    if (message.type !== WSMsgType.BINARY) throw this.#unexpected('binary', message);
+    if (message.type !== MSG_BINARY) throw this.#unexpected('binary', message);
     return message.data;
   }
 
@@ -900,12 +905,12 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
    */
   async receiveJson<T = unknown>(options?: ReceiveJsonOptions): Promise<T> {
     const message = await this.receive(options);
-    if (message.type !== WSMsgType.TEXT && message.type !== WSMsgType.BINARY) {
+    if (message.type !== MSG_TEXT && message.type !== MSG_BINARY) {
       throw this.#unexpected('text or binary', message);
     }
     let text: string;
     try {
-      text = message.type === WSMsgType.TEXT ? message.data : decodeUtf8(message.data);
+      text = message.type === MSG_TEXT ? message.data : decodeUtf8(message.data);
     } catch (error) {
       throw new JsonParseError('', { cause: error });
     }
@@ -917,7 +922,7 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
   }
 
   #unexpected(expected: string, message: WSMessage): Error {
-    if (message.type === WSMsgType.CLOSED || message.type === WSMsgType.CLOSING) {
+    if (message.type === MSG_CLOSED || message.type === MSG_CLOSING) {
       return new ConnectionClosedError(
         `expected a ${expected} message, but the connection is ${this.#state}`,
         this.#end.code ?? undefined,
@@ -1056,7 +1061,7 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
     const ping = this.#pings?.shift();
     this.#hb?.answered(ping);
     if (ping) ping.resolve(now() - ping.start);
-    if (!this.options.autoping) this.#deliver(controlMessage(WSMsgType.PONG, data));
+    if (!this.options.autoping) this.#deliver(controlMessage(MSG_PONG, data));
   }
 
   #onPing(data: Uint8Array, appLevel: boolean): void {
@@ -1069,7 +1074,7 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
       else if (!t.capabilities.forcedAutoPong) t.pong?.(data);
       return;
     }
-    this.#deliver(controlMessage(WSMsgType.PING, data));
+    this.#deliver(controlMessage(MSG_PING, data));
   }
 
   #checkSize(size: number): boolean {

@@ -3,8 +3,9 @@
 // host.mjs), on 127.0.0.1. Echo with 1 and 32 messages in flight over 64 connections, and
 // broadcast to 100 then 1,000 subscribers; the implementations take turns in short slices
 // within each round; medians and every round's ratio reported. A twin of the raw object (the
-// same code) takes its turns too: its ratio to the raw one is the method's own spread. Writes docs/bench/workers.md and
-// workers.json. Flags: --rounds N (default 5), --quick (1 round, shorter slices), --no-write.
+// same code) takes its turns too: its ratio to the raw one is the method's own spread. Writes
+// docs/bench/workers.md and workers.json. Flags: --rounds N (default 5), --quick (1 round, 2
+// slices each instead of 6), --no-write.
 import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -34,14 +35,26 @@ function parseArgs(argv) {
 }
 
 const opts = parseArgs(process.argv.slice(2));
-/** Each implementation runs `SLICES` slices per scenario and round, alternating (ABC CBA…). */
-const WINDOW = opts.quick ? { warmupMs: 100, sliceMs: 200 } : { warmupMs: 100, sliceMs: 300 };
-const SLICES = opts.quick ? 2 : 4;
 /**
  * @anyws/workers `WebSocketRoom`, the hand-written hibernating object, and its twin (worker.mjs).
- * The raw object takes the middle turns, so anyws and the twin hold the same positions by turns.
  */
 const IMPLS = ['anyws', 'raw', 'twin'];
+/**
+ * The turns of one scenario and round: every order of the three, so that each implementation
+ * takes each place (first, middle, last) equally often. A fixed place is not neutral: with the
+ * raw object always in the middle, its twin measured 0.95-0.99x of it.
+ */
+const PERMUTATIONS = [
+  [0, 1, 2],
+  [1, 2, 0],
+  [2, 0, 1],
+  [2, 1, 0],
+  [1, 0, 2],
+  [0, 2, 1],
+];
+/** Each implementation runs `SLICES` slices per scenario and round (one per permutation). */
+const WINDOW = { warmupMs: 100, sliceMs: 200 };
+const SLICES = opts.quick ? 2 : PERMUTATIONS.length;
 const SCENARIOS = [
   { id: 'echo-1', type: 'echo', inflight: 1 },
   { id: 'echo-32', type: 'echo', inflight: 32 },
@@ -249,15 +262,18 @@ async function bcastLoad(host, path) {
 }
 
 /**
- * Measures the loads of the implementations in alternating slices (ABC CBA…), each after a short
- * warm-up; what workerd does in a slice is the active load's. Sums per implementation.
+ * Measures the loads of the implementations in turns (`SLICES` permutations from the `turn`th
+ * on), each slice after a short warm-up; what workerd does in a slice is the active load's.
+ * Sums per implementation.
  */
-async function slices(host, loads, order) {
+async function slices(host, loads, turn) {
   const sums = Object.fromEntries(
-    order.map((id) => [id, { count: 0, wallUs: 0, serverUs: 0, loadgenUs: 0, foreignUs: 0 }]),
+    IMPLS.map((id) => [id, { count: 0, wallUs: 0, serverUs: 0, loadgenUs: 0, foreignUs: 0 }]),
   );
   const sequence = [];
-  for (let i = 0; i < SLICES; i++) sequence.push(...(i % 2 === 0 ? order : [...order].reverse()));
+  for (let i = 0; i < SLICES; i++) {
+    for (const index of PERMUTATIONS[(turn + i) % PERMUTATIONS.length]) sequence.push(IMPLS[index]);
+  }
   for (const id of sequence) {
     const load = loads[id];
     load.start();
@@ -313,7 +329,8 @@ function record(round, cell, results) {
   }
 }
 
-async function runScenario(host, round, scenario, order) {
+async function runScenario(host, round, scenario, turn) {
+  const order = PERMUTATIONS[turn].map((index) => IMPLS[index]);
   const loads = {};
   const room = `r${round}-${scenario.id}-${roomSeq++}`;
   try {
@@ -326,13 +343,13 @@ async function runScenario(host, round, scenario, order) {
     }
     if (scenario.type === 'echo') {
       await quiet();
-      record(round, scenario.id, await slices(host, loads, order));
+      record(round, scenario.id, await slices(host, loads, turn));
       return;
     }
     for (const target of scenario.steps) {
       for (const impl of order) await loads[impl].grow(target);
       await quiet();
-      record(round, `bcast-${target}`, await slices(host, loads, order));
+      record(round, `bcast-${target}`, await slices(host, loads, turn));
     }
   } finally {
     for (const load of Object.values(loads)) load.close();
@@ -347,9 +364,8 @@ async function main() {
     const host = await startHost();
     try {
       for (const [index, scenario] of SCENARIOS.entries()) {
-        // Who goes first alternates by round and by scenario.
-        const order = (round + index) % 2 === 0 ? IMPLS : [...IMPLS].reverse();
-        await runScenario(host, round, scenario, order);
+        // Which order goes first changes by round and by scenario.
+        await runScenario(host, round, scenario, (round + index) % PERMUTATIONS.length);
       }
       rounds++;
     } finally {
@@ -444,7 +460,7 @@ function render(report) {
   out.push(
     'The implementations run in the same workerd process (a fresh one per round), each scenario on fresh Durable Objects. ' +
       'Their loads are open at once and take turns: ' +
-      `${report.window.slices} slices each per scenario and round, in ABC CBA order (the raw object in the middle; anyws and the twin swap ends by round and scenario), ` +
+      `${report.window.slices} slices each per scenario and round, one per order of the three (${report.window.slices === 6 ? 'all six: each takes each place, first, middle and last, twice' : 'two of the six orders'}; which order goes first changes by round and scenario), ` +
       `each ${report.window.sliceMs} ms measured after ${report.window.warmupMs} ms of warm-up, the load drained between slices; a round's figure sums its slices. ` +
       'The load generator is this process (bench/lib/wsclient.mjs) on 127.0.0.1. ' +
       'Ratio = @anyws/workers ÷ raw throughput (target ≥ 0.95×); CPU = workerd CPU per round trip or delivery, @anyws/workers ÷ raw (lower is better). ' +

@@ -68,6 +68,17 @@ const anywsBuilt = existsSync(join(root, 'packages', 'node', 'dist', 'index.js')
 /** The Node servers. `kind` picks the driver: our client (ws), raw TCP, or socket.io-client. */
 const NODE_SERVERS = [
   { id: 'ws', label: 'ws (raw)', file: 'ws.mjs', kind: 'ws' },
+  // The size sweep's control: raw ws again, in a process of its own, taking turns like the
+  // others. Its ratio to ws is what the sweep's method gives for identical code: how far from
+  // 1× a ratio can be before it says anything about the server.
+  {
+    id: 'ws-twin',
+    label: 'ws (twin: the control)',
+    file: 'ws.mjs',
+    kind: 'ws',
+    control: true,
+    sweepOnly: true,
+  },
   {
     id: 'anyws',
     label: '@anyws/node',
@@ -227,8 +238,8 @@ const SWEEP_INFLIGHT = [1, 4, 32];
  * takes (16 MiB: 16 connections at 1 MiB × 1, 4 at × 4, 1 at × 32).
  */
 const SWEEP_BYTES_IN_FLIGHT = 16 << 20;
-/** The servers the size sweep compares: @anyws/node with raw ws, nothing else. */
-const SWEEP_SERVERS = ['ws', 'anyws'];
+/** The servers the size sweep compares: @anyws/node with raw ws, and ws again as the control. */
+const SWEEP_SERVERS = ['ws', 'anyws', 'ws-twin'];
 
 /**
  * The size sweep, one scenario per (size, in flight): binary echo as in echo16k, with as many
@@ -276,6 +287,7 @@ function producedIds(scenario) {
 function skipReason(server, scenario) {
   if (scenario.servers && !scenario.servers.includes(server.id))
     return 'the size sweep compares @anyws/node with raw ws only';
+  if (server.sweepOnly && scenario.group !== 'sweep') return 'the control of the size sweep only';
   if (server.only && !server.only.includes(scenario.id)) return 'not a question for this variant';
   const { type, compress } = scenario.params;
   if (type === 'broadcast') {
@@ -702,7 +714,7 @@ async function main() {
       '@hono/node-server': versionOf('@hono/node-server'),
       'socket.io': versionOf('socket.io'),
     },
-    servers: active.map(({ id, label, kind, ours, peer, ceiling, deno }) => ({
+    servers: active.map(({ id, label, kind, ours, peer, ceiling, deno, control }) => ({
       id,
       label,
       kind,
@@ -710,6 +722,7 @@ async function main() {
       peer: !!peer,
       ceiling: !!ceiling,
       deno: !!deno,
+      control: !!control,
     })),
     skippedServers: skipped,
     scenarios: list.flatMap((s) =>

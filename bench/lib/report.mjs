@@ -359,7 +359,8 @@ function machineText(report) {
 }
 
 export function renderMarkdown(report) {
-  const ids = report.servers.map((s) => s.id);
+  // The control runs in the size sweep only, which has a table of its own.
+  const ids = report.servers.filter((s) => !s.control).map((s) => s.id);
   const metrics = METRICS.filter((m) => report.scenarios.some((s) => s.id === m.scenario));
   const out = [];
   out.push('# anyws benchmark', '', machineText(report), '');
@@ -596,11 +597,19 @@ function sweepResult(report, s) {
 function sweepSection(report) {
   const cells = report.scenarios.filter((s) => s.group === 'sweep');
   if (cells.length === 0 || !report.servers.some((s) => s.id === 'anyws')) return null;
-  const pairs = (key) => (s) => {
-    const runsOf = (id) => report.results[id]?.[s.id]?.runs ?? [];
-    return paired(runsOf('anyws'), runsOf('ws'), key)
-      .map(([ours, ws]) => (ours / ws).toFixed(2))
-      .join(' ');
+  const pairs =
+    (key, id = 'anyws') =>
+    (s) => {
+      const runsOf = (server) => report.results[server]?.[s.id]?.runs ?? [];
+      return paired(runsOf(id), runsOf('ws'), key)
+        .map(([ours, ws]) => (ours / ws).toFixed(2))
+        .join(' ');
+    };
+  const control = report.servers.some((s) => s.id === 'ws-twin');
+  const twinRatio = (s, key) => {
+    const a = cell(report, 'ws-twin', s.id, key).value;
+    const b = cell(report, 'ws', s.id, key).value;
+    return a === null || !b ? '–' : `${(a / b).toFixed(2)}×`;
   };
   const rows = cells.map((s) => {
     const rate = ['ws', 'anyws'].map((id) => cell(report, id, s.id, 'rate').value);
@@ -621,6 +630,12 @@ function sweepSection(report) {
       cpuRatio === null ? '–' : `${cpuRatio.toFixed(2)}×`,
       pairs('serverUsPerMsg')(s),
       met,
+      ...(control
+        ? [
+            `${twinRatio(s, 'rate')} (${pairs('rate', 'ws-twin')(s)})`,
+            `${twinRatio(s, 'serverUsPerMsg')} (${pairs('serverUsPerMsg', 'ws-twin')(s)})`,
+          ]
+        : []),
     ];
   });
   return [
@@ -629,7 +644,12 @@ function sweepSection(report) {
     'Binary echo, pull-API session (`for await` + `await conn.send`) against `ws.send` in the ' +
       'message listener; connections: as many (up to 64) as keep 16 MiB in flight. Target per ' +
       'cell: throughput ≥ 1× raw ws (≥ 2× at 64 B) and server CPU per message ≤ 1×, within ' +
-      `${LEVEL * 100}%. Run by run: @anyws/node over ws in each round.`,
+      `${LEVEL * 100}%. Run by run: @anyws/node over ws in each round.` +
+      (control
+        ? ' The control is raw ws again in a process of its own, taking turns like the others: ' +
+          'its ratios to ws (median, then run by run) are what this method gives for identical ' +
+          'code, so a miss by less than the control strays from 1× is within what the sweep can tell.'
+        : ''),
     '',
     table(
       [
@@ -645,6 +665,7 @@ function sweepSection(report) {
         'ratio ↓',
         'run by run',
         'target',
+        ...(control ? ['control ÷ ws: msg/s', 'control ÷ ws: CPU/msg'] : []),
       ],
       rows,
     ),
@@ -668,7 +689,7 @@ function colour(server) {
 /** One panel per metric, one bar per server, its absolute figure and its ratio to raw ws. */
 export function renderSvg(report) {
   const metrics = METRICS.filter((m) => report.scenarios.some((s) => s.id === m.scenario));
-  const servers = report.servers;
+  const servers = report.servers.filter((s) => !s.control);
   const bar = 15;
   const gap = 4;
   const panelW = 470;

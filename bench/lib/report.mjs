@@ -234,6 +234,13 @@ export function evaluateTargets(report) {
   ]) {
     // One write system call per delivery bounds every server: the guard is the ceiling itself.
     ratioTo('#14', `broadcast to ${n} ≥ 0.95× the TCP ceiling`, 'anyws', 'tcp', id, 0.95);
+    const row = rows[rows.length - 1];
+    const cpu = (server) => cell(report, server, id, 'serverUsPerDelivery').value;
+    const [ours, ceiling, ws] = [cpu('anyws'), cpu('tcp'), cpu('ws')];
+    if (row.result === 'MISS' && ours !== null && ceiling !== null && ws !== null) {
+      // CPU per delivery is steadier than deliveries per second over two broadcasts a round.
+      row.note = `server CPU per delivery ${ours.toFixed(2)} µs against the ceiling's ${ceiling.toFixed(2)} µs (${(ours / ceiling).toFixed(2)}×) and ws's ${ws.toFixed(2)} µs: what a WebSocket server does per subscriber beyond one write of a ready frame`;
+    }
   }
   const denoRaw = report.servers.find((x) => x.deno && !x.ours)?.id ?? 'deno-raw';
   const denoOurs = report.servers.find((x) => x.deno && x.ours)?.id ?? 'deno-anyws';

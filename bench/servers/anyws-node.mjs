@@ -1,8 +1,8 @@
 // @anyws/node with the pull API: a session per connection that awaits each message and each
 // send. Broadcast goes through its topics (a frame built once, written to every subscriber).
 // COALESCE=0 switches write coalescing off. Each path has its handler, routed by `attach` as
-// ws users compare `request.url`; the sessions do not declare the request, so @anyws/node
-// builds no web Request for the upgrade.
+// ws users compare `request.url`; nothing reads `conn.request`, so @anyws/node builds no web
+// Request for the upgrade (it keeps what would build one: see bench/README.md, RSS).
 import { attach, serve } from '@anyws/node';
 import { compress, HOST, port, ready } from './_common.mjs';
 

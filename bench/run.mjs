@@ -7,8 +7,9 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { availableParallelism } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { baselineServer } from './lib/baseline.mjs';
 import { machine, machineBusyMicros } from './lib/proc.mjs';
 import {
   README_END,
@@ -35,6 +36,7 @@ function parseArgs(argv) {
     render: false,
     slackMs: null,
     budgetMs: null,
+    against: null,
   };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
@@ -53,6 +55,7 @@ function parseArgs(argv) {
     else if (arg === '--render') opts.render = true;
     else if (arg === '--slack' || arg === '--quiet-wait') opts.slackMs = Number(value()) * 1000;
     else if (arg === '--budget') opts.budgetMs = Number(value()) * 1000;
+    else if (arg === '--against') opts.against = value();
     else if (arg === '--help') {
       process.stdout.write(readFileSync(join(here, 'README.md'), 'utf8'));
       process.exit(0);
@@ -337,7 +340,7 @@ async function startServer(server, { compress }, cpu) {
     PORT: String(await freePort()),
     COMPRESS: compress ? '1' : '0',
   };
-  const script = join(here, 'servers', server.file);
+  const script = isAbsolute(server.file) ? server.file : join(here, 'servers', server.file);
   const [command, args] = server.deno
     ? withCpu(cpu, denoBinary(), ['run', '-A', script])
     : withCpu(cpu, process.execPath, ['--expose-gc', script]);
@@ -591,6 +594,7 @@ async function main() {
   slack.leftMs = opts.slackMs ?? (opts.quick ? 15_000 : 30_000);
   let servers = [...NODE_SERVERS, ...denoServers()];
   if (opts.servers) servers = servers.filter((s) => opts.servers.includes(s.id));
+  if (opts.against) servers.push(baselineServer(root, opts.against));
   let list = scenarios(opts.quick);
   if (opts.scenarios) {
     list = list.filter((s) =>

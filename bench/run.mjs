@@ -527,7 +527,27 @@ function replaceBlock(text, body) {
 /** `--render`: the report of the last run written again from its results.json, measuring nothing. */
 function render() {
   const report = JSON.parse(readFileSync(join(outDir, 'results.json'), 'utf8'));
+  report.browser ??= browserSizes();
   writeReport(report, renderMarkdown(report), false);
+}
+
+/**
+ * The browser bundles of issue 14 (bytes, not timings: the same on any machine), from the
+ * browser package's own size script; `{ error }` when it cannot run (core not built, …).
+ */
+function browserSizes() {
+  const script = join(root, 'packages', 'browser', 'scripts', 'size.mjs');
+  const result = spawnSync(process.execPath, [script, '--json'], {
+    cwd: dirname(dirname(script)),
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  try {
+    if (result.status !== 0) throw new Error(result.stderr.trim().split('\n').pop() || 'failed');
+    return JSON.parse(result.stdout);
+  } catch (error) {
+    return { error: `size script: ${String(error?.message ?? error)}` };
+  }
 }
 
 /**
@@ -749,6 +769,7 @@ async function main() {
           ],
     ),
     results,
+    browser: browserSizes(),
   };
   const markdown = renderMarkdown(report);
   process.stdout.write(`\n${markdown}\n`);

@@ -486,6 +486,8 @@ export function renderMarkdown(report) {
 
   const sweep = sweepSection(report);
   if (sweep) out.push(sweep, '');
+  const others = otherTargetsSection(report);
+  if (others) out.push(others, '');
 
   const deno = report.servers.filter((s) => s.deno);
   const denoRaw = deno.find((s) => !s.ours);
@@ -700,6 +702,46 @@ function sweepSection(report) {
       rows,
     ),
   ].join('\n');
+}
+
+/**
+ * Issue 14's targets measured outside this run: the browser bundles (bytes, from the browser
+ * package's size script when this report was written) and the Workers bench (its own report).
+ */
+function otherTargetsSection(report) {
+  const browser = report.browser;
+  if (!browser) return null;
+  const lines = ['## Issue 14 outside this run: browser bundles, Workers', ''];
+  if (browser.error) lines.push(`Browser bundles not measured: ${browser.error}.`, '');
+  else {
+    lines.push(
+      `Browser bundles, esbuild (minified, ${browser.target}) and gzip -9, measured by ` +
+        '`packages/browser/scripts/size.mjs` when this report was written (bytes, the same on any machine); ' +
+        '`pnpm test` fails when one grows past its limit:',
+      '',
+      table(
+        ['bundle', 'gzip (B)', 'target (B)', 'result', 'limit kept by the check (B)'],
+        browser.guarded.map((b) => [
+          b.name,
+          b.gzip.toLocaleString('en-US'),
+          b.target.toLocaleString('en-US'),
+          b.gzip <= b.target
+            ? 'PASS'
+            : `MISS (${(b.gzip - b.target).toLocaleString('en-US')} over)`,
+          b.limit.toLocaleString('en-US'),
+        ]),
+      ),
+      '',
+      'The gap and its cause, module by module: "Size" in packages/browser/README.md (the ' +
+        "connection's whole contract is in every client; no server module gets in).",
+      '',
+    );
+  }
+  lines.push(
+    'Workers (`WebSocketRoom` against a hand-written hibernating Durable Object, ≥ 0.95× each): ' +
+      'its own bench and report, `pnpm -F @anyws/bench run bench:workers` → docs/bench/workers.md.',
+  );
+  return lines.join('\n');
 }
 
 // ---- svg ---------------------------------------------------------------------------------

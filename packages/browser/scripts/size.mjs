@@ -2,6 +2,7 @@
 // the same way. Core is read from its dist, as an app gets it: build it first.
 //   pnpm --filter @anyws/browser size            the table
 //   pnpm --filter @anyws/browser size --check    also exits 1 when a guarded bundle is over its limit
+//   node scripts/size.mjs --json                  the guarded bundles as JSON (the bench report's section)
 // `pnpm test` runs the check (test/size.test.ts).
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -83,6 +84,16 @@ async function measure(contents, external = []) {
 const rows = [];
 for (const [name, contents, external] of entries)
   rows.push([name, await measure(contents, external)]);
+
+// `--json`: only the guarded bundles against their targets, for the bench report.
+if (process.argv.includes('--json')) {
+  const guardedRows = [
+    ['ReconnectingClient', rows[1][1]],
+    ['connect', rows[2][1]],
+  ].map(([name, r]) => ({ name, gzip: r.gzip, ...GUARDED[name] }));
+  console.log(JSON.stringify({ target: TARGET, guarded: guardedRows }));
+  process.exit(0);
+}
 
 const kb = (n) => `${(n / KB).toFixed(2)} KB`;
 console.log(`esbuild --bundle --minify --format=esm --target=${TARGET}; gzip -9, brotli -11\n`);

@@ -8,8 +8,8 @@
  */
 export { RoomChannels, type RoomChannelsOptions } from './channels.js';
 export { type ConnectOptions, connect } from './connect.js';
-export { ReconnectingClient, type ReconnectingClientOptions } from './reconnecting.js';
 export { DurableObjectHistory, type DurableObjectHistoryOptions } from './history.js';
+export { ReconnectingClient, type ReconnectingClientOptions } from './reconnecting.js';
 export { AttachmentError, saveContext, WebSocketRoom } from './room.js';
 export { type RoomNamespace, type RoomRouterOptions, roomRouter, routeToRoom } from './router.js';
 export { MAX_TAG_LENGTH, MAX_TAGS, RoomTopics } from './topics.js';

@@ -14,9 +14,9 @@ import { once } from 'node:events';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { RedisServer } from '@anyws/redis/testing';
 import { sioDriver, wsDriver } from './lib/drivers.mjs';
 import { cpuMicros, machine, machineBusyMicros, ownCpuMicros } from './lib/proc.mjs';
-import { startRedis } from './lib/redis-server.mjs';
 import { fmt, median } from './lib/stats.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -182,7 +182,7 @@ async function measure(name, redis) {
 }
 
 async function main() {
-  const redis = await startRedis();
+  const redis = await RedisServer.start();
   const runs = [];
   try {
     const names = Object.keys(SYSTEMS);

@@ -18,9 +18,10 @@ import { fork } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { RedisServer } from '@anyws/redis/testing';
 import { createClient } from 'redis';
+import { stopper } from './lib/children.mjs';
 import { cpuMicros, machine, machineBusyMicros, ownCpuMicros } from './lib/proc.mjs';
-import { startRedis, stopper } from './lib/redis-server.mjs';
 import { fmt, median } from './lib/stats.mjs';
 import { anywsClients, socketioClients, until } from './recovery/clients.mjs';
 
@@ -196,7 +197,7 @@ async function measure(name, ratio, redis, admin) {
 }
 
 async function main() {
-  const redis = await startRedis();
+  const redis = await RedisServer.start();
   const admin = createClient({ url: redis.url });
   admin.on('error', () => undefined);
   await admin.connect();

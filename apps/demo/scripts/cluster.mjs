@@ -12,6 +12,7 @@ import { createRequire } from 'node:module';
 import { createConnection } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { RedisServer } from '@anyws/redis/testing';
 
 const APP_DIR = join(dirname(fileURLToPath(import.meta.url)), '..');
 // The deno binary itself (not node_modules/.bin's wrapper, which a signal would not pass through).
@@ -40,52 +41,17 @@ function redisAnswers({ host, port }) {
   });
 }
 
-/** Starts a redis-server without persistence; resolves once it accepts connections. */
-async function startRedis({ host, port }) {
-  const child = spawn(
-    'redis-server',
-    ['--port', String(port), '--bind', host, '--save', '', '--appendonly', 'no'],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let output = '';
-  await new Promise((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`redis-server did not start:\n${output}`)),
-      10_000,
-    );
-    child.stdout.on('data', (chunk) => {
-      output += chunk;
-      if (output.includes('Ready to accept connections')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    child.once('error', (error) => {
-      clearTimeout(timer);
-      reject(
-        new Error(
-          `cannot run redis-server (apt-get install redis-server, or set REDIS_URL): ${error.message}`,
-        ),
-      );
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`redis-server exited (${code}):\n${output}`));
-    });
-  });
-  return child;
-}
-
-let redisChild;
+/** The redis-server this script started, if it started one. */
+let redisServer;
 let redisUrl = process.env.REDIS_URL;
 if (!redisUrl) {
   redisUrl = `redis://${DEFAULT_REDIS.host}:${DEFAULT_REDIS.port}`;
   if (await redisAnswers(DEFAULT_REDIS)) console.log(`[cluster] using the Redis at ${redisUrl}`);
   else {
     try {
-      redisChild = await startRedis(DEFAULT_REDIS);
+      redisServer = await RedisServer.start(DEFAULT_REDIS);
     } catch (error) {
-      console.error(`[cluster] ${error.message}`);
+      console.error(`[cluster] ${error.message} (or set REDIS_URL)`);
       process.exit(1);
     }
     console.log(`[cluster] started redis-server at ${redisUrl} (stopped with the cluster)`);
@@ -136,11 +102,7 @@ async function stop(code) {
       clearTimeout(killer);
     }),
   );
-  if (redisChild && redisChild.exitCode === null) {
-    const exited = once(redisChild, 'exit');
-    redisChild.kill('SIGTERM');
-    await exited;
-  }
+  await redisServer?.stop();
   process.exit(code);
 }
 process.once('SIGINT', () => void stop(0));

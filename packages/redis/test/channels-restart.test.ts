@@ -14,9 +14,9 @@ import { ChannelClient, type JoinResult } from '@anyws/core/channels';
 import { chatMessages as messages, wireOffsets } from '@anyws/core/contract';
 import { connect } from '@anyws/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RedisServer } from '../src/testing.js';
 import { record } from './channels-setup.js';
 import { until } from './helpers.js';
-import { RedisServer } from './redis-server.js';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/channel-server.mjs', import.meta.url));
 // The binary itself, not node_modules/.bin's wrapper (a signal to the wrapper would not reach it).

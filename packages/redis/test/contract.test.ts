@@ -7,8 +7,8 @@ import { type ContractTarget, contractRoute, registerContractSuite } from '@anyw
 import { connect, type RunningServer, serve, WS_CAPABILITIES } from '@anyws/node';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import type { RedisTopics } from '../src/index.js';
+import { RedisServer } from '../src/testing.js';
 import { bus } from './helpers.js';
-import { RedisServer } from './redis-server.js';
 
 describe('contract suite: @anyws/node with RedisTopics', () => {
   let redis: RedisServer;

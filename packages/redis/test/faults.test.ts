@@ -4,8 +4,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { RedisTopicsError } from '../src/index.js';
+import { RedisServer } from '../src/testing.js';
 import { bus, member, nextText, until, useRedis } from './helpers.js';
-import { RedisServer } from './redis-server.js';
 
 const { redis, buses } = useRedis();
 

@@ -4,7 +4,7 @@ import { until as waitUntil } from '@anyws/core/contract';
 import { createPair } from '@anyws/core/testing';
 import { afterAll, afterEach, beforeAll } from 'vitest';
 import { RedisTopics, type RedisTopicsError, type RedisTopicsOptions } from '../src/index.js';
-import { RedisServer } from './redis-server.js';
+import { RedisServer } from '../src/testing.js';
 
 /** A bus on `url`; its errors are collected instead of logged. */
 export async function bus(

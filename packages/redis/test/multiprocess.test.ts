@@ -12,8 +12,8 @@ import { fileURLToPath } from 'node:url';
 import type { WebSocketConnection } from '@anyws/core';
 import { connect } from '@anyws/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RedisServer } from '../src/testing.js';
 import { until } from './helpers.js';
-import { RedisServer } from './redis-server.js';
 
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
 // The binary itself, not node_modules/.bin's wrapper (a signal to the wrapper would not reach it).

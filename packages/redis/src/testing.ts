@@ -1,7 +1,16 @@
 /**
- * A real `redis-server` (Debian's) for one test file: on a free loopback port, no persistence,
- * stopped after. `restart()` stops it (losing all data, as a real restart without persistence
- * does) and starts it again on the same port.
+ * A real `redis-server` (Debian's, or `REDIS_SERVER`) for tests, benches and demos: on a free
+ * loopback port unless told one, no persistence, killed with the process that started it.
+ * `restart()` stops it (losing all data, as a real restart without persistence does) and starts
+ * it again on the same port. Node only (it spawns a process).
+ *
+ * ```ts
+ * import { RedisServer } from '@anyws/redis/testing';
+ * const redis = await RedisServer.start();
+ * const topics = new RedisTopics({ url: redis.url });
+ * // …
+ * await redis.stop();
+ * ```
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -20,24 +29,38 @@ async function freePort(): Promise<number> {
   return address.port;
 }
 
+/** Where {@link RedisServer.start} listens. */
+export interface RedisServerOptions {
+  /** Default: a free port. */
+  port?: number;
+  /** The address it binds. Default 127.0.0.1. */
+  host?: string;
+}
+
 /** A running redis-server. */
 export class RedisServer {
   readonly port: number;
+  readonly host: string;
   #child: ChildProcess | undefined;
 
-  private constructor(port: number) {
+  private constructor(port: number, host: string) {
     this.port = port;
+    this.host = host;
   }
 
-  /** Starts one on a free port; resolves once it accepts connections. */
-  static async start(): Promise<RedisServer> {
-    const server = new RedisServer(await freePort());
+  /**
+   * Starts one; resolves once it accepts connections. Rejects when it cannot run (no
+   * `redis-server` on the PATH: the error says so), exits, or is not ready within 10 s.
+   */
+  static async start(options: RedisServerOptions = {}): Promise<RedisServer> {
+    const server = new RedisServer(options.port ?? (await freePort()), options.host ?? '127.0.0.1');
     await server.#spawn();
     return server;
   }
 
+  /** `redis://host:port`. */
   get url(): string {
-    return `redis://127.0.0.1:${String(this.port)}`;
+    return `redis://${this.host}:${String(this.port)}`;
   }
 
   /** The server's pid (for SIGSTOP/SIGCONT in tests). */
@@ -54,7 +77,7 @@ export class RedisServer {
         '--port',
         String(this.port),
         '--bind',
-        '127.0.0.1',
+        this.host,
         '--save',
         '',
         '--appendonly',
@@ -92,7 +115,11 @@ export class RedisServer {
       child.once('exit', early);
       child.once('error', (error) => {
         clearTimeout(timer);
-        reject(error);
+        reject(
+          new Error(`cannot run ${BINARY} (apt-get install redis-server): ${error.message}`, {
+            cause: error,
+          }),
+        );
       });
     });
     child.off('exit', early);

@@ -15,7 +15,6 @@ import {
   clearHeapFile,
   machineBusyMicros,
   ownCpuMicros,
-  processName,
   readHeapFile,
   rssBytes,
   threadCpu,
@@ -107,17 +106,6 @@ async function steady(once) {
 }
 
 /**
- * The least first warm-up of a Deno server in the echo scenarios, in ms. Raw Deno runs a few
- * lines of its own per message, @anyws/deno runs core's pull API: on a fresh process V8 is
- * still compiling that for a second or more. Measured on fresh processes, 16 KiB echo, six
- * windows of 0.3 s: @anyws/deno's CPU per message over raw Deno's, median of a trial, was
- * 1.09–1.26× in 7 trials after a 0.3 s warm-up (its first window 1.09–1.46×), 1.04× and
- * 1.07× after 1.5 s, 1.05× and 0.99× after 3 s; the committed report's first pass of each
- * round was its worst (1.66, 1.14, 1.38×). Node servers keep the scenario's own warm-up.
- */
-const DENO_ECHO_FIRST_WARMUP_MS = 1500;
-
-/**
  * Turns on the targets' loads: a first warm-up each, then `turns` passes, each giving every
  * target one window, the order reversed on every other pass. `load(target)` has start(),
  * primed(), count() and stop(); `figures(count, cpu)` turns a window into a run.
@@ -148,10 +136,8 @@ async function inTurns(targets, loads, params, figures) {
       failed[i] = String(error?.message ?? error);
     }
   };
-  const firstFor = (target) =>
-    params.type === 'echo' && processName(target.pid) === 'deno'
-      ? Math.max(firstWarmupMs, DENO_ECHO_FIRST_WARMUP_MS)
-      : firstWarmupMs;
+  // A server may ask for a longer first warm-up than the scenario's (run.mjs: Deno's).
+  const firstFor = (target) => Math.max(firstWarmupMs, target.minFirstWarmupMs ?? 0);
   // Servers already warm from earlier scenarios (the size sweep's cells) skip this pass.
   for (let i = 0; i < targets.length && firstWarmupMs > 0; i++) {
     await guarded(i, async () => {

@@ -115,6 +115,16 @@ function denoBinary() {
 }
 
 /** The Deno servers, written by the Deno side of the project, when they exist. */
+/**
+ * The least first warm-up of a Deno server in the echo scenarios, in ms. Raw Deno runs a few
+ * lines of its own per message, @anyws/deno runs core's pull API: on a fresh process V8 is
+ * still compiling that for a second or more. Measured on fresh processes, 16 KiB echo, six
+ * windows of 0.3 s: @anyws/deno's CPU per message over raw Deno's, median of a trial, was
+ * 1.09–1.26× in 7 trials after a 0.3 s warm-up (its first window 1.09–1.46×), 1.04× and
+ * 1.07× after 1.5 s, 1.05× and 0.99× after 3 s. Node servers keep the scenario's own warm-up.
+ */
+const DENO_ECHO_FIRST_WARMUP_MS = 1500;
+
 function denoServers() {
   const dir = join(here, 'servers');
   return readdirSync(dir)
@@ -132,6 +142,7 @@ function denoServers() {
         ours: !raw,
         // Broadcast only where the server speaks the /sub + /pub protocol of servers/_common.mjs.
         broadcast: source.includes("'/sub'") && source.includes("'/pub'"),
+        echoFirstWarmupMs: DENO_ECHO_FIRST_WARMUP_MS,
       };
     });
 }
@@ -574,6 +585,7 @@ async function measureScenario(scenario, servers, handles, opts) {
       port: handle.port,
       pid: handle.pid,
       gc: !server.deno,
+      minFirstWarmupMs: scenario.params.type === 'echo' ? (server.echoFirstWarmupMs ?? 0) : 0,
     });
   }
   if (targets.length === 0) return { perServer };

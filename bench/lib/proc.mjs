@@ -13,11 +13,6 @@ export function rssBytes(pid) {
   return Number(match[1]) * 1024;
 }
 
-/** The command name of `pid` (`/proc/<pid>/comm`): `deno`, `node`, … */
-export function processName(pid) {
-  return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
-}
-
 /** CPU time (user + system) of `pid` and all its threads, in microseconds. */
 export function cpuMicros(pid) {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');

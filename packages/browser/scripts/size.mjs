@@ -21,8 +21,8 @@ const KB = 1024;
  * shrink and not grow: whoever shrinks a bundle lowers its limit in the same commit.
  */
 const GUARDED = {
-  ReconnectingClient: { target: 5 * KB, limit: 10_540 },
-  connect: { target: 3.5 * KB, limit: 8_680 },
+  ReconnectingClient: { target: 5 * KB, limit: 10_530 },
+  connect: { target: 3.5 * KB, limit: 8_670 },
 };
 
 const entries = [

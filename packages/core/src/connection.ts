@@ -557,15 +557,14 @@ export class WebSocketConnection<C = unknown> implements AsyncIterable<LoopItem>
     return this.#afterSend(before, bytes.byteLength);
   }
 
-  /** Sends `value` as JSON text. A TypeError when it does not serialise (undefined, a function). */
-  sendJson(value: unknown, options?: SendJsonOptions): Promise<void> {
-    let text: string;
-    try {
-      text = jsonText(value, options?.stringify);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    return this.sendText(text, options);
+  /**
+   * Sends `value` as JSON text. A TypeError (a rejection) when it does not serialise
+   * (undefined, a function).
+   * Async only so that a value that does not serialise rejects: the text is handed on
+   * before the first tick, in order with every other send.
+   */
+  async sendJson(value: unknown, options?: SendJsonOptions): Promise<void> {
+    return this.sendText(jsonText(value, options?.stringify), options);
   }
 
   /**

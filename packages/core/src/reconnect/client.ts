@@ -295,15 +295,14 @@ export class ReconnectingClient<O extends ConnectionOptions & OpenOptions = Conn
     return this.#send(bytes, (conn) => conn.sendBytes(bytes, options));
   }
 
-  /** Sends `value` as JSON text, serialised now. A TypeError when it does not serialise. */
-  sendJson(value: unknown, options?: SendJsonOptions): Promise<void> {
-    let text: string;
-    try {
-      text = jsonText(value, options?.stringify);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    return this.sendText(text, options);
+  /**
+   * Sends `value` as JSON text, serialised now. A TypeError (a rejection) when it does not
+   * serialise.
+   * Async only so that a value that does not serialise rejects: the text is handed on
+   * before the first tick, in order with every other send.
+   */
+  async sendJson(value: unknown, options?: SendJsonOptions): Promise<void> {
+    return this.sendText(jsonText(value, options?.stringify), options);
   }
 
   /** Hands `data` to the open connection, or queues it; its size is counted only when queued. */
